@@ -1,0 +1,2 @@
+//! The tour: exercises every capability of coframe and prints what it did.
+fn main() {}

@@ -1,0 +1,1 @@
+//! coframe's integration tests: one binary, one module per area.

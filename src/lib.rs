@@ -1,0 +1,22 @@
+//! # coframe
+//!
+//! An async runtime with pluggable **frame allocators** and **stackful tasks**.
+//!
+//! coframe runs two kinds of work on the same executors:
+//!
+//! - ordinary Rust futures, whose task memory ("frames") comes from an
+//!   allocator chosen once at the root ([`frame`]) and inherited by every
+//!   child spawn;
+//! - stackful tasks: closures on their own stack, switched by hand-written
+//!   assembly ([`context`]), that can wait on any future as if it were a
+//!   blocking call.
+//!
+//! The layers go one way: [`context`] and [`frame`] know nothing of
+//! executors; tasks know [`frame`]; executors know all three.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod context;
+pub mod frame;
+
+mod loom;
