@@ -14,6 +14,16 @@
 //! 4. a resource that is not `Sync` never reaches another thread's allocation
 //!    path: the type system keeps local-only resources off thread pools.
 
+mod counting;
+mod current;
+mod handle;
+mod recycling;
 mod resource;
 
+pub use counting::Counting;
+pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
+#[allow(unused_imports)] // consumed by task cells
+pub(crate) use handle::RawHandle;
+pub use handle::{ResourceHandle, SyncResourceHandle};
+pub use recycling::{Recycling, RecyclingStats};
 pub use resource::{AllocError, MemoryResource, System};
