@@ -50,7 +50,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(tw.clone());
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(v) = crate::task::safe_resume(|| future.as_mut().poll(&mut cx)) {
+        if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx)) {
             return v;
         }
         while !tw.woken.swap(false, Ordering::SeqCst) {

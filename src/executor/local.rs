@@ -320,7 +320,7 @@ impl LocalExecutor {
         Spawn::<super::Local>::spawn_task(
             future,
             self.sched.clone(),
-            crate::task::ResourceHandle::current(),
+            crate::frame::ResourceHandle::current(),
         )
         .unwrap_or_else(|e| super::refused(e))
     }
@@ -353,7 +353,7 @@ impl LocalExecutor {
         loop {
             if inner.main_woken.load(Ordering::Acquire) {
                 inner.main_woken.store(false, Ordering::SeqCst);
-                if let Poll::Ready(v) = crate::task::safe_resume(|| future.as_mut().poll(&mut cx)) {
+                if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx)) {
                     return v;
                 }
             }

@@ -23,7 +23,8 @@ pub use local::LocalExecutor;
 pub use run_async::{run_async, try_run_async};
 
 use crate::frame::AllocError;
-use crate::task::{JoinHandle, ResourceHandle, Runnable, Schedule, SyncResourceHandle};
+use crate::frame::{ResourceHandle, SyncResourceHandle};
+use crate::task::{JoinHandle, Runnable, Schedule};
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;

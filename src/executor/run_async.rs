@@ -11,8 +11,8 @@
 //! executor dropped.
 
 use super::{Executor, ResourceFor, SpawnableOn};
-use crate::frame::AllocError;
-use crate::task::{set_current, JoinHandle, ResourceHandle};
+use crate::frame::{set_current, AllocError, ResourceHandle};
+use crate::task::JoinHandle;
 
 /// Starts `future` as a task on `executor` with its frames (its own cell and
 /// those of every task it spawns, transitively) allocated from `allocator`,

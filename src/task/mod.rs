@@ -78,7 +78,6 @@
 //! the future's destructor are caught (`catch_unwind`) and become
 //! [`JoinError::Panic`].
 
-mod bridge;
 mod join;
 mod raw;
 mod runnable;
@@ -91,11 +90,10 @@ mod loom_tests;
 pub use join::{JoinError, JoinHandle};
 pub use runnable::Runnable;
 
-pub(crate) use bridge::{safe_resume, set_current, ResourceHandle, SyncResourceHandle};
 pub(crate) use raw::{cancel_now, Header};
 pub(crate) use runnable::Schedule;
 
-use crate::frame::AllocError;
+use crate::frame::{AllocError, ResourceHandle};
 use std::future::Future;
 use std::sync::Arc;
 

@@ -40,8 +40,7 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, Waker};
 
-use super::bridge::{safe_resume_raw, RawHandle, ResourceHandle};
-use crate::frame::AllocError;
+use crate::frame::{safe_resume_with, AllocError, RawHandle, ResourceHandle};
 
 /// Type-erased operations on a cell, monomorphised per future type.
 pub(crate) struct TaskVTable {
@@ -172,7 +171,12 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
     let mut cx = Context::from_waker(&waker);
     // SAFETY: the cell is live for the whole call.
     let header = unsafe { &(*cell).header };
-    safe_resume_raw(&header.resource, || {
+    // SAFETY: tasks are polled on their executor's thread; a local-only
+    // resource only ever backs tasks of a `LocalExecutor` (spawns on
+    // multi-threaded executors take `SyncResourceHandle::current()`), whose
+    // thread is the root's owner thread.
+    let resource = unsafe { header.resource.as_local() };
+    safe_resume_with(resource, || {
         // SAFETY: RUNNING gives exclusive access to the stage.
         unsafe {
             (*cell).stage.with_mut(|stage| {
@@ -202,7 +206,9 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
     let cell = h.cast::<Cell<F>>().as_ptr();
     // SAFETY: the cell is live.
     let header = unsafe { &(*cell).header };
-    safe_resume_raw(&header.resource, || {
+    // SAFETY: as in `poll`: we are on the task's executor thread.
+    let resource = unsafe { header.resource.as_local() };
+    safe_resume_with(resource, || {
         // SAFETY: RUNNING gives exclusive access to the stage.
         unsafe {
             (*cell).stage.with_mut(|stage| {
