@@ -1,3 +1,4 @@
 //! coframe's integration tests: one binary, one module per area.
 
 mod frame;
+mod local;
