@@ -4,6 +4,9 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod local;
+
 fn main() {
     println!("coframe tour");
+    local::run();
 }
