@@ -4,6 +4,9 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod frames;
+
 fn main() {
     println!("coframe tour");
+    frames::run();
 }
