@@ -4,9 +4,11 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod frames;
 mod local;
 
 fn main() {
     println!("coframe tour");
+    frames::run();
     local::run();
 }

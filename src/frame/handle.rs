@@ -39,7 +39,7 @@
 //! constant-initialised thread-local without destructor, so it is readable
 //! even during thread-local teardown.
 
-use super::recycling::DEFAULT_RESOURCE;
+use super::recycling::{recycling_allocate, recycling_deallocate, DEFAULT_RESOURCE};
 
 /// The one fat pointer every default handle copies.
 static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
@@ -213,15 +213,37 @@ impl HandleRepr {
     /// Allocation on the owner thread (or through a thread-safe resource).
     #[inline]
     pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        if let Some(root) = self.root {
-            // SAFETY: a count or borrow keeps the root alive.
-            let header = unsafe { root.as_ref() };
-            if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
-                give_back_pending(header);
+        match self.root {
+            // The default: a direct call, no virtual dispatch (as capy).
+            None if self.is_default() => return recycling_allocate(layout),
+            None => {}
+            Some(root) => {
+                // SAFETY: a count or borrow keeps the root alive.
+                let header = unsafe { root.as_ref() };
+                if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
+                    give_back_pending(header);
+                }
             }
         }
         // SAFETY: the resource lives as long as the root (or is 'static).
         unsafe { self.res.as_ref() }.allocate(layout)
+    }
+
+    /// Deallocation, without the foreign-thread check (callers do it).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from this resource with `layout`; for a local root the
+    /// caller is on the owner thread.
+    #[inline]
+    pub(crate) unsafe fn deallocate_here(&self, ptr: NonNull<u8>, layout: Layout) {
+        if self.is_default() {
+            // SAFETY: the block came from the default resource.
+            unsafe { recycling_deallocate(ptr, layout) }
+        } else {
+            // SAFETY: by contract.
+            unsafe { self.res.as_ref().deallocate(ptr, layout) }
+        }
     }
 }
 
@@ -382,7 +404,7 @@ impl ResourceHandle {
         // SAFETY: a `ResourceHandle` is `!Send`, so for a local root we are
         // on the owner thread; the block belongs to this resource by the
         // caller's contract.
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 
     /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).
@@ -692,7 +714,7 @@ impl MemoryResource for SyncResourceHandle {
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract (thread-safe resource).
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 }
 
@@ -778,7 +800,7 @@ impl RawHandle {
         }
         // SAFETY: thread-safe resource, or we are on the owner thread; the
         // block belongs to it by contract.
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 }
 
