@@ -489,3 +489,29 @@ fn dispatch_and_post_through_the_executor_trait() {
     let inside = ex.run_until(async { coframe::spawn_local(async {}).await.is_ok() });
     assert!(inside);
 }
+
+#[test]
+fn wakers_and_handles_outliving_the_executor_are_harmless() {
+    let ex = LocalExecutor::new();
+    let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+    let h = ex.spawn(std::future::poll_fn(move |cx| {
+        tx.send(cx.waker().clone()).unwrap();
+        Poll::<()>::Pending
+    }));
+    // The main future's waker escapes too.
+    let main_waker = ex.run_until(std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+    ex.run_until_stalled();
+    let task_waker = rx.recv().unwrap();
+    drop(ex);
+    // The executor's state stays alive for these; waking does nothing.
+    let t = std::thread::spawn(move || {
+        task_waker.wake_by_ref();
+        main_waker.wake_by_ref();
+        (task_waker, main_waker)
+    });
+    let (w1, w2) = t.join().unwrap();
+    assert!(h.is_finished());
+    assert!(coframe::block_on(h).unwrap_err().is_cancelled());
+    w1.wake();
+    drop(w2);
+}

@@ -22,9 +22,9 @@
 //!   executor's own state.
 
 use super::EnterGuard;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
-use crate::task::{cancel_now, Header, JoinHandle, Runnable, Schedule};
+use crate::task::{cancel_now, free_scheduler, Header, JoinHandle, Runnable, Schedule};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -38,6 +38,10 @@ use std::thread::{self, Thread};
 /// Tasks run per tick before the main future and the remote queue are
 /// looked at again (tokio's LocalSet uses 61).
 pub(crate) const BATCH: usize = 61;
+
+/// References to `Inner` the owner thread takes in one atomic operation and
+/// hands to new task cells without atomics.
+const CREDIT_BATCH: usize = 1024;
 
 thread_local! {
     /// The `Inner` whose loop is running on this thread, if any.
@@ -65,12 +69,17 @@ pub(crate) struct Inner {
     local: UnsafeCell<VecDeque<Runnable>>,
     live: Cell<Option<NonNull<Header>>>,
     closed: Cell<bool>,
+    /// References already counted in `refs` and not yet given to a cell.
+    credits: Cell<usize>,
     // Any thread.
     remote: Mutex<Remote>,
     has_remote: AtomicBool,
     main_woken: AtomicBool,
     sleeping: AtomicBool,
     owner: Thread,
+    /// References: the executor's own, its unspent credits, one per task
+    /// cell and one per main-future waker. `Inner` is freed at zero.
+    refs: AtomicUsize,
 }
 
 // SAFETY: the `Cell`/`UnsafeCell` fields are owner-thread only (see the
@@ -150,7 +159,11 @@ impl Inner {
             let Some(r) = (unsafe { self.pop_local() }) else {
                 break;
             };
-            r.run();
+            if let Some(again) = r.run_once() {
+                // Woken while running (e.g. a yield): back of the queue.
+                // SAFETY: owner thread.
+                unsafe { self.push_local(again) };
+            }
             n += 1;
         }
         n
@@ -220,10 +233,57 @@ impl Schedule for Inner {
     fn is_local(&self) -> bool {
         true
     }
+
+    fn acquire_ref(&self) {
+        // Spawns onto a local executor happen on its owner thread.
+        let c = self.credits.get();
+        if c == 0 {
+            self.refs.fetch_add(CREDIT_BATCH, Ordering::Relaxed);
+            self.credits.set(CREDIT_BATCH - 1);
+        } else {
+            self.credits.set(c - 1);
+        }
+    }
+
+    fn release_ref(&self) -> bool {
+        self.refs.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// A counted pointer to an `Inner` (for the main-future waker).
+struct InnerRef(NonNull<Inner>);
+
+// SAFETY: `Inner` is Send + Sync; the count is atomic.
+unsafe impl Send for InnerRef {}
+// SAFETY: as above.
+unsafe impl Sync for InnerRef {}
+
+impl InnerRef {
+    fn new(inner: &Inner) -> Self {
+        inner.refs.fetch_add(1, Ordering::Relaxed);
+        Self(NonNull::from(inner))
+    }
+}
+
+impl std::ops::Deref for InnerRef {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        // SAFETY: our count keeps it alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for InnerRef {
+    fn drop(&mut self) {
+        if self.release_ref() {
+            // SAFETY: last reference; `Inner` was boxed in `LocalExecutor::new`.
+            unsafe { free_scheduler(self.0) };
+        }
+    }
 }
 
 /// Wakes the main future of `run_until`.
-struct MainWaker(Arc<Inner>);
+struct MainWaker(InnerRef);
 
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
@@ -257,8 +317,9 @@ impl Wake for MainWaker {
 /// assert_eq!(*log.borrow(), ["child"]);
 /// ```
 pub struct LocalExecutor {
-    inner: Arc<Inner>,
-    sched: Arc<dyn Schedule>,
+    /// Boxed, freed when its reference count (see `Inner::refs`) drops to
+    /// zero: possibly after the executor, when the last task cell goes.
+    inner: NonNull<Inner>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -282,7 +343,7 @@ impl LocalExecutor {
     /// assert_eq!(ex.run_until(async { 3 }), 3);
     /// ```
     pub fn new() -> Self {
-        let inner = Arc::new(Inner {
+        let inner = Box::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(64)),
             live: Cell::new(None),
             closed: Cell::new(false),
@@ -294,11 +355,11 @@ impl LocalExecutor {
             main_woken: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             owner: thread::current(),
+            credits: Cell::new(0),
+            refs: AtomicUsize::new(1),
         });
-        let sched: Arc<dyn Schedule> = inner.clone();
         Self {
-            inner,
-            sched,
+            inner: NonNull::from(Box::leak(inner)),
             _not_send: PhantomData,
         }
     }
@@ -319,17 +380,23 @@ impl LocalExecutor {
         use super::sealed::Spawn;
         Spawn::<super::Local>::spawn_task(
             future,
-            self.sched.clone(),
+            self.inner(),
             crate::frame::ResourceHandle::current(),
         )
         .unwrap_or_else(|e| super::refused(e))
     }
 
+    #[inline]
+    fn inner(&self) -> &Inner {
+        // SAFETY: the executor holds a reference until it is dropped.
+        unsafe { self.inner.as_ref() }
+    }
+
     fn enter(&self) -> (EnterGuard, RunningGuard) {
         // SAFETY: `self.sched` outlives the guard (both are dropped before
         // `self` is).
-        let e = unsafe { EnterGuard::new(&self.sched) };
-        let prev = set_running(Arc::as_ptr(&self.inner));
+        let e = unsafe { EnterGuard::new(self.inner()) };
+        let prev = set_running(self.inner.as_ptr());
         (e, RunningGuard(prev))
     }
 
@@ -345,9 +412,9 @@ impl LocalExecutor {
     /// ```
     pub fn run_until<F: Future>(&self, future: F) -> F::Output {
         let _enter = self.enter();
-        let inner = &*self.inner;
+        let inner = self.inner();
         let mut future = pin!(future);
-        let waker = Waker::from(Arc::new(MainWaker(self.inner.clone())));
+        let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
         let mut cx = Context::from_waker(&waker);
         inner.main_woken.store(true, Ordering::SeqCst);
         loop {
@@ -376,7 +443,7 @@ impl LocalExecutor {
     /// ```
     pub fn run_until_stalled(&self) {
         let _enter = self.enter();
-        while self.inner.tick() != 0 || self.inner.has_local() {}
+        while self.inner().tick() != 0 || self.inner().has_local() {}
     }
 }
 
@@ -389,8 +456,8 @@ impl Drop for RunningGuard {
 }
 
 impl super::sealed::Executor for LocalExecutor {
-    fn scheduler(&self) -> &Arc<dyn Schedule> {
-        &self.sched
+    fn scheduler(&self) -> &dyn Schedule {
+        self.inner()
     }
 }
 
@@ -400,11 +467,11 @@ impl super::Executor for LocalExecutor {
     /// Queues `runnable` on the local queue.
     fn post(&self, runnable: Runnable) {
         // SAFETY: `&self` of a !Send, !Sync executor: owner thread.
-        unsafe { self.inner.push_local(runnable) }
+        unsafe { self.inner().push_local(runnable) }
     }
 
     fn running_in_this_thread(&self) -> bool {
-        self.inner.on_owner_running()
+        self.inner().on_owner_running()
     }
 }
 
@@ -413,8 +480,8 @@ impl Drop for LocalExecutor {
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).
-        let _enter = self.enter();
-        let inner = &*self.inner;
+        let enter = self.enter();
+        let inner = self.inner();
         inner.closed.set(true);
         let remote = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,6 +500,14 @@ impl Drop for LocalExecutor {
             // inside its poll: the executor is being dropped), on the owner
             // thread. Completion unlinks it, so the loop advances.
             unsafe { cancel_now(task) };
+        }
+        drop(enter);
+        // The executor's own reference and its unspent credits; task cells
+        // still held by handles or wakers keep `Inner` alive after this.
+        let n = inner.credits.replace(0) + 1;
+        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // SAFETY: last reference; boxed in `new`.
+            unsafe { free_scheduler(self.inner) };
         }
     }
 }

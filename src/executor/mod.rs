@@ -27,7 +27,7 @@ use crate::frame::{ResourceHandle, SyncResourceHandle};
 use crate::task::{JoinHandle, Runnable, Schedule};
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::Arc;
+use std::ptr::NonNull;
 
 /// Marker: the executor runs all its tasks on one thread.
 ///
@@ -131,14 +131,14 @@ pub(crate) mod sealed {
     }
 
     pub trait Executor {
-        /// The executor's scheduler, stored in every task cell.
-        fn scheduler(&self) -> &Arc<dyn Schedule>;
+        /// The executor's scheduler, counted by every task cell.
+        fn scheduler(&self) -> &dyn Schedule;
     }
 
     pub trait Spawn<A>: Future + 'static + Sized {
         fn spawn_task(
             self,
-            scheduler: Arc<dyn Schedule>,
+            scheduler: &dyn Schedule,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<Self::Output>, AllocError>;
     }
@@ -146,7 +146,7 @@ pub(crate) mod sealed {
     impl<F: Future + 'static> Spawn<super::Local> for F {
         fn spawn_task(
             self,
-            scheduler: Arc<dyn Schedule>,
+            scheduler: &dyn Schedule,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<F::Output>, AllocError> {
             debug_assert!(scheduler.is_local());
@@ -163,7 +163,7 @@ pub(crate) mod sealed {
     {
         fn spawn_task(
             self,
-            scheduler: Arc<dyn Schedule>,
+            scheduler: &dyn Schedule,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<F::Output>, AllocError> {
             // SAFETY: the future and its output are Send.
@@ -191,20 +191,20 @@ pub(crate) mod sealed {
 thread_local! {
     /// The scheduler of the executor running on this thread (borrowed from
     /// the executor, which outlives the scope that sets it).
-    static CURRENT: Cell<*const Arc<dyn Schedule>> = const { Cell::new(std::ptr::null()) };
+    static CURRENT: Cell<Option<NonNull<dyn Schedule>>> = const { Cell::new(None) };
 }
 
 /// Sets the current scheduler for a scope; restores the previous on drop.
 pub(crate) struct EnterGuard {
-    prev: *const Arc<dyn Schedule>,
+    prev: Option<NonNull<dyn Schedule>>,
 }
 
 impl EnterGuard {
     /// # Safety
     /// `sched` outlives the guard.
     #[inline(never)]
-    pub(crate) unsafe fn new(sched: &Arc<dyn Schedule>) -> Self {
-        let prev = CURRENT.with(|c| c.replace(sched));
+    pub(crate) unsafe fn new(sched: &dyn Schedule) -> Self {
+        let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(sched))));
         Self { prev }
     }
 }
@@ -216,13 +216,12 @@ impl Drop for EnterGuard {
     }
 }
 
-/// A counted copy of the current scheduler, if an executor is running here.
+/// The scheduler of the executor running on this thread, if any. Valid
+/// until the caller returns to that executor (set only by an `EnterGuard`,
+/// which its executor outlives).
 #[inline(never)]
-fn current_scheduler() -> Option<Arc<dyn Schedule>> {
-    let p = CURRENT.with(|c| c.get());
-    // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
-    // still alive (the guard is dropped before it).
-    (!p.is_null()).then(|| unsafe { (*p).clone() })
+fn current_scheduler() -> Option<NonNull<dyn Schedule>> {
+    CURRENT.with(|c| c.get())
 }
 
 #[cold]
@@ -257,6 +256,8 @@ where
     let sched = current_scheduler().unwrap_or_else(|| {
         panic!("coframe::spawn called outside a task: no executor is running on this thread")
     });
+    // SAFETY: the running executor outlives this call.
+    let sched = unsafe { sched.as_ref() };
     let resource = if sched.is_local() {
         ResourceHandle::current()
     } else {
@@ -292,6 +293,8 @@ where
     let sched = current_scheduler().unwrap_or_else(|| {
         panic!("coframe::spawn_local called outside a task: no executor is running on this thread")
     });
+    // SAFETY: the running executor outlives this call.
+    let sched = unsafe { sched.as_ref() };
     assert!(
         sched.is_local(),
         "coframe::spawn_local called from a task of a multi-threaded executor: use coframe::spawn"

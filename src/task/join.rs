@@ -216,7 +216,7 @@ impl<T> JoinHandle<T> {
                 Ok(_) => {
                     if idle {
                         // The future must be dropped on the executor's thread.
-                        hd.scheduler.schedule(Runnable::from_raw(self.ptr));
+                        hd.scheduler().schedule(Runnable::from_raw(self.ptr));
                     }
                     return;
                 }

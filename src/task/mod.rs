@@ -91,11 +91,11 @@ pub use join::{JoinError, JoinHandle};
 pub use runnable::Runnable;
 
 pub(crate) use raw::{cancel_now, Header};
-pub(crate) use runnable::Schedule;
+pub(crate) use runnable::{free_scheduler, Schedule};
 
 use crate::frame::{AllocError, ResourceHandle};
 use std::future::Future;
-use std::sync::Arc;
+use std::ptr::NonNull;
 
 /// Allocates a task for `future` from `resource`, registers it with
 /// `scheduler` and queues its first run.
@@ -108,15 +108,25 @@ use std::sync::Arc;
 /// that).
 pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
     future: F,
-    scheduler: Arc<dyn Schedule>,
+    scheduler: &dyn Schedule,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
+    scheduler.acquire_ref();
+    let sched = NonNull::from(scheduler);
     // SAFETY: forwarded contract.
-    let ptr = unsafe { raw::allocate(future, scheduler, resource)? };
+    let ptr = match unsafe { raw::allocate(future, sched, resource) } {
+        Ok(p) => p,
+        Err(e) => {
+            // The caller's own reference keeps the scheduler alive.
+            let last = scheduler.release_ref();
+            debug_assert!(!last);
+            return Err(e);
+        }
+    };
     // SAFETY: the fresh cell's HANDLE bit and reference go to the handle.
     let handle = unsafe { JoinHandle::from_raw(ptr) };
     // SAFETY: the cell is alive (the executor's reference, taken at spawn).
     let hd = unsafe { raw::header(ptr) };
-    hd.scheduler.bind(Runnable::from_raw(ptr));
+    hd.scheduler().bind(Runnable::from_raw(ptr));
     Ok(handle)
 }

@@ -9,7 +9,7 @@
 //! |   state     AtomicUsize          the state word (state.rs)   |
 //! |   vtable    &'static TaskVTable  monomorphised for F         |
 //! |   awaiter   UnsafeCell<Option<Waker>>  JoinHandle's waker    |
-//! |   scheduler Arc<dyn Schedule>    where wakes push Runnables  |
+//! |   scheduler NonNull<dyn Schedule> (counted) where wakes go    |
 //! |   resource  RawHandle            how to free this cell       |
 //! |   links     owner-thread list links for the executor         |
 //! +--------------------------------------------------------------+
@@ -25,7 +25,7 @@
 //! drop them), so freeing the cell on any thread drops only `Send` data.
 
 use super::join::JoinError;
-use super::runnable::{Runnable, Schedule};
+use super::runnable::{free_scheduler, Schedule};
 use super::state::*;
 use super::waker::WAKER_VTABLE;
 use crate::loom::cell::UnsafeCell;
@@ -37,7 +37,6 @@ use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, Waker};
 
 use crate::frame::{safe_resume_with, AllocError, RawHandle, ResourceHandle};
@@ -71,11 +70,21 @@ pub struct Header {
     pub(crate) state: AtomicUsize,
     pub(crate) vtable: &'static TaskVTable,
     pub(crate) awaiter: UnsafeCell<Option<Waker>>,
-    pub(crate) scheduler: Arc<dyn Schedule>,
+    /// Counted (`Schedule::acquire_ref`): the scheduler outlives the cell.
+    pub(crate) scheduler: NonNull<dyn Schedule>,
     pub(crate) resource: ManuallyDrop<RawHandle>,
     /// Owned by the executor the task belongs to; only its owner thread
     /// touches them (the local executor's shutdown list).
     pub(crate) links: Links,
+}
+
+impl Header {
+    /// The task's scheduler.
+    #[inline(always)]
+    pub(crate) fn scheduler(&self) -> &dyn Schedule {
+        // SAFETY: the cell holds a count on its scheduler until it is freed.
+        unsafe { self.scheduler.as_ref() }
+    }
 }
 
 /// What the cell holds besides the header: future, result, or nothing.
@@ -117,7 +126,7 @@ impl<F: Future> Cell<F> {
 /// is not `Send`. `F` must outlive the task (`'static` for public callers).
 pub(crate) unsafe fn allocate<F: Future>(
     future: F,
-    scheduler: Arc<dyn Schedule>,
+    scheduler: NonNull<dyn Schedule>,
     resource: ResourceHandle,
 ) -> Result<NonNull<Header>, AllocError> {
     let layout = Layout::new::<Cell<F>>();
@@ -260,12 +269,17 @@ unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
             .stage
             .with(|s| debug_assert!(matches!(&*s, Stage::Consumed)));
         let resource = ManuallyDrop::take(&mut (*cell).header.resource);
+        let scheduler = (*cell).header.scheduler;
         ptr::drop_in_place(cell);
         resource.deallocate(
             NonNull::new_unchecked(cell.cast()),
             Layout::new::<Cell<F>>(),
         );
         drop(resource);
+        // The cell's count on its scheduler goes last.
+        if scheduler.as_ref().release_ref() {
+            free_scheduler(scheduler);
+        }
     }
 }
 
@@ -302,10 +316,15 @@ pub(crate) unsafe fn drop_ref(h: NonNull<Header>) {
 
 /// Runs a scheduled task once: poll, or drop the future if it was closed.
 ///
+/// Returns `true` if the task was woken while it ran: the caller then owns
+/// the task's `Runnable` again and must queue it (with `Schedule::schedule`,
+/// or directly on its own run queue when it is the task's executor).
+///
 /// # Safety
 /// The caller consumed the task's only `Runnable` (`SCHEDULED` is set, the
 /// task is not running or completed), on a thread allowed to poll it.
-pub(crate) unsafe fn run(h: NonNull<Header>) {
+#[must_use]
+pub(crate) unsafe fn run(h: NonNull<Header>) -> bool {
     // SAFETY: the executor's reference keeps the cell alive until completion.
     let hd = unsafe { header(h) };
     let mut s = hd.state.load(Ordering::Acquire);
@@ -326,13 +345,13 @@ pub(crate) unsafe fn run(h: NonNull<Header>) {
             (hd.vtable.drop_future)(h);
             complete(h);
         }
-        return;
+        return false;
     }
     // SAFETY: we hold RUNNING.
     if unsafe { (hd.vtable.poll)(h) } {
         // SAFETY: the future finished; we still hold RUNNING.
         unsafe { complete(h) };
-        return;
+        return false;
     }
     let mut s = hd.state.load(Ordering::Acquire);
     loop {
@@ -343,20 +362,15 @@ pub(crate) unsafe fn run(h: NonNull<Header>) {
                 (hd.vtable.drop_future)(h);
                 complete(h);
             }
-            return;
+            return false;
         }
         let new = s & !RUNNING;
         match hd
             .state
             .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => {
-                if new & SCHEDULED != 0 {
-                    // Woken while running: the waker left the Runnable to us.
-                    hd.scheduler.schedule(Runnable::from_raw(h));
-                }
-                return;
-            }
+            // Woken while running: the waker left the Runnable to us.
+            Ok(_) => return new & SCHEDULED != 0,
             Err(actual) => s = actual,
         }
     }
@@ -400,7 +414,7 @@ pub(crate) unsafe fn cancel_now(h: NonNull<Header>) {
 unsafe fn complete(h: NonNull<Header>) {
     // SAFETY: the executor's reference keeps the cell alive.
     let hd = unsafe { header(h) };
-    hd.scheduler.release(h);
+    hd.scheduler().release(h);
     let mut s = hd.state.load(Ordering::Acquire);
     let fused;
     loop {

@@ -62,10 +62,21 @@ impl Runnable {
     /// ```
     #[inline]
     pub fn run(self) {
+        if let Some(again) = self.run_once() {
+            // SAFETY: the task is scheduled, hence alive.
+            let hd = unsafe { raw::header(again.ptr) };
+            hd.scheduler().schedule(again);
+        }
+    }
+
+    /// Runs the task once; if it was woken while running, returns its
+    /// `Runnable` for the caller (the task's executor) to queue.
+    #[inline]
+    pub(crate) fn run_once(self) -> Option<Runnable> {
         let ptr = self.into_raw();
         // SAFETY: this was the task's only Runnable; executors run it on the
         // thread the task belongs to.
-        unsafe { raw::run(ptr) }
+        unsafe { raw::run(ptr) }.then(|| Runnable::from_raw(ptr))
     }
 }
 
@@ -92,6 +103,15 @@ pub trait Schedule: Send + Sync + 'static {
     /// then cancelled by the shutdown's pass over live tasks.
     fn schedule(&self, runnable: Runnable);
 
+    /// Takes a reference for a new task cell (on the spawning thread). The
+    /// scheduler stays alive while any cell holds one.
+    fn acquire_ref(&self);
+
+    /// Drops a task cell's reference (any thread). Returns `true` if it was
+    /// the last: the caller must then free the scheduler with
+    /// [`free_scheduler`], after this borrow ends.
+    fn release_ref(&self) -> bool;
+
     /// Registers a newly spawned task and queues its first runnable.
     /// Called on the spawning thread.
     fn bind(&self, runnable: Runnable);
@@ -102,4 +122,14 @@ pub trait Schedule: Send + Sync + 'static {
     /// Whether the executor runs every task on one thread (so `!Send`
     /// futures may be spawned on it).
     fn is_local(&self) -> bool;
+}
+
+/// Frees a scheduler whose last reference was released.
+///
+/// # Safety
+/// `sched` was allocated as a `Box` of its concrete type and
+/// [`Schedule::release_ref`] just returned `true` for it.
+pub(crate) unsafe fn free_scheduler(sched: NonNull<dyn Schedule>) {
+    // SAFETY: by contract, a Box allocation nobody references any more.
+    drop(unsafe { Box::from_raw(sched.as_ptr()) });
 }
