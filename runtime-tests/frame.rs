@@ -335,6 +335,10 @@ fn hundred_threads_allocate_free_and_exit_leaving_nothing_behind() {
         // (before or after the recycler's own janitor has run).
         static HELD: std::cell::RefCell<Vec<FrameBox<[u8; 300]>>> =
             const { std::cell::RefCell::new(Vec::new()) };
+        // Registered after the janitor (first touched after the thread's
+        // first allocation): the other order.
+        static HELD_LATE: std::cell::RefCell<Vec<FrameBox<[u8; 300]>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
     let counting = Arc::new(Counting::new(Recycling));
     let root = SyncResourceHandle::owning(counting.clone());
@@ -372,6 +376,7 @@ fn hundred_threads_allocate_free_and_exit_leaving_nothing_behind() {
                         tx.send(FrameBox::new([(round * 10 + i) as u64; 20]))
                             .unwrap();
                         HELD.with(|h| h.borrow_mut().push(FrameBox::new([1; 300])));
+                        HELD_LATE.with(|h| h.borrow_mut().push(FrameBox::new([2; 300])));
                     });
                     barrier.wait();
                     Recycling::thread_stats().cached_blocks

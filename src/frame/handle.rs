@@ -264,8 +264,14 @@ fn give_back_pending(header: &RootHeader) {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static THREAD_TOKEN: Cell<u64> = const { Cell::new(0) };
+}
+// Loom runs its model threads on one OS thread: use its thread-locals.
+#[cfg(loom)]
+loom::thread_local! {
+    static THREAD_TOKEN: Cell<u64> = Cell::new(0);
 }
 static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -870,5 +876,97 @@ mod tests {
         // SAFETY: not local.
         let l = unsafe { raw.as_local() };
         assert!(l.is_default());
+    }
+}
+
+/// Loom models of the hand-rolled root protocol (`RUSTFLAGS="--cfg loom"
+/// cargo test --lib --release frame::handle::loom_tests`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::frame::System;
+    use crate::loom::sync::atomic::AtomicUsize;
+    use crate::loom::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    struct Tracked {
+        live: Arc<AtomicUsize>,
+        drops: Arc<AtomicUsize>,
+    }
+
+    impl MemoryResource for Tracked {
+        fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+            let p = System.allocate(layout)?;
+            self.live.fetch_add(1, SeqCst);
+            Ok(p)
+        }
+        unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+            self.live.fetch_sub(1, SeqCst);
+            // SAFETY: forwarded contract.
+            unsafe { System.deallocate(ptr, layout) }
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            assert_eq!(
+                self.live.load(SeqCst),
+                0,
+                "allocator dropped with live frames"
+            );
+            self.drops.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn tracked() -> (Tracked, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let live = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let t = Tracked {
+            live: live.clone(),
+            drops: drops.clone(),
+        };
+        (t, live, drops)
+    }
+
+    #[test]
+    fn local_root_foreign_free_races_the_owner() {
+        loom::model(|| {
+            let (t, live, drops) = tracked();
+            let h = ResourceHandle::owning_local(t);
+            let l = Layout::new::<u64>();
+            let addr = h.allocate(l).unwrap().as_ptr() as usize;
+            let raw = h.clone().into_raw();
+            let foreign = loom::thread::spawn(move || {
+                // SAFETY: allocated above with `l`, freed once.
+                unsafe { raw.deallocate(NonNull::new(addr as *mut u8).unwrap(), l) };
+                drop(raw);
+            });
+            let b = h.allocate(l).unwrap();
+            // SAFETY: allocated just above.
+            unsafe { h.deallocate(b, l) };
+            drop(h);
+            foreign.join().unwrap();
+            assert_eq!(drops.load(SeqCst), 1);
+            assert_eq!(live.load(SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn sync_root_last_counts_dropped_concurrently() {
+        loom::model(|| {
+            let (t, _live, drops) = tracked();
+            let h = SyncResourceHandle::owning(t);
+            let l = Layout::new::<u32>();
+            let p = h.allocate(l).unwrap().as_ptr() as usize;
+            let h2 = h.clone();
+            let other = loom::thread::spawn(move || {
+                // SAFETY: allocated above with `l`, freed once.
+                unsafe { h2.deallocate(NonNull::new(p as *mut u8).unwrap(), l) };
+                drop(h2);
+            });
+            drop(h);
+            other.join().unwrap();
+            assert_eq!(drops.load(SeqCst), 1);
+        });
     }
 }
