@@ -515,3 +515,22 @@ fn wakers_and_handles_outliving_the_executor_are_harmless() {
     w1.wake();
     drop(w2);
 }
+
+#[test]
+fn a_panicking_output_destructor_in_join_handle_drop_does_not_leak() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("output bomb");
+        }
+    }
+    let ex = LocalExecutor::new();
+    let (res, counting, drops) = Tracked::new();
+    let h = run_async(&ex, res, async { Bomb });
+    ex.run_until_stalled();
+    assert!(h.is_finished());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(h)));
+    assert_eq!(message(r.unwrap_err()), "output bomb");
+    assert_eq!(counting.live_frames(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}

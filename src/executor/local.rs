@@ -477,6 +477,10 @@ impl super::Executor for LocalExecutor {
 
 impl Drop for LocalExecutor {
     fn drop(&mut self) {
+        assert!(
+            !self.inner().on_owner_running(),
+            "coframe: a LocalExecutor was dropped from inside one of its own tasks"
+        );
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).

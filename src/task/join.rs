@@ -300,12 +300,19 @@ impl<T> Drop for JoinHandle<T> {
         loop {
             if s & COMPLETED != 0 {
                 // The handle owns the stage: drop the output (if not taken).
+                // A panicking destructor must not leak the cell: release
+                // first, then re-raise.
                 // SAFETY: COMPLETED gives the handle the stage.
-                unsafe { (hd.vtable.drop_output)(ptr) };
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    (hd.vtable.drop_output)(ptr)
+                }));
                 let prev = hd.state.fetch_sub(HANDLE | REFERENCE, Ordering::AcqRel);
                 if refs(prev) == 1 {
                     // SAFETY: last reference.
                     unsafe { (hd.vtable.dealloc)(ptr) };
+                }
+                if let Err(payload) = dropped {
+                    std::panic::resume_unwind(payload);
                 }
                 return;
             }
