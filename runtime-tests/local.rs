@@ -534,3 +534,40 @@ fn a_panicking_output_destructor_in_join_handle_drop_does_not_leak() {
     assert_eq!(counting.live_frames(), 0);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_self_waking_task_does_not_starve_the_main_future_or_remote_wakes() {
+    // Without a bounded batch per tick, the tick would never return while
+    // the spinner keeps re-queueing itself: neither the main future nor the
+    // remote queue would get a turn.
+    let ex = LocalExecutor::new();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let spinner = ex.spawn(async move {
+        while !s.get() {
+            YieldNow(false).await;
+        }
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+    let t = std::thread::spawn(move || tx.send(9).unwrap());
+    let got = ex.run_until(async {
+        let v = rx.await.unwrap(); // woken from the other thread
+        YieldNow(false).await; // and polled again while the spinner spins
+        v
+    });
+    assert_eq!(got, 9);
+    stop.set(true);
+    ex.run_until(spinner).unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn running_in_this_thread_is_true_only_inside_the_executor() {
+    use coframe::Executor;
+    let ex = LocalExecutor::new();
+    assert!(!ex.running_in_this_thread());
+    assert!(ex.run_until(async { ex.running_in_this_thread() }));
+    let other = LocalExecutor::new();
+    assert!(!ex.run_until(async { other.running_in_this_thread() }));
+    assert!(!ex.running_in_this_thread());
+}

@@ -69,6 +69,15 @@ impl Affinity for Shared {}
 /// let not_send = std::rc::Rc::new(1);
 /// check(async move { *not_send });
 /// ```
+///
+/// A `!Send` future cannot reach a multi-threaded executor:
+///
+/// ```compile_fail
+/// use coframe::executor::{Shared, SpawnableOn};
+/// fn check<F: SpawnableOn<Shared>>(_: F) {}
+/// let not_send = std::rc::Rc::new(1);
+/// check(async move { *not_send });
+/// ```
 pub trait SpawnableOn<A: Affinity>: sealed::Spawn<A> {}
 impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 
@@ -79,6 +88,22 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 /// use coframe::executor::{Local, ResourceFor};
 /// fn check<R: ResourceFor<Local>>(_: R) {}
 /// check(coframe::frame::System);
+/// ```
+///
+/// A local-only allocator (`Send` but not `Sync`, like `bumpalo::Bump`)
+/// cannot own the frames of a multi-threaded executor (invariant 4):
+///
+/// ```compile_fail
+/// use coframe::executor::{ResourceFor, Shared};
+/// use coframe::frame::{AllocError, MemoryResource};
+/// use std::{alloc::Layout, cell::Cell, ptr::NonNull};
+/// struct LocalOnly(Cell<usize>); // Send, !Sync
+/// impl MemoryResource for LocalOnly {
+///     fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> { Err(AllocError) }
+///     unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {}
+/// }
+/// fn check<R: ResourceFor<Shared>>(_: R) {}
+/// check(LocalOnly(Cell::new(0)));
 /// ```
 pub trait ResourceFor<A: Affinity>: sealed::Resource<A> {}
 impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
