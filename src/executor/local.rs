@@ -246,6 +246,14 @@ impl Schedule for Inner {
     }
 
     fn release_ref(&self) -> bool {
+        if self.on_owner_running() {
+            // A cell freed inside this executor's loop (the usual case: a
+            // JoinHandle dropped by a task): hand the reference back as a
+            // credit, without an atomic. The running executor holds its own
+            // reference, so this was not the last.
+            self.credits.set(self.credits.get() + 1);
+            return false;
+        }
         self.refs.fetch_sub(1, Ordering::AcqRel) == 1
     }
 }
