@@ -13,6 +13,30 @@
 //! While an executor runs a task, a thread-local *current scheduler* says
 //! where [`spawn`] and [`spawn_local`] put new tasks; the current frame
 //! resource (set around every poll) says where their cells come from.
+//!
+//! # Adding an executor (thread pool, `Strand<E>`)
+//!
+//! The crate-internal contract, for the executors still to come:
+//! - implement `task::Schedule` for the executor's shared state:
+//!   `schedule` (any thread: queue the `Runnable`; once shut down, forget it
+//!   with `Runnable::into_raw`, never drop it off the owner), `bind` (a new
+//!   task: put it on the live list used by shutdown, queue it), `release`
+//!   (completion, on the thread that ran it: unlink it), `acquire_ref` /
+//!   `release_ref` (every cell counts its scheduler; free the state with
+//!   `task::free_scheduler` when `release_ref` returns `true`), `is_local`;
+//! - implement `sealed::Executor` (return that state as `&dyn Schedule`) and
+//!   [`Executor`] with `Affinity = Shared` for anything that may run a task on
+//!   more than one thread: [`SpawnableOn`] then demands `Send` futures and
+//!   [`ResourceFor`] `Send + Sync` allocators;
+//! - run tasks with `Runnable::run` (polls through `safe_resume_with` with the
+//!   task's own resource) or `run_once` (the caller re-queues a task woken
+//!   while it ran), inside an `EnterGuard` so `spawn` finds the executor;
+//!   `spawn` on a non-local scheduler takes `SyncResourceHandle::current()`,
+//!   which falls back to the default resource when the slot holds a
+//!   local-only one (invariant 4);
+//! - on drop: mark closed, forget queued `Runnable`s, `cancel_now` every live
+//!   task (on a thread allowed to drop its future), then release the
+//!   executor's own reference.
 
 mod block_on;
 mod local;
