@@ -571,3 +571,29 @@ fn running_in_this_thread_is_true_only_inside_the_executor() {
     assert!(!ex.run_until(async { other.running_in_this_thread() }));
     assert!(!ex.running_in_this_thread());
 }
+
+#[test]
+fn a_root_freed_mid_batch_is_never_read_through_the_slot() {
+    // One tick runs: A (a detached run_async task whose completion frees the
+    // last frame, dropping its allocator), B (aborted before it ran: its
+    // future is dropped), C (reads the current resource). The slot, written
+    // once per poll and restored once per tick, must never hand out A's
+    // freed resource (AddressSanitizer checks this in CI).
+    let ex = LocalExecutor::new();
+    let (res, counting, drops) = Tracked::new();
+    drop(run_async(&ex, res, async {}));
+    let b = ex.spawn(pending::<()>());
+    b.abort();
+    let c = ex.spawn(async { coframe::frame::current().is_default() });
+    let main_saw_default = ex.run_until(async {
+        YieldNow(false).await; // polled again after the tick
+        coframe::frame::current().is_default()
+    });
+    assert!(main_saw_default);
+    ex.run_until_stalled();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.live_frames(), 0);
+    assert!(ex.run_until(b).unwrap_err().is_cancelled());
+    assert!(ex.run_until(c).unwrap(), "C saw the default resource");
+    assert!(coframe::frame::current().is_default());
+}

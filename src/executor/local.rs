@@ -151,15 +151,24 @@ impl Inner {
     }
 
     /// Runs up to `BATCH` queued tasks; returns how many ran. Owner thread.
+    ///
+    /// The current-resource slot is saved and restored once per tick; each
+    /// poll writes its task's resource into it (`run_batched`).
     fn tick(&self) -> usize {
         self.drain_remote();
+        crate::frame::safe_resume(|| self.run_batch())
+    }
+
+    fn run_batch(&self) -> usize {
         let mut n = 0;
         while n < BATCH {
             // SAFETY: owner thread; the borrow ends before `run`.
             let Some(r) = (unsafe { self.pop_local() }) else {
                 break;
             };
-            if let Some(again) = r.run_once() {
+            // SAFETY: inside the tick's `safe_resume`; only task runs and
+            // queue operations happen between two runs.
+            if let Some(again) = unsafe { r.run_batched() } {
                 // Woken while running (e.g. a yield): back of the queue.
                 // SAFETY: owner thread.
                 unsafe { self.push_local(again) };

@@ -39,12 +39,15 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, RawWaker, Waker};
 
-use crate::frame::{safe_resume_with, AllocError, RawHandle, ResourceHandle};
+use crate::frame::{
+    replace_current_uncounted, safe_resume_with, AllocError, RawHandle, ResourceHandle,
+};
 
 /// Type-erased operations on a cell, monomorphised per future type.
 pub(crate) struct TaskVTable {
-    /// Polls the future once (caller holds `RUNNING`). Returns `true` when the
-    /// future is gone and the stage holds the result.
+    /// Polls the future once (caller holds `RUNNING` and has made the task's
+    /// resource current). Returns `true` when the future is gone and the
+    /// stage holds the result.
     pub(crate) poll: unsafe fn(NonNull<Header>) -> bool,
     /// Drops the future (caller holds `RUNNING`); the stage becomes
     /// `Finished(Err(Cancelled))`, or `Err(Panic)` if the destructor panicked.
@@ -169,7 +172,8 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
 }
 
 /// # Safety
-/// `h` points to a live `Cell<F>` and the caller holds `RUNNING`.
+/// `h` points to a live `Cell<F>`, the caller holds `RUNNING`, and the
+/// task's resource is the current one.
 unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
     let cell = h.cast::<Cell<F>>().as_ptr();
     // SAFETY: the cell is live; the waker borrows the executor's reference
@@ -178,14 +182,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
         Waker::from_raw(RawWaker::new(h.as_ptr() as *const (), &WAKER_VTABLE))
     });
     let mut cx = Context::from_waker(&waker);
-    // SAFETY: the cell is live for the whole call.
-    let header = unsafe { &(*cell).header };
-    // SAFETY: tasks are polled on their executor's thread; a local-only
-    // resource only ever backs tasks of a `LocalExecutor` (spawns on
-    // multi-threaded executors take `SyncResourceHandle::current()`), whose
-    // thread is the root's owner thread.
-    let resource = unsafe { header.resource.as_local() };
-    safe_resume_with(resource, || {
+    {
         // SAFETY: RUNNING gives exclusive access to the stage.
         unsafe {
             (*cell).stage.with_mut(|stage| {
@@ -206,7 +203,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                 }
             })
         }
-    })
+    }
 }
 
 /// # Safety
@@ -323,8 +320,14 @@ pub(crate) unsafe fn drop_ref(h: NonNull<Header>) {
 /// # Safety
 /// The caller consumed the task's only `Runnable` (`SCHEDULED` is set, the
 /// task is not running or completed), on a thread allowed to poll it.
+/// With `batched`, the task's resource is made current with one slot
+/// write and not restored: the caller runs inside a `frame::safe_resume`
+/// that restores the slot once for its whole batch of polls, and polls
+/// nothing else before its next `run` (the slot may name a resource freed
+/// since, until the next write). Without it, the poll goes through
+/// `safe_resume_with`.
 #[must_use]
-pub(crate) unsafe fn run(h: NonNull<Header>) -> bool {
+pub(crate) unsafe fn run(h: NonNull<Header>, batched: bool) -> bool {
     // SAFETY: the executor's reference keeps the cell alive until completion.
     let hd = unsafe { header(h) };
     let mut s = hd.state.load(Ordering::Acquire);
@@ -347,8 +350,23 @@ pub(crate) unsafe fn run(h: NonNull<Header>) -> bool {
         }
         return false;
     }
-    // SAFETY: we hold RUNNING.
-    if unsafe { (hd.vtable.poll)(h) } {
+    // SAFETY: tasks are polled on their executor's thread; a local-only
+    // resource only ever backs tasks of a `LocalExecutor` (spawns on
+    // multi-threaded executors take `SyncResourceHandle::current()`), whose
+    // thread is the root's owner thread.
+    let resource = unsafe { hd.resource.as_local() };
+    // SAFETY: we hold RUNNING; the resource is made current first. In the
+    // batched case the cell (hence `resource`) is alive for the whole poll
+    // and the caller's enclosing `safe_resume` restores the slot.
+    let done = unsafe {
+        if batched {
+            replace_current_uncounted(resource);
+            (hd.vtable.poll)(h)
+        } else {
+            safe_resume_with(resource, || (hd.vtable.poll)(h))
+        }
+    };
+    if done {
         // SAFETY: the future finished; we still hold RUNNING.
         unsafe { complete(h) };
         return false;

@@ -76,7 +76,21 @@ impl Runnable {
         let ptr = self.into_raw();
         // SAFETY: this was the task's only Runnable; executors run it on the
         // thread the task belongs to.
-        unsafe { raw::run(ptr) }.then(|| Runnable::from_raw(ptr))
+        unsafe { raw::run(ptr, false) }.then(|| Runnable::from_raw(ptr))
+    }
+
+    /// [`run_once`](Self::run_once) for executor batch loops: the task's
+    /// resource is made current without saving and restoring the slot.
+    ///
+    /// # Safety
+    /// The caller runs inside a `frame::safe_resume` and, until it returns,
+    /// only runs tasks through this method (nothing reads the slot between
+    /// two runs).
+    #[inline]
+    pub(crate) unsafe fn run_batched(self) -> Option<Runnable> {
+        let ptr = self.into_raw();
+        // SAFETY: as `run_once`; the slot discipline is the caller's.
+        unsafe { raw::run(ptr, true) }.then(|| Runnable::from_raw(ptr))
     }
 }
 
