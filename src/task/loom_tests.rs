@@ -298,3 +298,24 @@ fn loom_awaiter_replaced_while_completing() {
         assert_eq!(fx.counting.live_frames(), 0);
     });
 }
+
+#[test]
+fn loom_join_handle_drop_races_with_waker_drop() {
+    loom::model(|| {
+        // After completion, the handle and a cloned waker are dropped on two
+        // threads: exactly one of them frees the cell (the handle may take
+        // the no-RMW path when it sees itself as the only reference).
+        let (fx, mut h) = spawn(0, usize::MAX);
+        assert!(run_one(&fx.queue)); // poll 1 stores a waker clone
+        let waker = take_waker(&fx.slot);
+        fx.ready_flag.store(true, Ordering::SeqCst);
+        waker.wake_by_ref();
+        assert!(run_one(&fx.queue)); // completes
+        let t = loom::thread::spawn(move || drop(waker));
+        assert!(matches!(poll_once(&mut h), Poll::Ready(Ok(_))));
+        drop(h);
+        t.join().unwrap();
+        assert_eq!(fx.drops.load(Ordering::SeqCst), 2);
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}

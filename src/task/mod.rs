@@ -31,7 +31,11 @@
 //! only while the task is not `COMPLETED`, and completion happens only by
 //! consuming it — so the executor's reference always covers it. Whoever
 //! drops the count to zero frees the cell, through the resource handle
-//! recorded in it, never through the thread-local slot.
+//! recorded in it, never through the thread-local slot. One shortcut: a
+//! `JoinHandle` dropped after `COMPLETED` that sees (acquire load) a count
+//! of one frees the cell without a read-modify-write — with the executor's
+//! reference gone, references can only be cloned from existing ones, so
+//! none can appear.
 //!
 //! **The future** (stage `Running`) is accessed only by whoever set
 //! `RUNNING`: `Runnable::run` (CAS `SCHEDULED -> RUNNING`), or the
