@@ -1,1 +1,3 @@
 //! coframe's integration tests: one binary, one module per area.
+
+mod context;
