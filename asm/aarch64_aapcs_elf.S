@@ -277,7 +277,7 @@ coframe_make_fcontext:
         and     x0, x0, #~0xf           /* top of stack, 16-aligned          */
         sub     x0, x0, #0xb0           /* X0 = block (fcontext_t)           */
         str     x2, [x0, #0x40]         /* 0x40: X19 = fn, for the trampoline*/
-        adr     x9, coframe_fcontext_start
+        adr     x9, .Lcoframe_start_entry
         stp     xzr, x9, [x0, #0x90]    /* 0x90: FP = 0; 0x98: LR = trampoline */
         mrs     x9, fpcr
         str     x9, [x0, #0xa0]         /* 0xa0: the creator's FPCR          */
@@ -288,13 +288,18 @@ coframe_make_fcontext:
 /*
  * The base frame of every fresh context (file-local symbol). Entered by the
  * `ret` of a jump or of an ontop function, with SP = the aligned top of the
- * stack, X19 = fn, X29 = 0, X0:X1 = the transfer_t for fn.
+ * stack, X19 = fn, X29 = 0, X0:X1 = the transfer_t for fn. As on x86_64,
+ * the entry point is one instruction into the function, so that (entry - 1),
+ * which unwinders look up when an ontop function on a fresh context has the
+ * entry point as its return address, still lies in this FDE.
  */
         .type   coframe_fcontext_start, %function
         .p2align 4
 coframe_fcontext_start:
         .cfi_startproc
         .cfi_undefined x30              /* outermost frame: unwinders stop   */
+        nop                             /* keeps entry - 1 inside this FDE   */
+.Lcoframe_start_entry:
         mov     x29, #0                 /* FP = 0: the frame chain ends      */
         blr     x19                     /* fn(t); SP 16-aligned, LR = here   */
         /* fn returned, which the contract forbids: end the process as

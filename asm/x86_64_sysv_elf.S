@@ -315,7 +315,7 @@ coframe_make_fcontext:
         fnstcw  0x4(%rax)               /* 0x04: creator's x87 control word  */
         movq    %rdx, 0x30(%rax)        /* 0x30: RBX = fn, for the trampoline*/
         movq    $0, 0x38(%rax)          /* 0x38: RBP = 0, ends the FP chain  */
-        leaq    coframe_fcontext_start(%rip), %rcx
+        leaq    .Lcoframe_start_entry(%rip), %rcx
         movq    %rcx, 0x40(%rax)        /* 0x40: RIP = the trampoline        */
         ret                             /* R12-R15 slots: don't care         */
         .cfi_endproc
@@ -326,12 +326,19 @@ coframe_make_fcontext:
  * name it). Entered by a jump (RAX:RDX = transfer_t{from, data}) or by the
  * `ret` of an ontop function (RAX:RDX = its result), with RSP = the aligned
  * top of the stack, RBX = fn, RBP = 0.
+ *
+ * The entry point is one instruction into the function: when an ontop
+ * function runs on a fresh context its return address is the entry point,
+ * and unwinders look up the FDE of (return address - 1), which must still
+ * be this one (with RIP undefined), not whatever precedes it.
  */
         .type   coframe_fcontext_start, @function
         .p2align 4
 coframe_fcontext_start:
         .cfi_startproc
         .cfi_undefined %rip             /* outermost frame: unwinders stop   */
+        nop                             /* keeps entry - 1 inside this FDE   */
+.Lcoframe_start_entry:
         ENDBR                           /* reached indirectly                */
         xorl    %ebp, %ebp              /* RBP = 0: frame-pointer chain ends */
         movq    %rax, %rdi              /* RDI:RSI = transfer_t argument     */

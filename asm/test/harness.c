@@ -16,6 +16,7 @@
  *   - ontop onto a suspended and onto a fresh context: the function runs on
  *     the target's stack, receives the right from-context and data, and its
  *     return value is what the resumed jump (or the entry function) receives;
+ *     a backtrace inside it walks the target's frames down to the trampoline;
  *   - callee-saved registers (x86_64: RBX RBP R12-R15; aarch64: X19-X29,
  *     D8-D15) planted with known values survive switches on both sides;
  *   - FP control state (rounding mode via <fenv.h>, plus MXCSR and the x87
@@ -441,8 +442,20 @@ static fcontext_t ontop_seen_from;
 static void *ontop_seen_data;
 static int ontop_on_target_stack, ontop_calls;
 
+static int ontop_bt_end_of_stack, ontop_bt_frames, ontop_bt_last_in_trampoline;
+
+/* A backtrace from inside an ontop function walks the *target's* stack:
+ * fn's return address is the target's resume point. */
+__attribute__((noinline)) static void ontop_backtrace(void) {
+    struct bt_state st = {0, 0};
+    ontop_bt_end_of_stack = _Unwind_Backtrace(bt_cb, &st) == _URC_END_OF_STACK;
+    ontop_bt_frames = st.frames;
+    ontop_bt_last_in_trampoline = st.last_ip >= trampoline && st.last_ip < trampoline + 64;
+}
+
 static transfer_t add_0x100(transfer_t t) {
     volatile int local = 0;
+    ontop_backtrace();
     ontop_calls++;
     ontop_seen_from = t.fctx;
     ontop_seen_data = t.data;
@@ -474,6 +487,7 @@ static void test_ontop(void) {
     /* onto a suspended context */
     ontop_stack = new_stack(0);
     fcontext_t ctx = coframe_make_fcontext(ontop_stack.top, STACK_SIZE, ontop_body);
+    trampoline = ((uintptr_t *)ctx)[RESUME_SLOT];
     transfer_t t = V->jump(ctx, 0);
     CHECK(t.data == (void *)1, "body answered %p", t.data);
     ontop_calls = 0;
@@ -489,12 +503,17 @@ static void test_ontop(void) {
           "resumed jump returned fctx %p, ontop fn returned %p", body_got_from,
           ontop_seen_from);
     CHECK(t.data == (void *)2, "ontop call returned %p", t.data);
+    /* ontop_backtrace, add_0x100, ontop_body, trampoline */
+    CHECK(ontop_bt_end_of_stack && ontop_bt_last_in_trampoline && ontop_bt_frames == 4,
+          "backtrace in an ontop fn: end %d, last in trampoline %d, %d frames",
+          ontop_bt_end_of_stack, ontop_bt_last_in_trampoline, ontop_bt_frames);
     CHECK(on_stack(&ontop_stack, t.fctx), "ontop call returned fctx %p", t.fctx);
     free(ontop_stack.base);
 
     /* onto a fresh context: the entry function gets the fn's result */
     ontop_stack = new_stack(8);
     ctx = coframe_make_fcontext(ontop_stack.top, STACK_SIZE, fresh_ontop_body);
+    trampoline = ((uintptr_t *)ctx)[RESUME_SLOT];
     ontop_calls = 0;
     body_got_data = NULL;
     t = V->ontop(ctx, (void *)0x50, add_0x100);
@@ -504,6 +523,10 @@ static void test_ontop(void) {
     CHECK(body_got_from == ontop_seen_from, "entry fn got fctx %p, fn returned %p",
           body_got_from, ontop_seen_from);
     CHECK(t.data == (void *)3, "ontop call returned %p", t.data);
+    /* ontop_backtrace, add_0x100, trampoline */
+    CHECK(ontop_bt_end_of_stack && ontop_bt_last_in_trampoline && ontop_bt_frames == 3,
+          "backtrace in an ontop fn on a fresh stack: end %d, last in trampoline %d, "
+          "%d frames", ontop_bt_end_of_stack, ontop_bt_last_in_trampoline, ontop_bt_frames);
     free(ontop_stack.base);
 }
 
