@@ -125,10 +125,11 @@
 
 /*
  * Saving the caller. Shared by the four switch functions; expects RSP as at
- * function entry ([RSP] = the caller's resume address) and leaves RAX =
- * the caller's block (its fcontext_t), RSP = RAX + 0x10. `full` = 1 also stores the FP
- * control state. Pushes build exactly the block drawn above and measured
- * faster than `lea` + `mov` stores (asm/test/bench.c).
+ * function entry ([RSP] = the caller's resume address) and leaves RAX = the
+ * caller's block (its fcontext_t), RSP = RAX + 0x10. `full` = 1 also stores
+ * the FP control state, `full` = 0 the "no FP state" marker. The pushes
+ * build exactly the block drawn above and measured faster than `lea` +
+ * `mov` stores.
  */
 .macro SAVE_CALLER full
         pushq   %rbp                    /* 0x38: RBP                         */
