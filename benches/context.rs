@@ -81,17 +81,14 @@ fn context_switch(c: &mut Criterion) {
 
 fn coroutine_create(c: &mut Criterion) {
     let mut g = c.benchmark_group("coroutine_create");
-    let pool = coframe::context::PooledStack::builder()
-        .stack_size(64 * 1024)
-        .initial(1)
-        .build()
-        .unwrap();
+    let pool = coframe::context::LocalPool::new(
+        coframe::context::ProtectedStack::new(64 * 1024).unwrap(),
+        1,
+    );
     g.bench_function("coframe", |b| {
         b.iter(|| {
-            let mut co = coframe::context::Coroutine::<u32, (), u32>::with_stack(
-                pool.clone(),
-                |_, x| x + 1,
-            );
+            let mut co =
+                coframe::context::Coroutine::<u32, (), u32>::with_stack(pool.clone(), |_, x| x + 1);
             black_box(co.resume(black_box(1)))
         })
     });

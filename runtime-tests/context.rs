@@ -59,17 +59,22 @@ fn manual_exec_ontop_value_sequence() {
     let log = Rc::new(RefCell::new(Vec::<String>::new()));
     let l = log.clone();
     let mut ctx = Coroutine::<i32, i32, ()>::new(move |y, mut data| {
-        l.borrow_mut().push(format!("f1: entered first time: {data}"));
+        l.borrow_mut()
+            .push(format!("f1: entered first time: {data}"));
         data = y.suspend(data + 1);
-        l.borrow_mut().push(format!("f1: entered second time: {data}"));
+        l.borrow_mut()
+            .push(format!("f1: entered second time: {data}"));
         data = y.suspend(data + 1);
-        l.borrow_mut().push(format!("f1: entered third time: {data}"));
+        l.borrow_mut()
+            .push(format!("f1: entered third time: {data}"));
     });
     let mut data = 0;
     data = ctx.resume(data + 1).as_yield().unwrap();
-    log.borrow_mut().push(format!("f1: returned first time: {data}"));
+    log.borrow_mut()
+        .push(format!("f1: returned first time: {data}"));
     data = ctx.resume(data + 1).as_yield().unwrap();
-    log.borrow_mut().push(format!("f1: returned second time: {data}"));
+    log.borrow_mut()
+        .push(format!("f1: returned second time: {data}"));
     let l = log.clone();
     let arg = data + 1;
     let r = ctx.resume_with(move || {
@@ -486,20 +491,21 @@ fn ten_thousand_coroutines_alive_at_once() {
 #[test]
 fn deep_recursion_close_to_the_stack_size() {
     const SIZE: usize = 256 * 1024;
-    let mut co = Coroutine::<(), (), usize>::with_stack(ProtectedStack::new(SIZE).unwrap(), |_, ()| {
-        let marker = std::hint::black_box(0u8);
-        let start = std::hint::black_box(&marker) as *const u8 as usize;
-        #[inline(never)]
-        fn recurse(start: usize, budget: usize) -> usize {
-            let pad = [0u8; 512];
-            let here = std::hint::black_box(&pad) as *const _ as usize;
-            if start - here > budget {
-                return 1;
+    let mut co =
+        Coroutine::<(), (), usize>::with_stack(ProtectedStack::new(SIZE).unwrap(), |_, ()| {
+            let marker = std::hint::black_box(0u8);
+            let start = std::hint::black_box(&marker) as *const u8 as usize;
+            #[inline(never)]
+            fn recurse(start: usize, budget: usize) -> usize {
+                let pad = [0u8; 512];
+                let here = std::hint::black_box(&pad) as *const _ as usize;
+                if start - here > budget {
+                    return 1;
+                }
+                1 + std::hint::black_box(recurse(start, budget))
             }
-            1 + std::hint::black_box(recurse(start, budget))
-        }
-        recurse(start, SIZE - 16 * 1024)
-    });
+            recurse(start, SIZE - 16 * 1024)
+        });
     let depth = co.resume(()).as_return().unwrap();
     assert!(depth > 200, "recursed {depth} levels");
 }
@@ -592,14 +598,15 @@ mod x86 {
 
     fn mxcsr_isolation(switch: Switch) -> (u32, u32) {
         let base = mxcsr();
-        let mut co = Coroutine::<(), u32, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
-            set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
-            y.suspend(0);
-            let seen = mxcsr();
-            set_mxcsr(base);
-            y.suspend(seen);
-        })
-        .unwrap();
+        let mut co =
+            Coroutine::<(), u32, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
+                set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
+                y.suspend(0);
+                let seen = mxcsr();
+                set_mxcsr(base);
+                y.suspend(seen);
+            })
+            .unwrap();
         co.resume(());
         let parent_sees = mxcsr();
         set_mxcsr(base);
@@ -611,7 +618,10 @@ mod x86 {
     fn mxcsr_rounding_mode_does_not_leak_between_contexts() {
         let base = mxcsr() & ROUND_MASK;
         let (parent, child) = mxcsr_isolation(Switch::Full);
-        assert_eq!(parent, base, "the coroutine's rounding mode leaked into the parent");
+        assert_eq!(
+            parent, base,
+            "the coroutine's rounding mode leaked into the parent"
+        );
         assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
     }
 
@@ -700,7 +710,10 @@ fn pooled_stack_reuses_and_caps() {
     let b = Coroutine::<(), (), ()>::with_stack(pool.clone(), |y, ()| y.suspend(()));
     assert_eq!(pool.live(), 2);
     let err = Coroutine::<(), (), ()>::try_with(pool.clone(), Switch::Full, |_, ()| ()).err();
-    assert!(matches!(err, Some(StackError::PoolExhausted { max_count: 2 })));
+    assert!(matches!(
+        err,
+        Some(StackError::PoolExhausted { max_count: 2 })
+    ));
     drop(a);
     drop(b);
     assert_eq!(pool.live(), 0);
@@ -721,9 +734,13 @@ fn pooled_stack_reuses_and_caps() {
 #[test]
 fn closure_too_large_for_the_stack_is_an_error() {
     let big = [0u8; 64 * 1024];
-    let err = Coroutine::<(), (), ()>::try_with(FixedSizeStack::new(16 * 1024).unwrap(), Switch::Full, move |_, ()| {
-        std::hint::black_box(&big);
-    })
+    let err = Coroutine::<(), (), ()>::try_with(
+        FixedSizeStack::new(16 * 1024).unwrap(),
+        Switch::Full,
+        move |_, ()| {
+            std::hint::black_box(&big);
+        },
+    )
     .err();
     assert!(matches!(err, Some(StackError::Invalid(_))));
 }
@@ -737,7 +754,10 @@ fn in_child(test: &str, scenario: &str) -> (String, bool) {
         .env("COFRAME_CHILD_SCENARIO", scenario)
         .output()
         .unwrap();
-    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status.success())
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
 }
 
 #[test]
@@ -769,7 +789,10 @@ fn stack_overflow_ends_the_process_with_a_message() {
         return;
     }
     for scenario in ["coroutine", "fiber"] {
-        let (stderr, ok) = in_child("context::stack_overflow_ends_the_process_with_a_message", scenario);
+        let (stderr, ok) = in_child(
+            "context::stack_overflow_ends_the_process_with_a_message",
+            scenario,
+        );
         assert!(!ok, "{scenario}: the child survived an overflow");
         assert!(
             stderr.contains("coframe: stack overflow in a coframe stack"),

@@ -4,6 +4,10 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod stackful;
+
 fn main() {
     println!("coframe tour");
+    stackful::run();
+    println!("\ntour complete");
 }

@@ -29,6 +29,6 @@ pub use coroutine::{Coroutine, CoroutineResult, Generator, Yielder};
 pub use fiber::Fiber;
 pub use raw::Switch;
 pub use stack::{
-    FixedSizeStack, PooledStack, PooledStackBuilder, ProtectedStack, Stack, StackAllocator,
-    StackError, StackTraits,
+    FixedSizeStack, LocalPool, PooledStack, PooledStackBuilder, ProtectedStack, Stack,
+    StackAllocator, StackError, StackTraits,
 };

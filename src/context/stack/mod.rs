@@ -33,11 +33,13 @@
 //! guard page plus a lazily committed mapping gives most of their benefit.
 
 mod fixed;
+mod local;
 pub(crate) mod overflow;
 mod pooled;
 mod protected;
 
 pub use fixed::FixedSizeStack;
+pub use local::LocalPool;
 pub use pooled::{PooledStack, PooledStackBuilder};
 pub use protected::ProtectedStack;
 
