@@ -66,7 +66,10 @@ pub fn run() {
 
     // Timing: resume + suspend round trips, default and lean switches.
     const N: u32 = 2_000_000;
-    for (name, switch) in [("full (FP control saved)", Switch::Full), ("lean", Switch::Lean)] {
+    for (name, switch) in [
+        ("full (FP control saved)", Switch::Full),
+        ("lean", Switch::Lean),
+    ] {
         let mut co = Coroutine::<(), (), ()>::try_with(
             ProtectedStack::new(64 * 1024).unwrap(),
             switch,
