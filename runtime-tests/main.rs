@@ -1,3 +1,5 @@
 //! coframe's integration tests: one binary, one module per area.
 
 mod context;
+mod frame;
+mod local;

@@ -17,6 +17,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod context;
+pub mod executor;
 pub mod frame;
+pub mod task;
+
+pub use executor::{
+    block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor,
+};
+pub use task::{JoinError, JoinHandle};
 
 mod loom;

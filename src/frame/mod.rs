@@ -14,6 +14,22 @@
 //! 4. a resource that is not `Sync` never reaches another thread's allocation
 //!    path: the type system keeps local-only resources off thread pools.
 
+#[cfg(feature = "allocator-api2")]
+mod api2;
+mod counting;
+mod current;
+mod frame_box;
+mod handle;
+mod recycling;
 mod resource;
 
+#[cfg(feature = "allocator-api2")]
+pub use api2::Allocator2;
+pub use counting::Counting;
+pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
+pub use frame_box::FrameBox;
+#[allow(unused_imports)] // consumed by task cells
+pub(crate) use handle::RawHandle;
+pub use handle::{ResourceHandle, SyncResourceHandle};
+pub use recycling::{Recycling, RecyclingStats};
 pub use resource::{AllocError, MemoryResource, System};

@@ -1,0 +1,237 @@
+//! The thread-local *current resource* slot (invariant 3: it is a stack).
+//!
+//! The slot is a constant-initialised `thread_local!` of a `Copy` value with
+//! no destructor, so reading it is a bare thread-local load (no lazy-init or
+//! destructor-state check) and it stays readable during thread-local
+//! teardown. Its accessors are `#[inline(never)]` (invariant 7): code running
+//! on a switched stack that migrated threads must not reuse a thread-local
+//! address computed before the switch.
+//!
+//! # Ownership of the slot's value
+//!
+//! The slot holds a raw [`HandleRepr`] plus a `counted` flag:
+//!
+//! - *uncounted*: installed by [`safe_resume_with`] (the executors' per-poll
+//!   call, which must not touch the refcount) or by [`safe_resume`] (which
+//!   keeps the saved value in its own frame). It is kept alive by that call's
+//!   borrow, and the call restores the slot before returning, also when
+//!   unwinding: an uncounted value never outlives its backing frame.
+//! - *counted*: installed by [`set_current`]; the slot owns one count.
+//!
+//! [`CurrentGuard`] owns the previous value, upgraded to a counted one if it
+//! was uncounted. So a guard that is leaked (`mem::forget`) or dropped out of
+//! order, or that escapes a `safe_resume_with` closure, can only leak a count
+//! or restore a value out of order — never leave a dangling pointer in the
+//! slot. In correct (LIFO) use the slot behaves exactly like a stack.
+
+use super::handle::{HandleRepr, ResourceHandle};
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    repr: Option<HandleRepr>,
+    counted: bool,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        repr: None,
+        counted: false,
+    };
+
+    /// Gives up the slot's count if it owns one.
+    #[inline]
+    fn release(self) {
+        if self.counted {
+            if let Some(r) = self.repr {
+                // SAFETY: a counted slot value owns one count.
+                unsafe { r.release() }
+            }
+        }
+    }
+
+    /// A value that owns its count (for a guard that may outlive the
+    /// frame backing an uncounted value).
+    #[inline]
+    fn into_counted(self) -> Slot {
+        match (self.counted, self.repr) {
+            (false, Some(r)) => Slot {
+                repr: Some(r.acquire()),
+                counted: true,
+            },
+            _ => self,
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: Cell<Slot> = const { Cell::new(Slot::EMPTY) };
+}
+
+#[inline(never)]
+fn slot_get() -> Slot {
+    SLOT.with(Cell::get)
+}
+
+#[inline(never)]
+fn slot_replace(new: Slot) -> Slot {
+    SLOT.with(|s| s.replace(new))
+}
+
+/// A counted copy of the current resource (the default
+/// [`Recycling`](super::Recycling) if the slot is unset).
+///
+/// ```
+/// use coframe::frame::current;
+/// assert!(current().is_default());
+/// ```
+#[inline]
+pub fn current() -> ResourceHandle {
+    match slot_get().repr {
+        None => ResourceHandle::default_resource(),
+        // The value is alive (slot invariant); take our own count.
+        Some(r) => ResourceHandle::from_repr(r.acquire()),
+    }
+}
+
+/// Restores the value saved on drop (also during unwinding).
+struct Restore(Slot);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        slot_replace(self.0).release();
+    }
+}
+
+/// Sets the current resource; the guard restores the previous value on drop.
+///
+/// The slot takes its own count of `h`, so the guard is safe even when
+/// leaked (which leaks that count) — see the module docs.
+///
+/// ```
+/// use coframe::frame::{current, set_current, ResourceHandle, System};
+/// let h = ResourceHandle::owning_local(System);
+/// {
+///     let _g = set_current(&h);
+///     assert!(current().same_resource(&h));
+/// }
+/// assert!(current().is_default());
+/// ```
+#[must_use = "the slot is restored when the guard is dropped"]
+pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
+    let prev = slot_replace(Slot {
+        repr: Some(h.repr.acquire()),
+        counted: true,
+    });
+    CurrentGuard {
+        prev: prev.into_counted(),
+        _borrow: PhantomData,
+        _not_send: PhantomData,
+    }
+}
+
+/// Restores the previous current resource when dropped. See [`set_current`].
+///
+/// ```
+/// use coframe::frame::{current, set_current, ResourceHandle, System};
+/// let h = ResourceHandle::owning_local(System);
+/// let g = set_current(&h);
+/// drop(g);
+/// assert!(current().is_default());
+/// ```
+pub struct CurrentGuard<'a> {
+    prev: Slot,
+    _borrow: PhantomData<&'a ResourceHandle>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for CurrentGuard<'_> {
+    fn drop(&mut self) {
+        slot_replace(self.prev).release();
+    }
+}
+
+impl std::fmt::Debug for CurrentGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentGuard").finish_non_exhaustive()
+    }
+}
+
+/// Saves the slot, runs `f`, and restores the slot afterwards, even if `f`
+/// panics. Every loop that resumes foreign work must go through this (or
+/// [`safe_resume_with`]) so the slot behaves like a stack.
+///
+/// ```
+/// use coframe::frame::{current, safe_resume, set_current, ResourceHandle, System};
+/// let h = ResourceHandle::owning_local(System);
+/// safe_resume(|| {
+///     let g = set_current(&h); // clobbers the slot...
+///     std::mem::forget(g); // ...and never restores it
+/// });
+/// assert!(current().is_default()); // restored anyway
+/// ```
+#[inline]
+pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
+    let saved = slot_get();
+    // The slot keeps an uncounted copy; `saved` (in `Restore`) owns the
+    // value's count, if any, for the duration.
+    slot_replace(Slot {
+        repr: saved.repr,
+        counted: false,
+    });
+    let _restore = Restore(saved);
+    f()
+}
+
+/// Installs `h` as the current resource for the duration of `f`, then
+/// restores the previous value (also when `f` panics). This is the call
+/// executors make around every poll or resume: it costs two thread-local
+/// accesses and no reference-count traffic (the slot holds an uncounted copy
+/// kept alive by the borrow of `h`).
+///
+/// A [`SyncResourceHandle`](super::SyncResourceHandle) dereferences to
+/// [`ResourceHandle`], so `safe_resume_with(&sync_handle, f)` works too.
+///
+/// ```
+/// use coframe::frame::{current, safe_resume_with, SyncResourceHandle, System};
+/// let h = SyncResourceHandle::owning(System);
+/// let same = safe_resume_with(&h, || current().same_resource(&h));
+/// assert!(same);
+/// assert!(current().is_default());
+/// ```
+#[inline]
+pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
+    let saved = slot_replace(Slot {
+        repr: Some(h.repr),
+        counted: false,
+    });
+    let _restore = Restore(saved);
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::System;
+
+    #[test]
+    fn out_of_order_and_forgotten_guards_stay_sound() {
+        let a = ResourceHandle::owning_local(System);
+        let b = ResourceHandle::owning_local(System);
+        let ga = set_current(&a);
+        let gb = set_current(&b);
+        drop(ga); // out of order: slot = default
+        drop(a);
+        drop(gb); // restores `a`, whose count the guard kept
+        assert!(!current().is_default());
+        safe_resume(|| {
+            let g = set_current(&b);
+            std::mem::forget(g);
+        });
+        // Reset the slot (releasing `a`'s count) for other tests.
+        slot_replace(Slot::EMPTY).release();
+        assert!(current().is_default());
+    }
+}

@@ -1,0 +1,852 @@
+//! Resource handles: what a frame keeps so that it can free itself
+//! (invariant 1), and the refcounted owner roots that keep an allocator alive
+//! until its last frame is gone (invariant 2).
+//!
+//! # Representation
+//!
+//! Every handle is the same three words, [`HandleRepr`]: a fat pointer to the
+//! resource and an optional pointer to the root header that owns it.
+//!
+//! - No root: the resource is `'static` and thread-safe (the process-wide
+//!   [`Recycling`](super::Recycling) default, or [`SyncResourceHandle::from_static`]).
+//!   Cloning and dropping such a handle costs no atomic operation.
+//! - A root: a heap block holding a [`RootHeader`] followed by the allocator
+//!   by value. The header's atomic count is held once by every handle (and by
+//!   every frame, which keeps a handle); the last decrement drops the
+//!   allocator and frees the block (Arc's protocol: `Release` decrement,
+//!   `Acquire` fence before destruction).
+//!
+//! # Sync and local roots
+//!
+//! [`SyncResourceHandle::owning`] takes `A: Send + Sync`: any thread may
+//! allocate and free through it. [`ResourceHandle::owning_local`] takes an
+//! `A: Send` that need not be `Sync` (e.g. `bumpalo::Bump`). Its handles are
+//! `!Send`, so every allocation happens on the thread that created the root
+//! (the *owner*), by construction. Frames, however, travel: a task cell's last
+//! waker may be dropped on a foreign thread. The crate-internal [`RawHandle`]
+//! a frame keeps therefore checks the thread on `deallocate`: on the owner it
+//! frees directly; on any other thread it must not touch the allocator, so it
+//! queues `(ptr, layout)` on the root's mutex-protected list. The owner gives
+//! the queued blocks back on its next allocation through the root (one
+//! relaxed-cost atomic flag load on that path, no lock around the allocator),
+//! and the root's destruction gives back whatever is still queued (the count
+//! is zero then, so access is exclusive). The count itself is atomic because
+//! foreign threads drop counts. `A: Send` is what makes dropping the
+//! allocator on whichever thread drops the last count sound.
+//!
+//! Threads are identified by a per-thread token drawn from a process-wide
+//! counter (never reused, unlike a thread-local address), stored in a
+//! constant-initialised thread-local without destructor, so it is readable
+//! even during thread-local teardown.
+
+use super::recycling::DEFAULT_RESOURCE;
+
+/// The one fat pointer every default handle copies.
+static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
+use super::resource::{AllocError, MemoryResource};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+/// The raw, uncounted three-word form shared by every handle type and the
+/// current-resource slot.
+#[derive(Clone, Copy)]
+pub(crate) struct HandleRepr {
+    pub(crate) res: NonNull<dyn MemoryResource>,
+    pub(crate) root: Option<NonNull<RootHeader>>,
+}
+
+/// Header at the start of every owner root.
+pub(crate) struct RootHeader {
+    count: AtomicUsize,
+    /// 0 for a thread-safe root, else the owner thread's token.
+    owner: u64,
+    /// The allocator stored after this header.
+    res: NonNull<dyn MemoryResource>,
+    /// Set when `pending` is non-empty (local roots only).
+    has_pending: AtomicBool,
+    /// Frees that arrived on a foreign thread (local roots only).
+    pending: Mutex<Vec<(usize, Layout)>>,
+    /// Drops the allocator and frees the root block.
+    destroy: unsafe fn(NonNull<RootHeader>),
+}
+
+#[repr(C)]
+struct Root<A> {
+    header: RootHeader,
+    alloc: A,
+}
+
+/// Drops the `Root<A>` behind `header` and frees its block.
+///
+/// # Safety
+///
+/// `header` must point to the header of a live `Root<A>` allocated by
+/// `new_root::<A>`, whose count has reached zero.
+unsafe fn destroy_root<A>(header: NonNull<RootHeader>) {
+    // SAFETY: by contract this is a `Box<Root<A>>` with no other users
+    // (`Root` is `repr(C)` with the header first, so the cast is exact).
+    let root = unsafe { Box::from_raw(header.as_ptr().cast::<Root<A>>()) };
+    // Give back frees that were queued by foreign threads: exclusive access.
+    let pending = std::mem::take(&mut *lock(&root.header.pending));
+    for (addr, layout) in pending {
+        // SAFETY: queued by `RawHandle::deallocate`, which received a block
+        // allocated by this root's allocator with this layout.
+        unsafe {
+            root.header
+                .res
+                .as_ref()
+                .deallocate(NonNull::new_unchecked(addr as *mut u8), layout)
+        };
+    }
+    drop(root);
+}
+
+fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn new_root<A: MemoryResource + Send + 'static>(alloc: A, owner: u64) -> HandleRepr {
+    let dangling: NonNull<dyn MemoryResource> = NonNull::<A>::dangling();
+    let boxed = Box::new(Root {
+        header: RootHeader {
+            count: AtomicUsize::new(1),
+            owner,
+            res: dangling,
+            has_pending: AtomicBool::new(false),
+            pending: Mutex::new(Vec::new()),
+            destroy: destroy_root::<A>,
+        },
+        alloc,
+    });
+    let raw = Box::into_raw(boxed);
+    // SAFETY: `raw` is a fresh, valid, exclusively owned allocation.
+    unsafe {
+        let res: NonNull<dyn MemoryResource> = NonNull::from(&(*raw).alloc);
+        (*raw).header.res = res;
+        HandleRepr {
+            res,
+            root: Some(NonNull::new_unchecked(raw.cast::<RootHeader>())),
+        }
+    }
+}
+
+impl HandleRepr {
+    /// The process-wide default (`Recycling`), unrooted.
+    #[inline]
+    pub(crate) fn default_repr() -> Self {
+        let r: &'static dyn MemoryResource = DEFAULT_DYN;
+        HandleRepr {
+            res: NonNull::from(r),
+            root: None,
+        }
+    }
+
+    /// Adds one count (no-op when unrooted).
+    #[inline]
+    pub(crate) fn acquire(self) -> Self {
+        if let Some(root) = self.root {
+            // SAFETY: the caller holds a count (or a borrow of a handle that
+            // does), so the root is alive.
+            let old = unsafe { root.as_ref() }
+                .count
+                .fetch_add(1, Ordering::Relaxed);
+            if old > isize::MAX as usize {
+                std::process::abort();
+            }
+        }
+        self
+    }
+
+    /// Drops one count, destroying the root when it was the last.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one count of this repr and gives it up.
+    #[inline]
+    pub(crate) unsafe fn release(self) {
+        if let Some(root) = self.root {
+            // SAFETY: we own a count, so the root is alive.
+            let header = unsafe { root.as_ref() };
+            if header.count.fetch_sub(1, Ordering::Release) == 1 {
+                fence(Ordering::Acquire);
+                let destroy = header.destroy;
+                // SAFETY: the count reached zero: nobody else refers to it.
+                unsafe { destroy(root) };
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_local(&self) -> bool {
+        match self.root {
+            // SAFETY: a repr is only inspected while a count or borrow keeps
+            // its root alive.
+            Some(r) => unsafe { r.as_ref() }.owner != 0,
+            None => false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_default(&self) -> bool {
+        // Every default handle copies the fat pointer stored in
+        // `DEFAULT_DYN`, so the comparison (data and vtable) is exact; a
+        // zero-sized static that happens to share the address differs in its
+        // vtable.
+        let d: *const dyn MemoryResource = DEFAULT_DYN;
+        self.root.is_none() && std::ptr::eq(self.res.as_ptr() as *const dyn MemoryResource, d)
+    }
+
+    #[inline]
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        // Thin data pointers plus roots; for unrooted handles also compare
+        // the vtable so two distinct zero-sized statics never compare equal.
+        self.root == other.root
+            && std::ptr::addr_eq(self.res.as_ptr(), other.res.as_ptr())
+            && (self.root.is_some() || std::ptr::eq(self.res.as_ptr(), other.res.as_ptr()))
+    }
+
+    /// Allocation on the owner thread (or through a thread-safe resource).
+    #[inline]
+    pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        if let Some(root) = self.root {
+            // SAFETY: a count or borrow keeps the root alive.
+            let header = unsafe { root.as_ref() };
+            if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
+                give_back_pending(header);
+            }
+        }
+        // SAFETY: the resource lives as long as the root (or is 'static).
+        unsafe { self.res.as_ref() }.allocate(layout)
+    }
+}
+
+/// Owner thread: frees blocks that foreign threads queued.
+#[cold]
+fn give_back_pending(header: &RootHeader) {
+    header.has_pending.store(false, Ordering::Relaxed);
+    let pending = std::mem::take(&mut *lock(&header.pending));
+    for (addr, layout) in pending {
+        // SAFETY: queued by `RawHandle::deallocate` with a block of this
+        // root's allocator; we are on the owner thread.
+        unsafe {
+            header
+                .res
+                .as_ref()
+                .deallocate(NonNull::new_unchecked(addr as *mut u8), layout)
+        };
+    }
+}
+
+thread_local! {
+    static THREAD_TOKEN: Cell<u64> = const { Cell::new(0) };
+}
+static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// This thread's never-reused token (`#[inline(never)]`: invariant 7).
+#[inline(never)]
+pub(crate) fn thread_token() -> u64 {
+    THREAD_TOKEN.with(|t| {
+        let v = t.get();
+        if v != 0 {
+            v
+        } else {
+            let n = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            t.set(n);
+            n
+        }
+    })
+}
+
+/// An owned, counted reference to a frame memory resource: what a frame
+/// keeps to free itself.
+///
+/// `!Send` and `!Sync`: it may refer to a local-only root (an allocator that
+/// is not `Sync`). Cloning adds one count on the root (none for the default
+/// resource); the last count drops the allocator.
+///
+/// ```
+/// use coframe::frame::ResourceHandle;
+/// use std::alloc::Layout;
+///
+/// let h = ResourceHandle::current(); // the default Recycling if unset
+/// assert!(h.is_default());
+/// let layout = Layout::from_size_align(100, 8).unwrap();
+/// let p = h.allocate(layout).unwrap();
+/// // SAFETY: `p` came from `h.allocate(layout)`.
+/// unsafe { h.deallocate(p, layout) };
+/// ```
+#[repr(transparent)]
+pub struct ResourceHandle {
+    pub(crate) repr: HandleRepr,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ResourceHandle {
+    /// Takes ownership of one count held by `repr`.
+    #[inline]
+    pub(crate) fn from_repr(repr: HandleRepr) -> Self {
+        ResourceHandle {
+            repr,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A counted copy of the current resource slot (the default
+    /// [`Recycling`](super::Recycling) when the slot is unset).
+    ///
+    /// ```
+    /// use coframe::frame::{set_current, ResourceHandle, System, SyncResourceHandle};
+    /// let sys: ResourceHandle = SyncResourceHandle::owning(System).into();
+    /// let _g = set_current(&sys);
+    /// assert!(ResourceHandle::current().same_resource(&sys));
+    /// ```
+    #[inline]
+    pub fn current() -> Self {
+        super::current::current()
+    }
+
+    /// The process-wide default resource, [`Recycling`](super::Recycling).
+    ///
+    /// ```
+    /// use coframe::frame::ResourceHandle;
+    /// assert!(ResourceHandle::default_resource().is_default());
+    /// ```
+    #[inline]
+    pub fn default_resource() -> Self {
+        Self::from_repr(HandleRepr::default_repr())
+    }
+
+    /// Moves `alloc` into a local (non-thread-safe) root and returns the
+    /// first handle to it.
+    ///
+    /// Allocation happens only on this thread (the handle is `!Send`);
+    /// frames freed on other threads are queued and given back to `alloc`
+    /// on this thread's next allocation through the root, or when the root
+    /// is dropped. `alloc` is dropped exactly once, after the last frame
+    /// allocated through the root is freed and the last handle is dropped.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// use std::alloc::Layout;
+    /// let h = ResourceHandle::owning_local(System);
+    /// assert!(h.is_local());
+    /// let l = Layout::new::<u64>();
+    /// let p = h.allocate(l).unwrap();
+    /// // SAFETY: allocated just above with `l`.
+    /// unsafe { h.deallocate(p, l) };
+    /// ```
+    pub fn owning_local<A: MemoryResource + Send + 'static>(alloc: A) -> Self {
+        Self::from_repr(new_root(alloc, thread_token()))
+    }
+
+    /// Allocates through the resource.
+    ///
+    /// ```
+    /// use coframe::frame::ResourceHandle;
+    /// use std::alloc::Layout;
+    /// let h = ResourceHandle::default();
+    /// let l = Layout::from_size_align(64, 64).unwrap();
+    /// let p = h.allocate(l).unwrap();
+    /// assert_eq!(p.as_ptr() as usize % 64, 0);
+    /// // SAFETY: allocated just above with `l`.
+    /// unsafe { h.deallocate(p, l) };
+    /// ```
+    #[inline]
+    pub fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.repr.allocate(layout)
+    }
+
+    /// Returns a block to the resource.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by `allocate(layout)` on a handle to the same
+    /// resource and has not been freed since.
+    ///
+    /// ```
+    /// use coframe::frame::ResourceHandle;
+    /// use std::alloc::Layout;
+    /// let h = ResourceHandle::default();
+    /// let l = Layout::new::<[u8; 300]>();
+    /// let p = h.allocate(l).unwrap();
+    /// // SAFETY: allocated just above with `l`.
+    /// unsafe { h.deallocate(p, l) };
+    /// ```
+    #[inline]
+    pub unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: a `ResourceHandle` is `!Send`, so for a local root we are
+        // on the owner thread; the block belongs to this resource by the
+        // caller's contract.
+        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+    }
+
+    /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// assert!(ResourceHandle::default().is_default());
+    /// assert!(!ResourceHandle::owning_local(System).is_default());
+    /// ```
+    #[inline]
+    pub fn is_default(&self) -> bool {
+        self.repr.is_default()
+    }
+
+    /// Whether this refers to a local-only root (created by
+    /// [`owning_local`](Self::owning_local)).
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, SyncResourceHandle, System};
+    /// assert!(ResourceHandle::owning_local(System).is_local());
+    /// assert!(!ResourceHandle::from(SyncResourceHandle::owning(System)).is_local());
+    /// ```
+    #[inline]
+    pub fn is_local(&self) -> bool {
+        self.repr.is_local()
+    }
+
+    /// Whether both handles refer to the same resource.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// let a = ResourceHandle::owning_local(System);
+    /// let b = a.clone();
+    /// assert!(a.same_resource(&b));
+    /// assert!(!a.same_resource(&ResourceHandle::default()));
+    /// ```
+    #[inline]
+    pub fn same_resource(&self, other: &Self) -> bool {
+        self.repr.same(&other.repr)
+    }
+
+    /// Converts into a thread-safe handle if the resource is thread-safe.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// assert!(ResourceHandle::default().into_sync().is_ok());
+    /// assert!(ResourceHandle::owning_local(System).into_sync().is_err());
+    /// ```
+    pub fn into_sync(self) -> Result<SyncResourceHandle, ResourceHandle> {
+        if self.is_local() {
+            Err(self)
+        } else {
+            let repr = self.repr;
+            std::mem::forget(self);
+            Ok(SyncResourceHandle { repr })
+        }
+    }
+
+    /// Gives up the handle's count into the crate-internal raw form.
+    #[inline]
+    #[allow(dead_code)] // used by task cells
+    pub(crate) fn into_raw(self) -> RawHandle {
+        let repr = self.repr;
+        std::mem::forget(self);
+        RawHandle { repr }
+    }
+
+    /// Takes back a count given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// If `raw` is local, the caller is on its owner thread.
+    #[inline]
+    #[allow(dead_code)] // used by task cells
+    pub(crate) unsafe fn from_raw(raw: RawHandle) -> Self {
+        let repr = raw.repr;
+        std::mem::forget(raw);
+        Self::from_repr(repr)
+    }
+}
+
+impl Clone for ResourceHandle {
+    #[inline]
+    fn clone(&self) -> Self {
+        Self::from_repr(self.repr.acquire())
+    }
+}
+
+impl Drop for ResourceHandle {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the handle owns one count.
+        unsafe { self.repr.release() }
+    }
+}
+
+impl Default for ResourceHandle {
+    /// The process-wide [`Recycling`](super::Recycling).
+    #[inline]
+    fn default() -> Self {
+        Self::default_resource()
+    }
+}
+
+impl fmt::Debug for ResourceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceHandle")
+            .field("resource", &self.repr.res.as_ptr())
+            .field("default", &self.is_default())
+            .field("local", &self.is_local())
+            .finish()
+    }
+}
+
+impl MemoryResource for ResourceHandle {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        ResourceHandle::allocate(self, layout)
+    }
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { ResourceHandle::deallocate(self, ptr, layout) }
+    }
+}
+
+/// A counted, `Send + Sync` reference to a thread-safe frame resource.
+///
+/// It can only ever refer to a resource that is `Sync` (the default, a
+/// `'static` `Sync` resource, or a root made by [`owning`](Self::owning)),
+/// so it may reach thread pools (invariant 4). It dereferences to
+/// [`ResourceHandle`], so everything that takes `&ResourceHandle` (such as
+/// [`safe_resume_with`](super::safe_resume_with)) takes it too.
+///
+/// ```
+/// use coframe::frame::{SyncResourceHandle, System};
+/// use std::alloc::Layout;
+/// let h = SyncResourceHandle::owning(System);
+/// let h2 = h.clone();
+/// std::thread::spawn(move || {
+///     let l = Layout::new::<[u64; 4]>();
+///     let p = h2.allocate(l).unwrap();
+///     // SAFETY: allocated just above with `l`.
+///     unsafe { h2.deallocate(p, l) };
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[repr(transparent)]
+pub struct SyncResourceHandle {
+    repr: HandleRepr,
+}
+
+// SAFETY: a `SyncResourceHandle` only refers to resources that are
+// `Send + Sync` (default, `from_static` with `R: Sync`, `owning` with
+// `A: Send + Sync`) and its count is atomic.
+unsafe impl Send for SyncResourceHandle {}
+// SAFETY: as above; `&SyncResourceHandle` only allows allocate/deallocate
+// through a `Sync` resource and atomic count increments.
+unsafe impl Sync for SyncResourceHandle {}
+
+impl SyncResourceHandle {
+    /// The slot's resource if it is thread-safe, else the default
+    /// [`Recycling`](super::Recycling) (invariant 4: a task on a pool that
+    /// spawns while the slot holds a local-only resource falls back to the
+    /// default, never to the local one).
+    ///
+    /// ```
+    /// use coframe::frame::{set_current, ResourceHandle, SyncResourceHandle, System};
+    /// let local = ResourceHandle::owning_local(System);
+    /// let _g = set_current(&local);
+    /// assert!(SyncResourceHandle::current().is_default());
+    /// ```
+    #[inline]
+    pub fn current() -> Self {
+        ResourceHandle::current().into_sync().unwrap_or_default()
+    }
+
+    /// The process-wide default, [`Recycling`](super::Recycling).
+    ///
+    /// ```
+    /// use coframe::frame::SyncResourceHandle;
+    /// assert!(SyncResourceHandle::default_resource().is_default());
+    /// ```
+    #[inline]
+    pub fn default_resource() -> Self {
+        SyncResourceHandle {
+            repr: HandleRepr::default_repr(),
+        }
+    }
+
+    /// Moves a thread-safe allocator into a refcounted root and returns the
+    /// first handle. `alloc` is dropped exactly once, when the last handle
+    /// (every frame holds one) is dropped, on whichever thread that is.
+    ///
+    /// ```
+    /// use coframe::frame::{SyncResourceHandle, System};
+    /// let h = SyncResourceHandle::owning(System);
+    /// assert!(!h.is_default() && !h.is_local());
+    /// ```
+    pub fn owning<A: MemoryResource + Send + Sync + 'static>(alloc: A) -> Self {
+        SyncResourceHandle {
+            repr: new_root(alloc, 0),
+        }
+    }
+
+    /// A handle to a `'static` thread-safe resource (no count, no root).
+    ///
+    /// ```
+    /// use coframe::frame::{SyncResourceHandle, System};
+    /// static SYS: System = System;
+    /// let h = SyncResourceHandle::from_static(&SYS);
+    /// assert!(!h.is_default());
+    /// ```
+    pub fn from_static<R: MemoryResource + Sync>(resource: &'static R) -> Self {
+        let r: &'static dyn MemoryResource = resource;
+        SyncResourceHandle {
+            repr: HandleRepr {
+                res: NonNull::from(r),
+                root: None,
+            },
+        }
+    }
+
+    /// Gives up the handle's count into the crate-internal raw form.
+    #[inline]
+    #[allow(dead_code)] // used by task cells
+    pub(crate) fn into_raw(self) -> RawHandle {
+        let repr = self.repr;
+        std::mem::forget(self);
+        RawHandle { repr }
+    }
+
+    /// Takes back a count given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `raw` must not be local (it came from a `SyncResourceHandle`).
+    #[inline]
+    #[allow(dead_code)] // used by task cells
+    pub(crate) unsafe fn from_raw(raw: RawHandle) -> Self {
+        let repr = raw.repr;
+        std::mem::forget(raw);
+        SyncResourceHandle { repr }
+    }
+}
+
+impl std::ops::Deref for SyncResourceHandle {
+    type Target = ResourceHandle;
+    #[inline]
+    fn deref(&self) -> &ResourceHandle {
+        // SAFETY: both are `repr(transparent)` over `HandleRepr` (the
+        // `PhantomData` is zero-sized); a `&ResourceHandle` to a thread-safe
+        // resource is sound on any thread.
+        unsafe { &*(self as *const SyncResourceHandle as *const ResourceHandle) }
+    }
+}
+
+impl Clone for SyncResourceHandle {
+    #[inline]
+    fn clone(&self) -> Self {
+        SyncResourceHandle {
+            repr: self.repr.acquire(),
+        }
+    }
+}
+
+impl Drop for SyncResourceHandle {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the handle owns one count.
+        unsafe { self.repr.release() }
+    }
+}
+
+impl Default for SyncResourceHandle {
+    /// The process-wide [`Recycling`](super::Recycling).
+    #[inline]
+    fn default() -> Self {
+        Self::default_resource()
+    }
+}
+
+impl From<SyncResourceHandle> for ResourceHandle {
+    #[inline]
+    fn from(h: SyncResourceHandle) -> Self {
+        let repr = h.repr;
+        std::mem::forget(h);
+        ResourceHandle::from_repr(repr)
+    }
+}
+
+impl fmt::Debug for SyncResourceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncResourceHandle")
+            .field("resource", &self.repr.res.as_ptr())
+            .field("default", &self.is_default())
+            .finish()
+    }
+}
+
+impl MemoryResource for SyncResourceHandle {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.repr.allocate(layout)
+    }
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract (thread-safe resource).
+        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+    }
+}
+
+/// Crate-internal raw handle for frames shared with `Send` wakers (task
+/// cells): owns one count, moves only, and may be freed from any thread.
+///
+/// `deallocate` and drop are safe on any thread even for local roots: a
+/// foreign-thread free is queued on the root (see the module docs).
+/// Allocation through a local raw handle must happen on the owner thread.
+#[repr(transparent)]
+pub(crate) struct RawHandle {
+    repr: HandleRepr,
+}
+
+// SAFETY: deallocation through a local root from a foreign thread only
+// touches the root's mutex-protected queue and atomic count; thread-safe
+// resources are `Sync`. Allocation is `unsafe` (owner thread only).
+unsafe impl Send for RawHandle {}
+// SAFETY: as above; `&RawHandle` exposes the same thread-checked operations.
+unsafe impl Sync for RawHandle {}
+
+#[allow(dead_code)] // parts are used only by task cells
+impl RawHandle {
+    /// Whether the resource is a local-only root.
+    #[inline]
+    pub(crate) fn is_local(&self) -> bool {
+        self.repr.is_local()
+    }
+
+    /// Whether the resource is the default `Recycling`.
+    #[inline]
+    pub(crate) fn is_default(&self) -> bool {
+        self.repr.is_default()
+    }
+
+    /// Whether both refer to the same resource.
+    #[inline]
+    pub(crate) fn same_resource(&self, other: &ResourceHandle) -> bool {
+        self.repr.same(&other.repr)
+    }
+
+    /// Borrows as a `ResourceHandle` (to allocate, clone, or install as
+    /// current with `safe_resume_with`).
+    ///
+    /// # Safety
+    ///
+    /// If the handle is local, the caller is on the owner thread and the
+    /// borrow (and anything cloned from it) stays there.
+    #[inline]
+    pub(crate) unsafe fn as_local(&self) -> &ResourceHandle {
+        // SAFETY: same `repr(transparent)` layout; thread rule by contract.
+        unsafe { &*(self as *const RawHandle as *const ResourceHandle) }
+    }
+
+    /// Borrows as a `SyncResourceHandle` if the resource is thread-safe.
+    #[inline]
+    pub(crate) fn as_sync(&self) -> Option<&SyncResourceHandle> {
+        if self.is_local() {
+            None
+        } else {
+            // SAFETY: same `repr(transparent)` layout; the resource is
+            // thread-safe.
+            Some(unsafe { &*(self as *const RawHandle as *const SyncResourceHandle) })
+        }
+    }
+
+    /// Returns a block to the resource, from any thread.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was allocated through this resource with `layout` and not
+    /// freed since.
+    #[inline]
+    pub(crate) unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if let Some(root) = self.repr.root {
+            // SAFETY: our count keeps the root alive.
+            let header = unsafe { root.as_ref() };
+            if header.owner != 0 && header.owner != thread_token() {
+                lock(&header.pending).push((ptr.as_ptr() as usize, layout));
+                header.has_pending.store(true, Ordering::Release);
+                return;
+            }
+        }
+        // SAFETY: thread-safe resource, or we are on the owner thread; the
+        // block belongs to it by contract.
+        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+    }
+}
+
+impl Drop for RawHandle {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the raw handle owns one count; the root's destruction is
+        // sound on any thread (`A: Send`, exclusive access at count zero).
+        unsafe { self.repr.release() }
+    }
+}
+
+impl fmt::Debug for RawHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawHandle")
+            .field("resource", &self.repr.res.as_ptr())
+            .field("local", &self.is_local())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::System;
+
+    #[test]
+    fn local_root_foreign_free_is_queued_and_given_back() {
+        let h = ResourceHandle::owning_local(System);
+        let l = Layout::new::<[u8; 48]>();
+        let p = h.allocate(l).unwrap();
+        let raw = h.clone().into_raw();
+        let addr = p.as_ptr() as usize;
+        std::thread::spawn(move || {
+            // SAFETY: allocated above with `l`.
+            unsafe { raw.deallocate(NonNull::new(addr as *mut u8).unwrap(), l) };
+            drop(raw);
+        })
+        .join()
+        .unwrap();
+        // SAFETY: root alive (we hold `h`).
+        let header = unsafe { h.repr.root.unwrap().as_ref() };
+        assert!(header.has_pending.load(Ordering::Acquire));
+        assert_eq!(lock(&header.pending).len(), 1);
+        let q = h.allocate(l).unwrap();
+        assert!(lock(&header.pending).is_empty());
+        // SAFETY: allocated just above.
+        unsafe { h.deallocate(q, l) };
+        let raw = h.into_raw();
+        assert!(raw.is_local() && raw.as_sync().is_none());
+        // SAFETY: same thread as the owner.
+        let back = unsafe { ResourceHandle::from_raw(raw) };
+        assert!(back.is_local());
+    }
+
+    #[test]
+    fn sync_raw_roundtrip() {
+        let h = SyncResourceHandle::owning(System);
+        let raw = h.clone().into_raw();
+        assert!(raw.as_sync().is_some());
+        assert!(raw.same_resource(&h));
+        // SAFETY: from a SyncResourceHandle.
+        let back = unsafe { SyncResourceHandle::from_raw(raw) };
+        assert!(back.same_resource(&h));
+        let raw = ResourceHandle::default().into_raw();
+        assert!(raw.is_default());
+        // SAFETY: not local.
+        let l = unsafe { raw.as_local() };
+        assert!(l.is_default());
+    }
+}

@@ -1,0 +1,71 @@
+//! The task waker: a `RawWakerVTable` over the cell pointer. A waker holds
+//! one reference; waking sets `SCHEDULED` and hands the task's only
+//! `Runnable` to the scheduler, unless the task is already scheduled,
+//! completed or closed, or is running (then the run re-queues it when the
+//! poll returns).
+
+use super::raw::{drop_ref, header, Header};
+use super::runnable::Runnable;
+use super::state::*;
+use crate::loom::sync::atomic::Ordering;
+use std::ptr::NonNull;
+use std::task::{RawWaker, RawWakerVTable};
+
+pub(crate) static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_waker, wake, wake_by_ref, drop_waker);
+
+#[inline]
+fn ptr(data: *const ()) -> NonNull<Header> {
+    // SAFETY: wakers are only built from non-null cell pointers.
+    unsafe { NonNull::new_unchecked(data as *mut Header) }
+}
+
+unsafe fn clone_waker(data: *const ()) -> RawWaker {
+    // SAFETY: the waker being cloned holds (or borrows) a reference.
+    let hd = unsafe { header(ptr(data)) };
+    let prev = hd.state.fetch_add(REFERENCE, Ordering::Relaxed);
+    if prev > isize::MAX as usize {
+        // Reference count overflow: memory safety would be at stake.
+        std::process::abort();
+    }
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: this waker owns a reference, dropped after the wake.
+    unsafe {
+        wake_by_ref(data);
+        drop_ref(ptr(data));
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let h = ptr(data);
+    // SAFETY: the waker holds or borrows a reference for the call.
+    let hd = unsafe { header(h) };
+    let mut s = hd.state.load(Ordering::Acquire);
+    loop {
+        if s & (SCHEDULED | COMPLETED | CLOSED) != 0 {
+            return;
+        }
+        match hd.state.compare_exchange_weak(
+            s,
+            s | SCHEDULED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                if s & RUNNING == 0 {
+                    hd.scheduler.schedule(Runnable::from_raw(h));
+                }
+                return;
+            }
+            Err(actual) => s = actual,
+        }
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: this waker owns a reference.
+    unsafe { drop_ref(ptr(data)) }
+}
