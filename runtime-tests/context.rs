@@ -817,3 +817,15 @@ fn stack_overflow_ends_the_process_with_a_message() {
         );
     }
 }
+
+#[test]
+fn many_protected_stacks_fit_under_the_map_count() {
+    // 40,000 protected stacks: with one VMA per stack plus one per guard
+    // page this would exceed the default vm.max_map_count (65,530).
+    let alloc = ProtectedStack::new(16 * 1024).unwrap();
+    let stacks: Vec<Stack> = (0..40_000).map(|_| alloc.allocate().unwrap()).collect();
+    for s in stacks {
+        // SAFETY: each stack came from `alloc` and is unused.
+        unsafe { alloc.deallocate(s) };
+    }
+}
