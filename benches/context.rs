@@ -67,7 +67,6 @@ fn context_switch(c: &mut Criterion) {
                 ctx = Some(t.context);
             })
         });
-        drop(ctx); // the suspended context is simply abandoned
         std::mem::forget(stack);
     }
 
