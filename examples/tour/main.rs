@@ -5,9 +5,11 @@
 //! Each part lives in its own module; `main` runs them in order.
 
 mod stackful;
+mod stackful_tasks;
 
 fn main() {
     println!("coframe tour");
     stackful::run();
+    stackful_tasks::run();
     println!("\ntour complete");
 }
