@@ -77,6 +77,79 @@ pub fn default_stacks() -> &'static PooledStack {
     })
 }
 
+/// Stacks from [`default_stacks`] through a small per-thread cache.
+///
+/// Spawning and finishing stackful tasks is on the hot path of programs
+/// that use them like functions; the shared pool costs a lock and two atomic
+/// counts per stack. Each thread keeps up to [`THREAD_CACHE`] stacks that
+/// came back to it and hands them out again without either; what does not
+/// fit goes back to the shared pool, and so does the whole cache when the
+/// thread exits. Stacks a thread caches count as live in the shared pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DefaultStacks;
+
+/// Stacks each thread keeps for itself (see [`DefaultStacks`]).
+const THREAD_CACHE: usize = 64;
+
+struct ThreadStacks(std::cell::RefCell<Vec<crate::context::Stack>>);
+
+impl Drop for ThreadStacks {
+    fn drop(&mut self) {
+        for stack in self.0.get_mut().drain(..) {
+            // SAFETY: cached stacks came from the default pool, unused.
+            unsafe { default_stacks().deallocate(stack) };
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_STACKS: ThreadStacks =
+        const { ThreadStacks(std::cell::RefCell::new(Vec::new())) };
+}
+
+/// Takes a cached stack (never inlined: invariant 7).
+#[inline(never)]
+fn cached_stack() -> Option<crate::context::Stack> {
+    THREAD_STACKS
+        .try_with(|c| c.0.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+}
+
+/// Caches a stack, or hands it back if the cache is full or gone.
+#[inline(never)]
+fn cache_stack(stack: crate::context::Stack) -> Option<crate::context::Stack> {
+    let mut stack = Some(stack);
+    let _ = THREAD_STACKS.try_with(|c| {
+        if let Ok(mut v) = c.0.try_borrow_mut() {
+            if v.len() < THREAD_CACHE {
+                v.push(stack.take().expect("present"));
+            }
+        }
+    });
+    stack
+}
+
+// SAFETY: stacks come from the default pool (directly or via the cache of
+// the calling thread) and go back to it; the cache holds only unused stacks.
+unsafe impl StackAllocator for DefaultStacks {
+    #[inline]
+    fn allocate(&self) -> Result<crate::context::Stack, StackError> {
+        match cached_stack() {
+            Some(stack) => Ok(stack),
+            None => default_stacks().allocate(),
+        }
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, stack: crate::context::Stack) {
+        if let Some(stack) = cache_stack(stack) {
+            // SAFETY: forwarded contract: the stack is from the default pool.
+            unsafe { default_stacks().deallocate(stack) }
+        }
+    }
+}
+
 /// What `wait` needs while a stackful task runs: its yielder and the waker
 /// of the poll that resumed it.
 struct Slot {
@@ -231,7 +304,7 @@ impl super::LocalExecutor {
         F: FnOnce() -> R + 'static,
         R: 'static,
     {
-        self.spawn_stackful_with(default_stacks().clone(), f)
+        self.spawn_stackful_with(DefaultStacks, f)
     }
 
     /// Spawns a stackful task on a stack from `stacks`.
@@ -279,7 +352,7 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    spawn_stackful_with(default_stacks().clone(), f)
+    spawn_stackful_with(DefaultStacks, f)
 }
 
 /// [`spawn_stackful`] with a stack from `stacks` (say, a pool of larger
