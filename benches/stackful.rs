@@ -47,9 +47,7 @@ fn spawn_join(c: &mut Criterion) {
     });
     g.bench_function("coframe_future", |b| {
         b.iter(|| {
-            let hs: Vec<_> = (0..1000)
-                .map(|_| ex.spawn(async { YieldOnce(false).await }))
-                .collect();
+            let hs: Vec<_> = (0..1000).map(|_| ex.spawn(YieldOnce(false))).collect();
             ex.run_until(async {
                 for h in hs {
                     h.await.unwrap();
