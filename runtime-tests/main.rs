@@ -49,3 +49,4 @@ mod context;
 mod frame;
 mod local;
 mod stackful;
+mod pool;

@@ -1,5 +1,5 @@
-//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`block_on`] and the
-//! [`run_async`] trampoline.
+//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
+//! [`block_on`] and the [`run_async`] trampoline.
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
 //! [`Local`] executors run every task on the thread that owns them, so they
@@ -16,11 +16,13 @@
 
 mod block_on;
 mod local;
+mod pool;
 mod run_async;
 pub(crate) mod stackful;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
+pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};
 
 use crate::frame::AllocError;
