@@ -48,5 +48,5 @@ mod heap_count {
 mod context;
 mod frame;
 mod local;
-mod stackful;
 mod pool;
+mod stackful;

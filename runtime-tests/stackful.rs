@@ -296,3 +296,148 @@ fn stack_pool_sizes_are_configurable_per_spawn() {
     // SAFETY: from `small`, unused.
     unsafe { small.deallocate(a) };
 }
+
+// ---------------------------------------------------------------------------
+// On the thread pool: pinned to a worker (the thread-local policy).
+
+fn pool(workers: usize) -> coframe::ThreadPool {
+    coframe::ThreadPool::builder()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+thread_local! {
+    static WHO: Cell<usize> = const { Cell::new(0) };
+}
+
+#[test]
+fn stackful_tasks_stay_on_the_worker_they_started_on() {
+    // 200 stackful tasks on 2 workers each wait 50 times on a future that a
+    // thread outside the pool completes; every wake from outside would land
+    // on the injector, so an unpinned task would hop between workers.
+    let pool = pool(2);
+    let (tx, rx) = std::sync::mpsc::channel::<async_channel::Sender<()>>();
+    let feeder = std::thread::spawn(move || {
+        for s in rx {
+            s.send_blocking(()).unwrap();
+        }
+    });
+    let handles: Vec<_> = (0..200)
+        .map(|i| {
+            let tx = tx.clone();
+            pool.spawn_stackful(move || {
+                let me = std::thread::current().id();
+                WHO.with(|w| w.set(i + 1));
+                let mut hops = 0;
+                for _ in 0..50 {
+                    let (s, r) = async_channel::bounded(1);
+                    tx.send(s).unwrap();
+                    wait(r.recv()).unwrap();
+                    if std::thread::current().id() != me {
+                        hops += 1;
+                    }
+                    // A thread-local read after the switch sees this thread's.
+                    WHO.with(|w| assert!(w.get() != 0));
+                    WHO.with(|w| w.set(i + 1));
+                }
+                hops
+            })
+        })
+        .collect();
+    drop(tx);
+    let hops: usize = handles.into_iter().map(|h| pool.block_on(h).unwrap()).sum();
+    assert_eq!(hops, 0, "stackful tasks migrated between workers");
+    drop(pool);
+    feeder.join().unwrap();
+}
+
+#[test]
+fn pool_spawns_stackful_from_inside_and_outside_and_joins() {
+    for workers in [1, 2] {
+        let pool = pool(workers);
+        let outside: Vec<_> = (0..100u64)
+            .map(|i| pool.spawn_stackful(move || wait(spawn(async move { i })).unwrap()))
+            .collect();
+        let inside = pool.spawn(async {
+            let hs: Vec<_> = (0..100u64)
+                .map(|i| spawn_stackful(move || wait(spawn(async move { i * 2 })).unwrap()))
+                .collect();
+            let mut s = 0;
+            for h in hs {
+                s += h.await.unwrap();
+            }
+            s
+        });
+        let a: u64 = outside.into_iter().map(|h| pool.block_on(h).unwrap()).sum();
+        assert_eq!(a, 4950);
+        assert_eq!(pool.block_on(inside).unwrap(), 9900);
+    }
+}
+
+#[test]
+fn pool_abort_from_another_thread_unwinds_a_suspended_stackful_task() {
+    let pool = pool(2);
+    let stacks = PooledStack::new(64 * 1024).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let d = drops.clone();
+    let h = pool.spawn_stackful_with(stacks.clone(), move || {
+        struct D(Arc<AtomicUsize>);
+        impl Drop for D {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let _d = D(d);
+        started_tx.send(()).unwrap();
+        wait(rx.recv()).ok();
+    });
+    started_rx.recv().unwrap();
+    let aborter = std::thread::spawn(move || {
+        h.abort();
+        h
+    });
+    let h = aborter.join().unwrap();
+    assert!(matches!(pool.block_on(h), Err(JoinError::Cancelled)));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(stacks.live(), 0);
+}
+
+#[test]
+fn pool_drop_with_10_000_suspended_stackful_tasks_frees_everything() {
+    let pool = pool(2);
+    let stacks = PooledStack::new(32 * 1024).unwrap();
+    let counting = Arc::new(Counting::new(Recycling));
+    let unwound = Arc::new(AtomicUsize::new(0));
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let (s, u) = (stacks.clone(), unwound.clone());
+    let root = run_async(&pool, counting.clone(), async move {
+        let (started_tx, started_rx) = async_channel::unbounded::<()>();
+        for _ in 0..10_000 {
+            let (rx, u, started_tx) = (rx.clone(), u.clone(), started_tx.clone());
+            drop(coframe::spawn_stackful_with(s.clone(), move || {
+                struct Bump(Arc<AtomicUsize>);
+                impl Drop for Bump {
+                    fn drop(&mut self) {
+                        self.0.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let _b = Bump(u);
+                started_tx.try_send(()).unwrap();
+                wait(rx.recv()).ok();
+            }));
+        }
+        for _ in 0..10_000 {
+            started_rx.recv().await.unwrap();
+        }
+    });
+    pool.block_on(root).unwrap();
+    assert_eq!(stacks.live(), 10_000);
+    assert!(counting.live_frames() >= 10_000);
+    drop(pool);
+    assert_eq!(unwound.load(Ordering::Relaxed), 10_000);
+    assert_eq!(stacks.live(), 0);
+    assert_eq!(counting.live_frames(), 0);
+}

@@ -16,6 +16,7 @@
 
 mod block_on;
 mod local;
+mod pinned;
 mod pool;
 mod run_async;
 pub(crate) mod stackful;

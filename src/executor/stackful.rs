@@ -46,6 +46,7 @@
 //! only the pages they touch. Pass another allocator per spawn for deeper
 //! code.
 
+use super::pinned::Pinned;
 use crate::context::{
     Coroutine, CoroutineResult, PooledStack, StackAllocator, StackError, Yielder,
 };
@@ -54,7 +55,7 @@ use std::cell::Cell;
 use std::future::{Future, IntoFuture};
 use std::pin::{pin, Pin};
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 /// Usable bytes of a stackful task's stack unless another allocator is
@@ -184,6 +185,9 @@ impl Drop for SlotGuard {
 pub(crate) struct Stackful<R> {
     co: Coroutine<(), (), R>,
     slot: Slot,
+    /// On a thread pool: the scheduler that pins the task to the worker of
+    /// its first poll.
+    pin: Option<Arc<Pinned>>,
 }
 
 impl<R> Stackful<R> {
@@ -206,6 +210,7 @@ impl<R> Stackful<R> {
                 yielder: Cell::new(ptr::null()),
                 waker: Cell::new(ptr::null()),
             },
+            pin: None,
         })
     }
 }
@@ -217,6 +222,11 @@ impl<R> Future for Stackful<R> {
         // SAFETY: nothing is moved out; the slot's address is only published
         // for the duration of this call.
         let this = unsafe { self.get_unchecked_mut() };
+        if !this.co.is_started() {
+            if let Some(pin) = &this.pin {
+                pin.pin_here();
+            }
+        }
         this.slot.waker.set(cx.waker());
         let _restore = SlotGuard(replace_slot(&this.slot));
         match this.co.resume(()) {
@@ -387,6 +397,90 @@ where
         }
         .unwrap_or_else(|e| super::refused(e))
     } else {
-        panic!("coframe::spawn_stackful: this executor cannot run stackful tasks")
+        let (pool, _) = super::pool::current_worker().unwrap_or_else(|| {
+            panic!("coframe::spawn_stackful: the current executor cannot run stackful tasks")
+        });
+        spawn_pinned(&pool, task)
+    }
+}
+
+/// A stackful task bound to one pool worker (see [`Pinned`]).
+struct PinnedStackful<R>(Stackful<R>);
+
+// SAFETY: the coroutine (and everything on its stack) is touched only by
+// `poll` and `drop`. Before the first poll it has not run, so only the
+// closure (which is `Send`) crosses threads. From the first poll on, its
+// `Pinned` scheduler queues it only on the worker that polled it, and the
+// pool cancels pinned tasks on that worker (abort schedules it there;
+// shutdown cancels it there before the worker exits); the output is `Send`.
+unsafe impl<R: Send> Send for PinnedStackful<R> {}
+
+impl<R> Future for PinnedStackful<R> {
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+/// Spawns `task` on `pool`, pinned to the worker of its first poll, with its
+/// cell from the current (thread-safe) frame resource.
+fn spawn_pinned<R: Send + 'static>(
+    pool: &Arc<super::pool::Shared>,
+    mut task: Stackful<R>,
+) -> JoinHandle<R> {
+    let pinned = Pinned::new(pool.clone());
+    task.pin = Some(pinned.clone());
+    let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
+    // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
+    unsafe { crate::task::try_spawn_unchecked(PinnedStackful(task), pinned, resource) }
+        .unwrap_or_else(|e| super::refused(e))
+}
+
+impl super::ThreadPool {
+    /// Spawns a stackful task on the pool, with a stack from the pool's
+    /// [`stack_allocator`](Self::stack_allocator). It runs on the worker
+    /// that first polls it for its whole life (see the module docs on
+    /// thread-locals); await its handle like any task's.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had or the resource refuses the task cell.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
+    /// let h = pool.spawn_stackful(|| {
+    ///     let a = coframe::spawn(async { 20 });
+    ///     coframe::stackful::wait(a).unwrap() + 1
+    /// });
+    /// assert_eq!(pool.block_on(h).unwrap(), 21);
+    /// ```
+    pub fn spawn_stackful<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_stackful_with(self.stack_allocator().clone(), f)
+    }
+
+    /// Spawns a stackful task on the pool with a stack from `stacks`.
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+    /// let big = PooledStack::new(1 << 20).unwrap();
+    /// let h = pool.spawn_stackful_with(big, || 7);
+    /// assert_eq!(pool.block_on(h).unwrap(), 7);
+    /// ```
+    pub fn spawn_stackful_with<F, R, S>(&self, stacks: S, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        S: StackAllocator + Send + 'static,
+    {
+        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+        spawn_pinned(self.shared(), task)
     }
 }

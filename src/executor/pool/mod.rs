@@ -354,6 +354,11 @@ impl ThreadPool {
         ThreadPoolBuilder::default()
     }
 
+    /// The pool's shared state (for pinned stackful tasks).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Number of worker threads.
     ///
     /// ```
