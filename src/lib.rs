@@ -40,3 +40,8 @@ pub use executor::{
 pub use task::{JoinError, JoinHandle};
 
 mod loom;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
