@@ -6,9 +6,14 @@
 
 mod frames;
 mod local;
+mod stackful;
+mod stackful_tasks;
 
 fn main() {
     println!("coframe tour");
     frames::run();
     local::run();
+    stackful::run();
+    stackful_tasks::run();
+    println!("\ntour complete");
 }

@@ -254,6 +254,10 @@ impl Schedule for Inner {
         }
     }
 
+    fn arc_counted(&self) -> bool {
+        false
+    }
+
     fn release_ref(&self) -> bool {
         if self.on_owner_running() {
             // A cell freed inside this executor's loop (the usual case: a
@@ -293,7 +297,7 @@ impl std::ops::Deref for InnerRef {
 impl Drop for InnerRef {
     fn drop(&mut self) {
         if self.release_ref() {
-            // SAFETY: last reference; `Inner` was boxed in `LocalExecutor::new`.
+            // SAFETY: last counted reference: drop the shared strong count.
             unsafe { free_scheduler(self.0) };
         }
     }
@@ -334,9 +338,13 @@ impl Wake for MainWaker {
 /// assert_eq!(*log.borrow(), ["child"]);
 /// ```
 pub struct LocalExecutor {
-    /// Boxed, freed when its reference count (see `Inner::refs`) drops to
-    /// zero: possibly after the executor, when the last task cell goes.
+    /// Lives in an `Arc`; this pointer owns the one strong count that all
+    /// references counted in `Inner::refs` share (dropped when that count
+    /// reaches zero: possibly after the executor, when the last cell goes).
     inner: NonNull<Inner>,
+    /// Another strong count, as the `dyn Schedule` the current-scheduler
+    /// thread-local points to.
+    sched: Arc<dyn Schedule>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -360,7 +368,7 @@ impl LocalExecutor {
     /// assert_eq!(ex.run_until(async { 3 }), 3);
     /// ```
     pub fn new() -> Self {
-        let inner = Box::new(Inner {
+        let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(64)),
             live: Cell::new(None),
             closed: Cell::new(false),
@@ -376,7 +384,9 @@ impl LocalExecutor {
             refs: AtomicUsize::new(1),
         });
         Self {
-            inner: NonNull::from(Box::leak(inner)),
+            sched: inner.clone(),
+            // SAFETY: `Arc::into_raw` is non-null.
+            inner: unsafe { NonNull::new_unchecked(Arc::into_raw(inner) as *mut Inner) },
             _not_send: PhantomData,
         }
     }
@@ -394,12 +404,15 @@ impl LocalExecutor {
     /// assert_eq!(*ex.run_until(h).unwrap(), 4);
     /// ```
     pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
-        use super::sealed::Spawn;
-        Spawn::<super::Local>::spawn_task(
-            future,
-            self.inner(),
-            crate::frame::ResourceHandle::current(),
-        )
+        // SAFETY: a local executor runs its tasks on this thread (it is
+        // !Send); the handle is Send only if the output is.
+        unsafe {
+            crate::task::try_spawn_ref(
+                future,
+                self.inner(),
+                crate::frame::ResourceHandle::current(),
+            )
+        }
         .unwrap_or_else(|e| super::refused(e))
     }
 
@@ -412,7 +425,7 @@ impl LocalExecutor {
     fn enter(&self) -> (EnterGuard, RunningGuard) {
         // SAFETY: `self.sched` outlives the guard (both are dropped before
         // `self` is).
-        let e = unsafe { EnterGuard::new(self.inner()) };
+        let e = unsafe { EnterGuard::new(&self.sched) };
         let prev = set_running(self.inner.as_ptr());
         (e, RunningGuard(prev))
     }
@@ -473,8 +486,8 @@ impl Drop for RunningGuard {
 }
 
 impl super::sealed::Executor for LocalExecutor {
-    fn scheduler(&self) -> &dyn Schedule {
-        self.inner()
+    fn scheduler(&self) -> &Arc<dyn Schedule> {
+        &self.sched
     }
 }
 
@@ -527,7 +540,7 @@ impl Drop for LocalExecutor {
         // still held by handles or wakers keep `Inner` alive after this.
         let n = inner.credits.replace(0) + 1;
         if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
-            // SAFETY: last reference; boxed in `new`.
+            // SAFETY: last counted reference: drop the shared strong count.
             unsafe { free_scheduler(self.inner) };
         }
     }

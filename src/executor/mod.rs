@@ -1,5 +1,5 @@
-//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`block_on`] and the
-//! [`run_async`] trampoline.
+//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
+//! [`block_on`] and the [`run_async`] trampoline.
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
 //! [`Local`] executors run every task on the thread that owns them, so they
@@ -40,10 +40,14 @@
 
 mod block_on;
 mod local;
+mod pinned;
+mod pool;
 mod run_async;
+pub(crate) mod stackful;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
+pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};
 
 use crate::frame::AllocError;
@@ -52,6 +56,7 @@ use crate::task::{JoinHandle, Runnable, Schedule};
 use std::cell::Cell;
 use std::future::Future;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Marker: the executor runs all its tasks on one thread.
 ///
@@ -181,13 +186,13 @@ pub(crate) mod sealed {
 
     pub trait Executor {
         /// The executor's scheduler, counted by every task cell.
-        fn scheduler(&self) -> &dyn Schedule;
+        fn scheduler(&self) -> &Arc<dyn Schedule>;
     }
 
     pub trait Spawn<A>: Future + 'static + Sized {
         fn spawn_task(
             self,
-            scheduler: &dyn Schedule,
+            scheduler: Arc<dyn Schedule>,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<Self::Output>, AllocError>;
     }
@@ -195,7 +200,7 @@ pub(crate) mod sealed {
     impl<F: Future + 'static> Spawn<super::Local> for F {
         fn spawn_task(
             self,
-            scheduler: &dyn Schedule,
+            scheduler: Arc<dyn Schedule>,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<F::Output>, AllocError> {
             debug_assert!(scheduler.is_local());
@@ -212,7 +217,7 @@ pub(crate) mod sealed {
     {
         fn spawn_task(
             self,
-            scheduler: &dyn Schedule,
+            scheduler: Arc<dyn Schedule>,
             resource: ResourceHandle,
         ) -> Result<JoinHandle<F::Output>, AllocError> {
             // SAFETY: the future and its output are Send.
@@ -240,20 +245,20 @@ pub(crate) mod sealed {
 thread_local! {
     /// The scheduler of the executor running on this thread (borrowed from
     /// the executor, which outlives the scope that sets it).
-    static CURRENT: Cell<Option<NonNull<dyn Schedule>>> = const { Cell::new(None) };
+    static CURRENT: Cell<*const Arc<dyn Schedule>> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Sets the current scheduler for a scope; restores the previous on drop.
 pub(crate) struct EnterGuard {
-    prev: Option<NonNull<dyn Schedule>>,
+    prev: *const Arc<dyn Schedule>,
 }
 
 impl EnterGuard {
     /// # Safety
     /// `sched` outlives the guard.
     #[inline(never)]
-    pub(crate) unsafe fn new(sched: &dyn Schedule) -> Self {
-        let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(sched))));
+    pub(crate) unsafe fn new(sched: &Arc<dyn Schedule>) -> Self {
+        let prev = CURRENT.with(|c| c.replace(sched));
         Self { prev }
     }
 }
@@ -269,12 +274,24 @@ impl Drop for EnterGuard {
 /// until the caller returns to that executor (set only by an `EnterGuard`,
 /// which its executor outlives).
 #[inline(never)]
-fn current_scheduler() -> Option<NonNull<dyn Schedule>> {
-    CURRENT.with(|c| c.get())
+pub(crate) fn current_scheduler_ref() -> Option<NonNull<dyn Schedule>> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
+    // still alive (the guard is dropped before it).
+    (!p.is_null()).then(|| NonNull::from(unsafe { &**p }))
+}
+
+/// A counted (`Arc`) copy of the current scheduler, if an executor is
+/// running here.
+#[inline(never)]
+pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: as above.
+    (!p.is_null()).then(|| unsafe { (*p).clone() })
 }
 
 #[cold]
-fn refused(e: AllocError) -> ! {
+pub(crate) fn refused(e: AllocError) -> ! {
     panic!("coframe: frame memory resource refused the allocation of a task cell ({e})")
 }
 
@@ -302,7 +319,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send,
 {
-    let sched = current_scheduler().unwrap_or_else(|| {
+    let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn called outside a task: no executor is running on this thread")
     });
     // SAFETY: the running executor outlives this call.
@@ -313,8 +330,7 @@ where
         SyncResourceHandle::current().into()
     };
     // SAFETY: the future and its output are Send.
-    unsafe { crate::task::try_spawn_unchecked(future, sched, resource) }
-        .unwrap_or_else(|e| refused(e))
+    unsafe { crate::task::try_spawn_ref(future, sched, resource) }.unwrap_or_else(|e| refused(e))
 }
 
 /// Spawns a `!Send` future on the [`LocalExecutor`] running the current task,
@@ -339,7 +355,7 @@ pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
 {
-    let sched = current_scheduler().unwrap_or_else(|| {
+    let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn_local called outside a task: no executor is running on this thread")
     });
     // SAFETY: the running executor outlives this call.
@@ -349,6 +365,6 @@ where
         "coframe::spawn_local called from a task of a multi-threaded executor: use coframe::spawn"
     );
     // SAFETY: the scheduler is local: it runs the task on this thread.
-    unsafe { crate::task::try_spawn_unchecked(future, sched, ResourceHandle::current()) }
+    unsafe { crate::task::try_spawn_ref(future, sched, ResourceHandle::current()) }
         .unwrap_or_else(|e| refused(e))
 }

@@ -72,5 +72,5 @@ where
 {
     let root = allocator.into_root();
     let _current = set_current(&root);
-    future.spawn_task(executor.scheduler(), ResourceHandle::current())
+    future.spawn_task(executor.scheduler().clone(), ResourceHandle::current())
 }

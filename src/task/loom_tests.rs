@@ -31,11 +31,6 @@ impl Schedule for Queue {
     fn is_local(&self) -> bool {
         false
     }
-    fn acquire_ref(&self) {}
-    fn release_ref(&self) -> bool {
-        // Kept alive by the fixture's Arc, which outlives every cell.
-        false
-    }
 }
 
 impl Queue {
@@ -113,7 +108,7 @@ fn spawn(self_wake_until: usize, ready_at: usize) -> (Fixture, JoinHandle<Tracke
     };
     let resource = SyncResourceHandle::owning(counting.clone()).into();
     // SAFETY: the future and its output are Send.
-    let h = unsafe { try_spawn_unchecked(fut, &*queue, resource) }.unwrap();
+    let h = unsafe { try_spawn_unchecked(fut, queue.clone(), resource) }.unwrap();
     (
         Fixture {
             queue,

@@ -100,6 +100,7 @@ pub(crate) use runnable::{free_scheduler, Schedule};
 use crate::frame::{AllocError, ResourceHandle};
 use std::future::Future;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Allocates a task for `future` from `resource`, registers it with
 /// `scheduler` and queues its first run.
@@ -112,18 +113,57 @@ use std::ptr::NonNull;
 /// that).
 pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
     future: F,
+    scheduler: Arc<dyn Schedule>,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, AllocError> {
+    if scheduler.arc_counted() {
+        // Adopt the caller's strong count as the cell's reference.
+        let sched = Arc::into_raw(scheduler);
+        // SAFETY: `Arc::into_raw` is non-null and the count is ours.
+        let sched = unsafe { NonNull::new_unchecked(sched as *mut dyn Schedule) };
+        // SAFETY: forwarded contract; the count is handed to the cell.
+        unsafe { spawn_with(future, sched, resource) }
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { try_spawn_ref(future, &*scheduler, resource) }
+    }
+}
+
+/// Like [`try_spawn_unchecked`] with a borrowed scheduler: the cell takes
+/// its own reference with [`Schedule::acquire_ref`] (the local executor
+/// hands out pre-counted credits, no atomic).
+///
+/// # Safety
+///
+/// As [`try_spawn_unchecked`].
+pub(crate) unsafe fn try_spawn_ref<F: Future>(
+    future: F,
     scheduler: &dyn Schedule,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
     scheduler.acquire_ref();
-    let sched = NonNull::from(scheduler);
+    // SAFETY: forwarded contract; the reference just taken goes to the cell.
+    unsafe { spawn_with(future, NonNull::from(scheduler), resource) }
+}
+
+/// # Safety
+/// As [`try_spawn_unchecked`]; the caller hands over one reference on
+/// `sched` (released here if the allocation fails).
+unsafe fn spawn_with<F: Future>(
+    future: F,
+    sched: NonNull<dyn Schedule>,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, AllocError> {
+    // SAFETY: the handed-over reference keeps the scheduler alive.
+    let scheduler = unsafe { sched.as_ref() };
     // SAFETY: forwarded contract.
     let ptr = match unsafe { raw::allocate(future, sched, resource) } {
         Ok(p) => p,
         Err(e) => {
-            // The caller's own reference keeps the scheduler alive.
-            let last = scheduler.release_ref();
-            debug_assert!(!last);
+            if scheduler.release_ref() {
+                // SAFETY: the reference we were handed was a strong count.
+                unsafe { free_scheduler(sched) };
+            }
             return Err(e);
         }
     };

@@ -74,7 +74,7 @@ pub struct Header {
     pub(crate) vtable: &'static TaskVTable,
     pub(crate) awaiter: UnsafeCell<Option<Waker>>,
     /// Counted (`Schedule::acquire_ref`): the scheduler outlives the cell.
-    pub(crate) scheduler: NonNull<dyn Schedule>,
+    pub(crate) scheduler: SchedRef,
     pub(crate) resource: ManuallyDrop<RawHandle>,
     /// Owned by the executor the task belongs to; only its owner thread
     /// touches them (the local executor's shutdown list).
@@ -85,8 +85,19 @@ impl Header {
     /// The task's scheduler.
     #[inline(always)]
     pub(crate) fn scheduler(&self) -> &dyn Schedule {
+        &*self.scheduler
+    }
+}
+
+/// A cell's counted pointer to its scheduler (released by `dealloc`).
+pub(crate) struct SchedRef(pub(crate) NonNull<dyn Schedule>);
+
+impl std::ops::Deref for SchedRef {
+    type Target = dyn Schedule;
+    #[inline(always)]
+    fn deref(&self) -> &(dyn Schedule + 'static) {
         // SAFETY: the cell holds a count on its scheduler until it is freed.
-        unsafe { self.scheduler.as_ref() }
+        unsafe { self.0.as_ref() }
     }
 }
 
@@ -139,7 +150,7 @@ pub(crate) unsafe fn allocate<F: Future>(
             state: AtomicUsize::new(INITIAL),
             vtable: &Cell::<F>::VTABLE,
             awaiter: UnsafeCell::new(None),
-            scheduler,
+            scheduler: SchedRef(scheduler),
             resource: ManuallyDrop::new(resource.into_raw()),
             links: Links::default(),
         },
@@ -266,7 +277,7 @@ unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
             .stage
             .with(|s| debug_assert!(matches!(&*s, Stage::Consumed)));
         let resource = ManuallyDrop::take(&mut (*cell).header.resource);
-        let scheduler = (*cell).header.scheduler;
+        let scheduler = (*cell).header.scheduler.0;
         ptr::drop_in_place(cell);
         resource.deallocate(
             NonNull::new_unchecked(cell.cast()),

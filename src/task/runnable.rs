@@ -119,12 +119,29 @@ pub trait Schedule: Send + Sync + 'static {
 
     /// Takes a reference for a new task cell (on the spawning thread). The
     /// scheduler stays alive while any cell holds one.
-    fn acquire_ref(&self);
+    ///
+    /// Every scheduler lives in a `std::sync::Arc`. Default: the reference
+    /// is one strong count of that `Arc`.
+    fn acquire_ref(&self) {
+        // SAFETY: schedulers live in an `Arc` (trait contract), and the
+        // caller's borrow proves a count is held.
+        unsafe { std::sync::Arc::increment_strong_count(self as *const Self) }
+    }
 
-    /// Drops a task cell's reference (any thread). Returns `true` if it was
-    /// the last: the caller must then free the scheduler with
-    /// [`free_scheduler`], after this borrow ends.
-    fn release_ref(&self) -> bool;
+    /// Drops a task cell's reference (any thread). Returns `true` when the
+    /// caller must now drop one strong count of the scheduler's `Arc` (with
+    /// [`free_scheduler`], after this borrow ends). Default: always (the
+    /// reference was a strong count).
+    fn release_ref(&self) -> bool {
+        true
+    }
+
+    /// Whether a cell's reference is one `Arc` strong count (the default
+    /// protocol), so a strong count handed over by a spawner can be adopted
+    /// as is. Schedulers that count their cells themselves return `false`.
+    fn arc_counted(&self) -> bool {
+        true
+    }
 
     /// Registers a newly spawned task and queues its first runnable.
     /// Called on the spawning thread.
@@ -136,14 +153,22 @@ pub trait Schedule: Send + Sync + 'static {
     /// Whether the executor runs every task on one thread (so `!Send`
     /// futures may be spawned on it).
     fn is_local(&self) -> bool;
+
+    /// The pool worker this task is pinned to, if any (stackful tasks must
+    /// stay on one thread). A pool's shutdown cancels pinned tasks on their
+    /// own worker thread. Default: not pinned.
+    fn pinned_worker(&self) -> Option<usize> {
+        None
+    }
 }
 
-/// Frees a scheduler whose last reference was released.
+/// Drops one strong count of a scheduler's `Arc` (after
+/// [`Schedule::release_ref`] returned `true`), freeing it if it was the
+/// last.
 ///
 /// # Safety
-/// `sched` was allocated as a `Box` of its concrete type and
-/// [`Schedule::release_ref`] just returned `true` for it.
+/// `sched` points into a live `Arc` and the caller owns one strong count.
 pub(crate) unsafe fn free_scheduler(sched: NonNull<dyn Schedule>) {
-    // SAFETY: by contract, a Box allocation nobody references any more.
-    drop(unsafe { Box::from_raw(sched.as_ptr()) });
+    // SAFETY: by contract.
+    drop(unsafe { std::sync::Arc::from_raw(sched.as_ptr() as *const dyn Schedule) });
 }
