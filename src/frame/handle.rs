@@ -308,6 +308,13 @@ pub(crate) fn thread_token() -> u64 {
 /// // SAFETY: `p` came from `h.allocate(layout)`.
 /// unsafe { h.deallocate(p, layout) };
 /// ```
+///
+/// It cannot leave its thread (invariant 4):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(coframe::frame::ResourceHandle::default());
+/// ```
 #[repr(transparent)]
 pub struct ResourceHandle {
     pub(crate) repr: HandleRepr,
@@ -610,6 +617,21 @@ impl SyncResourceHandle {
     /// use coframe::frame::{SyncResourceHandle, System};
     /// let h = SyncResourceHandle::owning(System);
     /// assert!(!h.is_default() && !h.is_local());
+    /// ```
+    ///
+    /// An allocator that is not `Sync` (such as `bumpalo::Bump`) is
+    /// rejected; it belongs in [`ResourceHandle::owning_local`]:
+    ///
+    /// ```compile_fail
+    /// struct Bump(bumpalo::Bump);
+    /// impl coframe::frame::MemoryResource for Bump {
+    ///     fn allocate(&self, l: std::alloc::Layout)
+    ///         -> Result<std::ptr::NonNull<u8>, coframe::frame::AllocError> {
+    ///         self.0.try_alloc_layout(l).map_err(|_| coframe::frame::AllocError)
+    ///     }
+    ///     unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {}
+    /// }
+    /// let _ = coframe::frame::SyncResourceHandle::owning(Bump(bumpalo::Bump::new()));
     /// ```
     pub fn owning<A: MemoryResource + Send + Sync + 'static>(alloc: A) -> Self {
         SyncResourceHandle {

@@ -41,7 +41,10 @@
 //!   code holding the `&mut` only calls `std::alloc::System` (never the
 //!   global allocator, which a user could route back here) and a
 //!   `std::sync::Mutex`, so no second `&mut` can be created while one lives.
-//!   Signal handlers must not allocate frames (as with `malloc`).
+//!   Signal handlers must not allocate frames (as with `malloc`), and
+//!   `Recycling` must not be used to implement the `#[global_allocator]`
+//!   (arming the janitor registers a thread-local destructor, which may
+//!   allocate through the global allocator).
 //! - **Invariant 7.** The fast paths are each one `#[inline(never)]`
 //!   function that computes the thread-local address itself, so no caller
 //!   can carry a cached thread-local address across a stack switch.
@@ -359,7 +362,9 @@ fn small_alloc(class: usize) -> Result<NonNull<u8>, AllocError> {
     CACHE.with(|c| {
         // SAFETY: no re-entrancy (module docs): this is the only `&mut`.
         let cache = unsafe { &mut *c.get() };
-        let cc = &mut cache.classes[class];
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: `class_of` only returns indices below `NUM_CLASSES`.
+        let cc = unsafe { cache.classes.get_unchecked_mut(class) };
         let head = cc.head;
         if !head.is_null() {
             // SAFETY: `head` is a free block owned by this list.
@@ -399,7 +404,9 @@ fn small_free(ptr: NonNull<u8>, class: usize) {
     CACHE.with(|c| {
         // SAFETY: no re-entrancy (module docs): this is the only `&mut`.
         let cache = unsafe { &mut *c.get() };
-        let cc = &mut cache.classes[class];
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: `class_of` only returns indices below `NUM_CLASSES`.
+        let cc = unsafe { cache.classes.get_unchecked_mut(class) };
         if cc.len < cc.limit {
             let b = ptr.as_ptr().cast::<FreeBlock>();
             // SAFETY: the caller gave us the block (>= 64 bytes, 64-aligned).
