@@ -215,17 +215,33 @@ impl HandleRepr {
     pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         match self.root {
             // The default: a direct call, no virtual dispatch (as capy).
-            None if self.is_default() => return recycling_allocate(layout),
-            None => {}
+            None if self.is_default() => recycling_allocate(layout),
             Some(root) => {
                 // SAFETY: a count or borrow keeps the root alive.
                 let header = unsafe { root.as_ref() };
                 if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
-                    give_back_pending(header);
+                    self.give_back_then_allocate(header, layout)
+                } else {
+                    // SAFETY: the resource lives as long as the root.
+                    unsafe { self.res.as_ref() }.allocate(layout)
                 }
             }
+            // SAFETY: an unrooted resource is 'static.
+            None => unsafe { self.res.as_ref() }.allocate(layout),
         }
-        // SAFETY: the resource lives as long as the root (or is 'static).
+    }
+
+    /// Owner thread of a local root with queued foreign frees: gives them
+    /// back, then allocates (out of line: the fast paths stay tail calls).
+    #[cold]
+    #[inline(never)]
+    fn give_back_then_allocate(
+        &self,
+        header: &RootHeader,
+        layout: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        give_back_pending(header);
+        // SAFETY: the resource lives as long as the root.
         unsafe { self.res.as_ref() }.allocate(layout)
     }
 

@@ -485,12 +485,29 @@ pub(crate) fn recycling_allocate(layout: Layout) -> Result<NonNull<u8>, AllocErr
     }
     match class_of(layout) {
         Some(class) => small_alloc(class),
-        None => {
-            count_large(true);
-            // SAFETY: non-zero size.
-            NonNull::new(unsafe { std::alloc::System.alloc(layout) }).ok_or(AllocError)
-        }
+        None => large_alloc(layout),
     }
+}
+
+/// Above the largest class or over-aligned: the system allocator. Out of
+/// line so the pooled path stays a leaf with tail calls.
+#[cold]
+#[inline(never)]
+fn large_alloc(layout: Layout) -> Result<NonNull<u8>, AllocError> {
+    count_large(true);
+    // SAFETY: non-zero size (zero-sized layouts never get here).
+    NonNull::new(unsafe { std::alloc::System.alloc(layout) }).ok_or(AllocError)
+}
+
+/// # Safety
+///
+/// `ptr` came from `large_alloc(layout)`.
+#[cold]
+#[inline(never)]
+unsafe fn large_free(ptr: NonNull<u8>, layout: Layout) {
+    count_large(false);
+    // SAFETY: allocated by `System.alloc(layout)` in `large_alloc`.
+    unsafe { std::alloc::System.dealloc(ptr.as_ptr(), layout) }
 }
 
 /// # Safety
@@ -503,11 +520,8 @@ pub(crate) unsafe fn recycling_deallocate(ptr: NonNull<u8>, layout: Layout) {
     }
     match class_of(layout) {
         Some(class) => small_free(ptr, class),
-        None => {
-            count_large(false);
-            // SAFETY: allocated by `System.alloc(layout)` above.
-            unsafe { std::alloc::System.dealloc(ptr.as_ptr(), layout) }
-        }
+        // SAFETY: such a layout was served by `large_alloc`.
+        None => unsafe { large_free(ptr, layout) },
     }
 }
 
