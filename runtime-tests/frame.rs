@@ -597,6 +597,38 @@ fn a_resource_failing_every_nth_allocation_returns_errors_and_leaks_nothing() {
     assert_eq!(Arc::strong_count(&counting), 1);
 }
 
+#[test]
+fn a_panicking_destructor_or_resource_still_frees_and_drops_everything() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor panicked");
+        }
+    }
+    let counting = Arc::new(Counting::new(System));
+    let h: ResourceHandle = SyncResourceHandle::owning(counting.clone()).into();
+    let b = FrameBox::new_in((PanicOnDrop, [0u8; 64]), &h);
+    assert_eq!(counting.live_frames(), 1);
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(b))).is_err());
+    assert_eq!(counting.live_frames(), 0, "the block leaked");
+
+    // A resource that panics: the value being boxed is dropped, not leaked.
+    struct Panics;
+    impl MemoryResource for Panics {
+        fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> {
+            panic!("resource panicked")
+        }
+        unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {}
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let p = ResourceHandle::owning_local(Panics);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        FrameBox::try_new_in(DropCount(drops.clone(), [0; 100]), &p)
+    }));
+    assert!(r.is_err());
+    assert_eq!(drops.load(SeqCst), 1);
+}
+
 // ------------------------------------------------------------ allocator-api2
 
 #[cfg(feature = "allocator-api2")]
