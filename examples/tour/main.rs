@@ -5,8 +5,13 @@
 //! Each part lives in its own module; `main` runs them in order.
 
 mod frames;
+mod stackful;
+mod stackful_tasks;
 
 fn main() {
     println!("coframe tour");
     frames::run();
+    stackful::run();
+    stackful_tasks::run();
+    println!("\ntour complete");
 }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Tests coframe's stack-switch assembly outside Rust (called from .ci/run).
+#
+#   asm/test/run.sh          harness natively (x86_64), with CET, gdb check,
+#                            then cross-built for aarch64 under qemu-aarch64,
+#                            also with BTI+PAC (-mbranch-protection=standard)
+#   asm/test/run.sh bench    additionally the x86_64 full-vs-lean bench
+#
+# Installs qemu-user and gcc-aarch64-linux-gnu (apt) when missing. Builds into
+# asm/test/build (gitignored). Exits non-zero on any failure.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+asm="$here/.."
+out="$here/build"
+mkdir -p "$out"
+cd "$here"
+
+step() { echo "--- asm: $*"; }
+fail() { echo "asm/test/run.sh: FAILED: $*" >&2; exit 1; }
+
+CFLAGS=(-std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror)
+
+[[ "$(uname -m)" == x86_64 ]] || fail "run.sh expects an x86_64 host (got $(uname -m))"
+
+# --- x86_64, native ---------------------------------------------------------
+step "x86_64 harness"
+gcc "${CFLAGS[@]}" harness.c "$asm/x86_64_sysv_elf.S" -lm -o "$out/harness-x86_64"
+"$out/harness-x86_64"
+
+step "x86_64 harness, -fcf-protection=full (endbr64, IBT property note)"
+gcc "${CFLAGS[@]}" -fcf-protection=full -c "$asm/x86_64_sysv_elf.S" -o "$out/switch-x86_64-cet.o"
+gcc "${CFLAGS[@]}" -fcf-protection=full harness.c "$out/switch-x86_64-cet.o" -lm -o "$out/harness-x86_64-cet"
+readelf -n "$out/switch-x86_64-cet.o" | grep -q "x86 feature: IBT" ||
+    fail "no IBT property note in the CET build of the x86_64 switch"
+if readelf -n "$out/switch-x86_64-cet.o" | grep -q SHSTK; then
+    fail "the x86_64 switch must not claim shadow-stack (SHSTK) compatibility"
+fi
+for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
+    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean; do
+    objdump -d --no-show-raw-insn "$out/switch-x86_64-cet.o" |
+        grep -A1 "<$sym>:" | grep -q endbr64 || fail "$sym does not start with endbr64"
+done
+"$out/harness-x86_64-cet"
+
+# --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
+if command -v gdb >/dev/null; then
+    step "gdb backtrace inside a fresh context"
+    bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
+        -ex 'frame function coframe_fcontext_start' -ex 'info frame' \
+        --args "$out/harness-x86_64" gdb-probe 2>&1)" || true
+    echo "$bt" | grep -E '^#[0-9]+ ' || true
+    last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
+    [[ "$last" == *coframe_fcontext_start* ]] || fail "gdb bt does not end at coframe_fcontext_start"
+    echo "$bt" | grep -q 'Outermost frame' || fail "gdb does not see the trampoline as the outermost frame"
+    if echo "$bt" | grep -qiE 'backtrace stopped|corrupt stack'; then
+        fail "gdb backtrace did not end cleanly"
+    fi
+else
+    echo "--- asm: gdb not installed, skipping the gdb backtrace check"
+fi
+
+if [[ "${1:-}" == bench ]]; then
+    step "x86_64 bench (full vs lean round trip)"
+    gcc -std=gnu11 -O2 -Wall -Wextra -Werror bench.c "$asm/x86_64_sysv_elf.S" -lm -o "$out/bench-x86_64"
+    "$out/bench-x86_64"
+fi
+
+# --- aarch64, cross-built, under qemu ----------------------------------------
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+    step "installing qemu-user gcc-aarch64-linux-gnu"
+    apt-get update -qq && apt-get install -y -qq qemu-user gcc-aarch64-linux-gnu >/dev/null
+fi
+
+step "aarch64 harness (qemu-aarch64)"
+aarch64-linux-gnu-gcc "${CFLAGS[@]}" -static harness.c "$asm/aarch64_aapcs_elf.S" -lm \
+    -o "$out/harness-aarch64"
+timeout 300 qemu-aarch64 "$out/harness-aarch64"
+
+step "aarch64 harness, -mbranch-protection=standard (bti c, BTI/PAC property note)"
+aarch64-linux-gnu-gcc "${CFLAGS[@]}" -mbranch-protection=standard \
+    -c "$asm/aarch64_aapcs_elf.S" -o "$out/switch-aarch64-bti.o"
+aarch64-linux-gnu-readelf -n "$out/switch-aarch64-bti.o" | grep -q "AArch64 feature: BTI, PAC" ||
+    fail "no BTI/PAC property note in the branch-protection build of the aarch64 switch"
+for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
+    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean; do
+    aarch64-linux-gnu-objdump -d --no-show-raw-insn "$out/switch-aarch64-bti.o" |
+        grep -A1 "<$sym>:" | grep -q "bti\s*c" || fail "$sym does not start with bti c"
+done
+aarch64-linux-gnu-gcc "${CFLAGS[@]}" -mbranch-protection=standard -static harness.c \
+    "$out/switch-aarch64-bti.o" -lm -o "$out/harness-aarch64-bti"
+# qemu's "max" CPU implements BTI and PAuth; BTI is enforced when the whole
+# executable carries the BTI property (i.e. when the C library does too).
+if aarch64-linux-gnu-readelf -n "$out/harness-aarch64-bti" | grep -q "AArch64 feature: BTI"; then
+    echo "--- asm: executable is BTI-marked: qemu enforces landing pads"
+else
+    echo "--- asm: note: the static C library is not BTI-marked, so BTI is not enforced in this run (the freestanding check below is enforced)"
+fi
+timeout 300 qemu-aarch64 -cpu max "$out/harness-aarch64-bti"
+
+step "aarch64 switch under enforced BTI (freestanding, qemu-aarch64 -cpu max)"
+FREE=(-std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -static
+    -fno-stack-protector -mbranch-protection=standard)
+aarch64-linux-gnu-gcc "${FREE[@]}" -DNEGATIVE_CONTROL bti_enforced.c \
+    "$out/switch-aarch64-bti.o" -o "$out/bti-negative-control"
+aarch64-linux-gnu-gcc "${FREE[@]}" bti_enforced.c "$out/switch-aarch64-bti.o" -o "$out/bti-enforced"
+neg="$( { timeout 60 qemu-aarch64 -cpu max "$out/bti-negative-control" >/dev/null 2>&1; echo $?; } 2>/dev/null)"
+[[ $neg -eq 132 ]] ||
+    fail "negative control: a br to a non-landing pad exited $neg, not SIGILL: BTI is not enforced"
+timeout 60 qemu-aarch64 -cpu max "$out/bti-enforced" ||
+    fail "switch paths failed under enforced BTI (exit $?)"
+echo "BTI enforced (negative control died with SIGILL); make/jump/ontop, full and lean: ok"
+
+echo "--- asm: all stack-switch checks passed"

@@ -1,0 +1,110 @@
+//! Stack switching, side by side with the peers, in one process.
+//!
+//! - `context_switch`: one resume + suspend round trip.
+//!   `coframe` (Coroutine, default switch: FP control state preserved),
+//!   `coframe_lean` (the same with `Switch::Lean`), `coframe_fiber` (a Fiber
+//!   ping-pong), `boost_fcontext` (the `context` crate: Boost's own fcontext
+//!   assembly, same semantics as coframe's default), `corosensei` (inline
+//!   asm, no FP control state).
+//! - `coroutine_create`: create, run to completion and drop, on a reused
+//!   stack: `coframe`, `corosensei`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+fn context_switch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("context_switch");
+
+    let mut co = coframe::context::Coroutine::<(), (), ()>::try_with(
+        coframe::context::PooledStack::new(64 * 1024).unwrap(),
+        coframe::context::Switch::Full,
+        |y, ()| loop {
+            y.suspend(())
+        },
+    )
+    .unwrap();
+    g.bench_function("coframe", |b| b.iter(|| black_box(co.resume(()))));
+    drop(co);
+
+    let mut co = coframe::context::Coroutine::<(), (), ()>::try_with(
+        coframe::context::PooledStack::new(64 * 1024).unwrap(),
+        coframe::context::Switch::Lean,
+        |y, ()| loop {
+            y.suspend(())
+        },
+    )
+    .unwrap();
+    g.bench_function("coframe_lean", |b| b.iter(|| black_box(co.resume(()))));
+    drop(co);
+
+    let mut fiber = Some(coframe::context::Fiber::new(|mut c| loop {
+        c = c.resume();
+    }));
+    g.bench_function("coframe_fiber", |b| {
+        b.iter(|| {
+            let f = fiber.take().unwrap().resume();
+            fiber = Some(f);
+        })
+    });
+    std::mem::forget(fiber); // an endless loop: never unwound, its stack leaks
+
+    {
+        use context::stack::ProtectedFixedSizeStack;
+        use context::{Context, Transfer};
+        extern "C" fn pong(mut t: Transfer) -> ! {
+            loop {
+                // SAFETY: `t.context` is the suspended bench loop.
+                t = unsafe { t.context.resume(t.data) };
+            }
+        }
+        let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
+        // SAFETY: the stack outlives the context (both live to the end).
+        let mut ctx = Some(unsafe { Context::new(&stack, pong) });
+        g.bench_function("boost_fcontext", |b| {
+            b.iter(|| {
+                // SAFETY: the context is suspended in `pong`'s loop.
+                let t = unsafe { ctx.take().unwrap().resume(0) };
+                ctx = Some(t.context);
+            })
+        });
+        std::mem::forget(stack);
+    }
+
+    let mut co = corosensei::Coroutine::<(), (), ()>::new(|y, ()| loop {
+        y.suspend(())
+    });
+    g.bench_function("corosensei", |b| b.iter(|| black_box(co.resume(()))));
+    co.force_unwind();
+    g.finish();
+}
+
+fn coroutine_create(c: &mut Criterion) {
+    let mut g = c.benchmark_group("coroutine_create");
+    let pool = coframe::context::LocalPool::new(
+        coframe::context::ProtectedStack::new(64 * 1024).unwrap(),
+        1,
+    );
+    g.bench_function("coframe", |b| {
+        b.iter(|| {
+            let mut co =
+                coframe::context::Coroutine::<u32, (), u32>::with_stack(pool.clone(), |_, x| x + 1);
+            black_box(co.resume(black_box(1)))
+        })
+    });
+    let mut stack = Some(corosensei::stack::DefaultStack::new(64 * 1024).unwrap());
+    g.bench_function("corosensei", |b| {
+        b.iter(|| {
+            let mut co = corosensei::Coroutine::<u32, (), u32, _>::with_stack(
+                stack.take().unwrap(),
+                |_, x| x + 1,
+            );
+            let r = black_box(co.resume(black_box(1)));
+            stack = Some(co.into_stack());
+            r
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, context_switch, coroutine_create);
+criterion_main!(benches);

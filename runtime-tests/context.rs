@@ -1,0 +1,860 @@
+//! The stackful layer: every example of the Boost.Context manual, plus the
+//! register, unwinding, panic, stack and overflow properties coframe adds.
+
+use coframe::context::*;
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+// ---------------------------------------------------------------------------
+// The manual's examples.
+
+#[test]
+fn manual_fibonacci_generator() {
+    let fib = Generator::new(|y| {
+        let (mut a, mut b) = (0u64, 1u64);
+        loop {
+            y.suspend(a);
+            (a, b) = (b, a + b);
+        }
+    });
+    let v: Vec<u64> = fib.take(10).collect();
+    assert_eq!(v, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
+}
+
+#[test]
+fn manual_parameter_passing_j_plus_one() {
+    // execution_context<int>: ctx1(i) enters with j = 1, ctx2(j + 1) returns 2.
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    let mut ctx1 = Coroutine::<i32, i32, ()>::new(move |y, j| {
+        s.set(j);
+        y.suspend(j + 1);
+    });
+    let i = ctx1.resume(1).as_yield().unwrap();
+    assert_eq!(seen.get(), 1);
+    assert_eq!(i, 2);
+}
+
+#[test]
+fn manual_parameter_passing_two_values() {
+    // execution_context<int, int>: (2, 1) in, (i + j, i - j) = (3, 1) out.
+    let mut ctx1 = Coroutine::<(i32, i32), (i32, i32), ()>::new(|y, (i, j)| {
+        y.suspend((i + j, i - j));
+    });
+    assert_eq!(ctx1.resume((2, 1)), CoroutineResult::Yield((3, 1)));
+}
+
+#[test]
+fn manual_integer_in_string_out() {
+    let mut co = Coroutine::<i32, String, ()>::new(|y, mut n| loop {
+        n = y.suspend(format!("<{n}>"));
+    });
+    assert_eq!(co.resume(7).as_yield().unwrap(), "<7>");
+    assert_eq!(co.resume(-3).as_yield().unwrap(), "<-3>");
+}
+
+#[test]
+fn manual_exec_ontop_value_sequence() {
+    let log = Rc::new(RefCell::new(Vec::<String>::new()));
+    let l = log.clone();
+    let mut ctx = Coroutine::<i32, i32, ()>::new(move |y, mut data| {
+        l.borrow_mut()
+            .push(format!("f1: entered first time: {data}"));
+        data = y.suspend(data + 1);
+        l.borrow_mut()
+            .push(format!("f1: entered second time: {data}"));
+        data = y.suspend(data + 1);
+        l.borrow_mut()
+            .push(format!("f1: entered third time: {data}"));
+    });
+    let mut data = 0;
+    data = ctx.resume(data + 1).as_yield().unwrap();
+    log.borrow_mut()
+        .push(format!("f1: returned first time: {data}"));
+    data = ctx.resume(data + 1).as_yield().unwrap();
+    log.borrow_mut()
+        .push(format!("f1: returned second time: {data}"));
+    let l = log.clone();
+    let arg = data + 1;
+    let r = ctx.resume_with(move || {
+        l.borrow_mut().push(format!("f2: entered: {arg}"));
+        -1
+    });
+    assert_eq!(r, CoroutineResult::Return(()));
+    assert_eq!(
+        *log.borrow(),
+        [
+            "f1: entered first time: 1",
+            "f1: returned first time: 2",
+            "f1: entered second time: 3",
+            "f1: returned second time: 4",
+            "f2: entered: 5",
+            "f1: entered third time: -1",
+        ]
+    );
+}
+
+struct Interrupt;
+
+#[test]
+fn manual_interrupt_loop_with_panicking_ontop() {
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let l = log.clone();
+    let mut co = Coroutine::<(), (), ()>::new(move |y, ()| {
+        let r = panic::catch_unwind(AssertUnwindSafe(|| loop {
+            l.borrow_mut().push("f1()");
+            y.suspend(());
+        }));
+        match r {
+            Err(p) if p.is::<Interrupt>() => l.borrow_mut().push("f1(): interrupted"),
+            Err(p) => panic::resume_unwind(p),
+            Ok(()) => unreachable!(),
+        }
+    });
+    co.resume(());
+    co.resume(());
+    let r = co.resume_with(|| panic::panic_any(Interrupt));
+    assert_eq!(r, CoroutineResult::Return(()));
+    assert_eq!(*log.borrow(), ["f1()", "f1()", "f1(): interrupted"]);
+}
+
+/// The fiber version of the same example. Boost's `interrupt` exception
+/// carries the context to continue with; a Rust panic payload must be
+/// `Send` and a `Fiber` is not, so the ontop function parks the caller in a
+/// slot the fiber can reach and panics with a marker.
+#[test]
+fn manual_interrupt_fiber_loop_with_panicking_ontop() {
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let parked: Rc<RefCell<Option<Fiber>>> = Rc::new(RefCell::new(None));
+    let (l, p) = (log.clone(), parked.clone());
+    let f = Fiber::new(move |caller| {
+        let mut slot = Some(caller);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| loop {
+            l.borrow_mut().push("f1()");
+            slot = Some(slot.take().unwrap().resume());
+        }));
+        match r {
+            Err(e) if e.is::<Interrupt>() => {
+                l.borrow_mut().push("f1(): interrupted");
+                p.borrow_mut().take().unwrap()
+            }
+            Err(e) => panic::resume_unwind(e),
+            Ok(()) => unreachable!(),
+        }
+    });
+    let f = f.resume();
+    let f = f.resume();
+    let p = parked.clone();
+    let f = f.resume_with(move |caller| {
+        *p.borrow_mut() = Some(caller);
+        panic::panic_any(Interrupt)
+    });
+    assert!(f.is_terminated());
+    assert_eq!(*log.borrow(), ["f1()", "f1()", "f1(): interrupted"]);
+}
+
+/// The manual's recursive-descent parser, inverted into a pull iterator:
+/// the parser calls back for every character it accepts, the callback
+/// suspends the coroutine.
+struct Parser<'a, C: FnMut(char)> {
+    input: &'a [u8],
+    pos: usize,
+    cb: C,
+}
+
+impl<C: FnMut(char)> Parser<'_, C> {
+    // P ---> E '\0'
+    fn run(&mut self) -> Result<(), String> {
+        self.e()?;
+        if self.pos != self.input.len() {
+            return Err(format!("unexpected '{}'", self.input[self.pos] as char));
+        }
+        Ok(())
+    }
+    // E ---> T {('+'|'-') T}
+    fn e(&mut self) -> Result<(), String> {
+        self.t()?;
+        while self.accept(b"+-") {
+            self.t()?;
+        }
+        Ok(())
+    }
+    // T ---> S {('*'|'/') S}
+    fn t(&mut self) -> Result<(), String> {
+        self.s()?;
+        while self.accept(b"*/") {
+            self.s()?;
+        }
+        Ok(())
+    }
+    // S ---> digit | '(' E ')'
+    fn s(&mut self) -> Result<(), String> {
+        if self.accept(b"0123456789") {
+            return Ok(());
+        }
+        if self.accept(b"(") {
+            self.e()?;
+            if self.accept(b")") {
+                return Ok(());
+            }
+        }
+        Err(format!("syntax error at {}", self.pos))
+    }
+    fn accept(&mut self, set: &[u8]) -> bool {
+        match self.input.get(self.pos) {
+            Some(c) if set.contains(c) => {
+                self.pos += 1;
+                (self.cb)(*c as char);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn parse_pull(text: &'static str) -> Generator<Result<char, String>> {
+    Generator::new(move |y| {
+        let mut p = Parser {
+            input: text.as_bytes(),
+            pos: 0,
+            cb: |c| y.suspend(Ok(c)),
+        };
+        if let Err(e) = p.run() {
+            y.suspend(Err(e));
+        }
+    })
+}
+
+#[test]
+fn manual_parser_inverted_into_pull_iterator() {
+    let parsed: Vec<char> = parse_pull("1+1").map(Result::unwrap).collect();
+    assert_eq!(parsed, ['1', '+', '1']);
+    let parsed: String = parse_pull("(1+2)*3").map(Result::unwrap).collect();
+    assert_eq!(parsed, "(1+2)*3");
+    let last = parse_pull("1+").last().unwrap();
+    assert!(last.unwrap_err().contains("syntax error"));
+}
+
+// ---------------------------------------------------------------------------
+// Fibers.
+
+#[test]
+fn fiber_ping_pong_and_termination() {
+    let count = Rc::new(Cell::new(0));
+    let c = count.clone();
+    let mut f = Fiber::new(move |mut caller| {
+        for _ in 0..1000 {
+            c.set(c.get() + 1);
+            caller = caller.resume();
+        }
+        caller
+    });
+    for i in 0..1000 {
+        assert!(!f.is_terminated());
+        f = f.resume();
+        assert_eq!(count.get(), i + 1);
+    }
+    let f = f.resume();
+    assert!(f.is_terminated());
+}
+
+#[test]
+#[should_panic(expected = "resumed a terminated fiber")]
+fn fiber_resuming_terminated_panics() {
+    let f = Fiber::new(|c| c).resume();
+    assert!(f.is_terminated());
+    f.resume();
+}
+
+#[test]
+fn fiber_panic_is_reraised_in_resumer() {
+    let f = Fiber::new(|caller| {
+        let caller = caller.resume();
+        let _keep = caller;
+        panic!("boom in fiber");
+    });
+    let f = f.resume();
+    let err = panic::catch_unwind(AssertUnwindSafe(|| f.resume())).unwrap_err();
+    assert_eq!(*err.downcast_ref::<&str>().unwrap(), "boom in fiber");
+}
+
+#[test]
+fn fiber_drop_unwinds_suspended_and_never_started() {
+    struct D(Rc<Cell<u32>>);
+    impl Drop for D {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let drops = Rc::new(Cell::new(0));
+    // Never started: the closure (and what it owns) is dropped, no switch.
+    let d = D(drops.clone());
+    let f = Fiber::new(move |c| {
+        let _d = d;
+        c
+    });
+    drop(f);
+    assert_eq!(drops.get(), 1);
+    // Suspended with destructors pending on its stack.
+    let d1 = D(drops.clone());
+    let d2 = drops.clone();
+    let f = Fiber::new(move |c| {
+        let _a = d1;
+        let _b = D(d2);
+        let c = c.resume();
+        unreachable_after_unwind(c)
+    });
+    let f = f.resume();
+    assert!(!f.is_terminated());
+    drop(f);
+    assert_eq!(drops.get(), 3);
+}
+
+fn unreachable_after_unwind(c: Fiber) -> Fiber {
+    panic!("a dropped fiber must not continue past its suspension: {c:?}")
+}
+
+#[test]
+fn fiber_nested_fibers() {
+    // A fiber that runs a fiber of its own.
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let o = out.clone();
+    let f = Fiber::new(move |caller| {
+        let o2 = o.clone();
+        let inner = Fiber::new(move |c| {
+            o2.borrow_mut().push("inner");
+            c
+        });
+        o.borrow_mut().push("outer before");
+        let inner = inner.resume();
+        assert!(inner.is_terminated());
+        o.borrow_mut().push("outer after");
+        caller
+    });
+    assert!(f.resume().is_terminated());
+    assert_eq!(*out.borrow(), ["outer before", "inner", "outer after"]);
+}
+
+#[test]
+fn fiber_lean_switch() {
+    let f = Fiber::try_with(PooledStack::default(), Switch::Lean, |mut c| {
+        for _ in 0..10 {
+            c = c.resume();
+        }
+        c
+    })
+    .unwrap();
+    let mut f = f;
+    for _ in 0..10 {
+        f = f.resume();
+    }
+    assert!(f.resume().is_terminated());
+}
+
+// ---------------------------------------------------------------------------
+// Coroutines: panics, unwinding, nesting, many alive.
+
+struct Counted(Rc<Cell<u32>>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn forced_unwind_runs_every_destructor() {
+    let drops = Rc::new(Cell::new(0));
+    // never started
+    let d = Counted(drops.clone());
+    let co = Coroutine::<(), (), ()>::new(move |_, ()| drop(d));
+    assert!(!co.is_started());
+    drop(co);
+    assert_eq!(drops.get(), 1);
+    // suspended, with destructors at several depths
+    let d = drops.clone();
+    let mut co = Coroutine::<(), u32, ()>::new(move |y, ()| {
+        let _a = Counted(d.clone());
+        fn deeper(y: &Yielder<(), u32>, d: Rc<Cell<u32>>, n: u32) {
+            let _b = Counted(d.clone());
+            if n == 0 {
+                loop {
+                    y.suspend(n);
+                }
+            }
+            deeper(y, d, n - 1);
+        }
+        deeper(y, d.clone(), 5);
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(0));
+    drop(co);
+    assert_eq!(drops.get(), 1 + 1 + 6);
+    // finished
+    let d = Counted(drops.clone());
+    let mut co = Coroutine::<(), (), u8>::new(move |_, ()| {
+        let _d = d;
+        9
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Return(9));
+    assert!(co.is_done());
+    drop(co);
+    assert_eq!(drops.get(), 9);
+}
+
+#[test]
+fn unwind_that_is_caught_and_resuspended_is_unwound_again() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let mut co = Coroutine::<(), u32, ()>::new(move |y, ()| {
+        let _outer = Counted(d.clone());
+        // Swallows the first unwind (bad manners), then suspends again.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _inner = Counted(d.clone());
+            y.suspend(1);
+        }));
+        y.suspend(2);
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(1));
+    drop(co);
+    assert_eq!(drops.get(), 2);
+}
+
+#[test]
+fn panics_propagate_with_payload() {
+    let mut co = Coroutine::<(), (), ()>::new(|y, ()| {
+        y.suspend(());
+        panic::panic_any(42u64);
+    });
+    co.resume(());
+    let err = panic::catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+    assert_eq!(*err.downcast_ref::<u64>().unwrap(), 42);
+    assert!(co.is_done());
+    let again = panic::catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+    assert!(again
+        .downcast_ref::<&str>()
+        .unwrap()
+        .contains("already finished"));
+}
+
+#[test]
+fn nested_coroutines() {
+    let mut outer = Coroutine::<(), i32, i32>::new(|y, ()| {
+        let mut inner = Coroutine::<(), i32, i32>::new(|y2, ()| {
+            for i in 0..3 {
+                y2.suspend(i);
+            }
+            100
+        });
+        let mut total = 0;
+        loop {
+            match inner.resume(()) {
+                CoroutineResult::Yield(v) => {
+                    total += v;
+                    y.suspend(v * 10);
+                }
+                CoroutineResult::Return(r) => return total + r,
+            }
+        }
+    });
+    let mut got = vec![];
+    loop {
+        match outer.resume(()) {
+            CoroutineResult::Yield(v) => got.push(v),
+            CoroutineResult::Return(r) => {
+                assert_eq!(r, 103);
+                break;
+            }
+        }
+    }
+    assert_eq!(got, [0, 10, 20]);
+}
+
+#[test]
+fn ten_thousand_coroutines_alive_at_once() {
+    let stacks = ProtectedStack::new(32 * 1024).unwrap();
+    let mut all: Vec<Coroutine<u64, u64, u64>> = (0..10_000u64)
+        .map(|i| {
+            Coroutine::with_stack(stacks, move |y, x| {
+                let a = y.suspend(x + i);
+                a * 2 + i
+            })
+        })
+        .collect();
+    for (i, co) in all.iter_mut().enumerate() {
+        assert_eq!(co.resume(1), CoroutineResult::Yield(1 + i as u64));
+    }
+    for (i, co) in all.iter_mut().enumerate() {
+        assert_eq!(co.resume(3), CoroutineResult::Return(6 + i as u64));
+    }
+}
+
+/// The machine stack pointer (locals' addresses lie under AddressSanitizer,
+/// which moves them to a fake stack).
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads the stack pointer register.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack))
+    };
+    // SAFETY: reads the stack pointer register.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack))
+    };
+    sp
+}
+
+#[test]
+fn deep_recursion_close_to_the_stack_size() {
+    const SIZE: usize = 256 * 1024;
+    let mut co =
+        Coroutine::<(), (), usize>::with_stack(ProtectedStack::new(SIZE).unwrap(), |_, ()| {
+            let start = stack_pointer();
+            #[inline(never)]
+            fn recurse(start: usize, budget: usize) -> usize {
+                let pad = std::hint::black_box([0u8; 512]);
+                if start - stack_pointer() > budget {
+                    return pad[7] as usize + 1;
+                }
+                1 + std::hint::black_box(recurse(start, budget))
+            }
+            recurse(start, SIZE - 16 * 1024)
+        });
+    let depth = co.resume(()).as_return().unwrap();
+    // It only returns once the frames span all but 16 KiB of the stack.
+    assert!(depth > 100, "recursed {depth} levels");
+}
+
+#[test]
+fn values_survive_many_switches() {
+    // Integer and floating-point values live across thousands of switches in
+    // both contexts.
+    let mut co = Coroutine::<f64, f64, ()>::new(|y, mut x| {
+        let mut acc_i = 0u64;
+        let mut acc_f = 0.0f64;
+        for i in 0..10_000u64 {
+            acc_i = acc_i.wrapping_mul(31).wrapping_add(i);
+            acc_f += x * 0.5;
+            x = y.suspend(acc_f + (acc_i % 7) as f64);
+        }
+    });
+    let mut acc_i = 0u64;
+    let mut acc_f = 0.0f64;
+    let mut x = 1.0;
+    for i in 0..10_000u64 {
+        let v = co.resume(x).as_yield().unwrap();
+        acc_i = acc_i.wrapping_mul(31).wrapping_add(i);
+        acc_f += x * 0.5;
+        assert_eq!(v, acc_f + (acc_i % 7) as f64);
+        x = (i % 13) as f64 + 0.25;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use std::arch::asm;
+
+    /// Runs `resume` from inside an asm block that holds known values in
+    /// r12–r15 across the call: if the switch lost any, the block's outputs
+    /// differ.
+    #[test]
+    fn callee_saved_gprs_survive_switches() {
+        thread_local! {
+            static CO: RefCell<Option<Coroutine<(), (), ()>>> = const { RefCell::new(None) };
+        }
+        extern "C" fn resume_it() {
+            CO.with(|c| {
+                c.borrow_mut().as_mut().unwrap().resume(());
+            });
+        }
+        CO.with(|c| {
+            *c.borrow_mut() = Some(Coroutine::new(|y, ()| loop {
+                // Scribble over callee-saved registers inside the coroutine.
+                // SAFETY: the asm block declares every register it writes.
+                unsafe {
+                    asm!("mov r12, -1", "mov r13, -2", "mov r14, -3", "mov r15, -4",
+                         out("r12") _, out("r13") _, out("r14") _, out("r15") _);
+                }
+                y.suspend(());
+            }))
+        });
+        for round in 0..1000u64 {
+            let (mut a, mut b, mut c, mut d) = (round, round ^ 0xdead, round + 7, !round);
+            let expect = (a, b, c, d);
+            // SAFETY: calls a C-ABI function; r12–r15 are callee-saved, so
+            // they must come back unchanged; every other register is clobbered.
+            unsafe {
+                asm!("call {f}",
+                     f = sym resume_it,
+                     inout("r12") a, inout("r13") b, inout("r14") c, inout("r15") d,
+                     clobber_abi("C"));
+            }
+            assert_eq!((a, b, c, d), expect, "round {round}");
+        }
+        CO.with(|c| c.borrow_mut().take());
+    }
+
+    fn mxcsr() -> u32 {
+        let mut v = 0u32;
+        // SAFETY: stores MXCSR into a local.
+        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+
+    fn set_mxcsr(v: u32) {
+        // SAFETY: loads MXCSR from a local; callers restore the default
+        // before any floating-point code depends on it.
+        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
+    }
+
+    const ROUND_MASK: u32 = 0x6000;
+    const ROUND_UP: u32 = 0x4000;
+
+    fn mxcsr_isolation(switch: Switch) -> (u32, u32) {
+        let base = mxcsr();
+        let mut co =
+            Coroutine::<(), u32, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
+                set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
+                y.suspend(0);
+                let seen = mxcsr();
+                set_mxcsr(base);
+                y.suspend(seen);
+            })
+            .unwrap();
+        co.resume(());
+        let parent_sees = mxcsr();
+        set_mxcsr(base);
+        let child_sees = co.resume(()).as_yield().unwrap();
+        (parent_sees & ROUND_MASK, child_sees & ROUND_MASK)
+    }
+
+    #[test]
+    fn mxcsr_rounding_mode_does_not_leak_between_contexts() {
+        let base = mxcsr() & ROUND_MASK;
+        let (parent, child) = mxcsr_isolation(Switch::Full);
+        assert_eq!(
+            parent, base,
+            "the coroutine's rounding mode leaked into the parent"
+        );
+        assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
+    }
+
+    #[test]
+    fn lean_switch_does_not_preserve_mxcsr() {
+        let (parent, _) = mxcsr_isolation(Switch::Lean);
+        // Documented: lean switches leave the FP control state alone, so the
+        // mode set inside is what the parent runs with.
+        assert_eq!(parent, ROUND_UP);
+    }
+}
+
+#[test]
+fn aligned_simd_local_and_snprintf_on_a_fiber_stack() {
+    #[repr(align(16))]
+    struct A16([f32; 4]);
+    let f = Fiber::new(|c| {
+        let v = std::hint::black_box(A16([1.5, 2.5, 3.5, 4.5]));
+        assert_eq!(&v as *const A16 as usize % 16, 0);
+        let mut buf = [0u8; 64];
+        // SAFETY: snprintf into a local buffer with a matching format.
+        let n = unsafe {
+            libc::snprintf(
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                c"%f %.2f".as_ptr(),
+                3.25f64,
+                v.0[3] as f64,
+            )
+        };
+        assert_eq!(&buf[..n as usize], b"3.250000 4.50");
+        c
+    });
+    assert!(f.resume().is_terminated());
+}
+
+#[test]
+fn backtrace_inside_a_coroutine_does_not_crash() {
+    let mut co = Coroutine::<(), String, ()>::new(|y, ()| {
+        let bt = std::backtrace::Backtrace::force_capture();
+        y.suspend(format!("{bt}"));
+    });
+    let text = co.resume(()).as_yield().unwrap();
+    assert!(text.contains("backtrace_inside_a_coroutine"), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// Stacks.
+
+#[test]
+fn stack_sizes_are_validated() {
+    let min = StackTraits::minimum_size();
+    assert!(matches!(
+        ProtectedStack::new(min - 1),
+        Err(StackError::TooSmall { .. })
+    ));
+    assert!(matches!(
+        FixedSizeStack::new(0),
+        Err(StackError::TooSmall { .. })
+    ));
+    assert!(ProtectedStack::new(min).is_ok());
+    if !StackTraits::is_unbounded() {
+        assert!(matches!(
+            ProtectedStack::new(StackTraits::maximum_size() + 1),
+            Err(StackError::TooLarge { .. })
+        ));
+    } else {
+        assert_eq!(StackTraits::maximum_size(), usize::MAX);
+    }
+    assert!(matches!(
+        PooledStack::builder().max_count(0).build(),
+        Err(StackError::Invalid(_))
+    ));
+}
+
+#[test]
+fn pooled_stack_reuses_and_caps() {
+    let pool = PooledStack::builder()
+        .stack_size(32 * 1024)
+        .initial(1)
+        .max_count(2)
+        .build()
+        .unwrap();
+    assert_eq!(pool.mapped(), 1);
+    let a = Coroutine::<(), (), ()>::with_stack(pool.clone(), |y, ()| y.suspend(()));
+    let b = Coroutine::<(), (), ()>::with_stack(pool.clone(), |y, ()| y.suspend(()));
+    assert_eq!(pool.live(), 2);
+    let err = Coroutine::<(), (), ()>::try_with(pool.clone(), Switch::Full, |_, ()| ()).err();
+    assert!(matches!(
+        err,
+        Some(StackError::PoolExhausted { max_count: 2 })
+    ));
+    drop(a);
+    drop(b);
+    assert_eq!(pool.live(), 0);
+    assert_eq!(pool.cached(), 2);
+    // Pooled stacks are shared across threads.
+    let p2 = pool.clone();
+    std::thread::spawn(move || {
+        let mut co = Coroutine::<(), (), u8>::with_stack(p2, |_, ()| 5);
+        assert_eq!(co.resume(()), CoroutineResult::Return(5));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(pool.mapped(), 2);
+    pool.trim();
+    assert_eq!(pool.mapped(), 0);
+}
+
+#[test]
+fn closure_too_large_for_the_stack_is_an_error() {
+    let big = [0u8; 64 * 1024];
+    let err = Coroutine::<(), (), ()>::try_with(
+        FixedSizeStack::new(16 * 1024).unwrap(),
+        Switch::Full,
+        move |_, ()| {
+            std::hint::black_box(&big);
+        },
+    )
+    .err();
+    assert!(matches!(err, Some(StackError::Invalid(_))));
+}
+
+/// Runs `scenario` in a child process (this test binary, filtered to one
+/// test) and returns its stderr and whether it succeeded.
+fn in_child(test: &str, scenario: &str) -> (String, bool) {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("COFRAME_CHILD_SCENARIO", scenario)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn stack_overflow_ends_the_process_with_a_message() {
+    if let Ok(s) = std::env::var("COFRAME_CHILD_SCENARIO") {
+        #[inline(never)]
+        #[allow(unconditional_recursion)]
+        fn down(n: u64) -> u64 {
+            let pad = std::hint::black_box([n; 64]);
+            down(n + 1) + pad[3]
+        }
+        match s.as_str() {
+            "coroutine" => {
+                let mut co = Coroutine::<(), (), u64>::with_stack(
+                    ProtectedStack::new(64 * 1024).unwrap(),
+                    |_, ()| down(0),
+                );
+                co.resume(());
+            }
+            "fiber" => {
+                let f = Fiber::with_stack(PooledStack::new(64 * 1024).unwrap(), |c| {
+                    std::hint::black_box(down(0));
+                    c
+                });
+                f.resume();
+            }
+            _ => {}
+        }
+        return;
+    }
+    for scenario in ["coroutine", "fiber"] {
+        let (stderr, ok) = in_child(
+            "context::stack_overflow_ends_the_process_with_a_message",
+            scenario,
+        );
+        assert!(!ok, "{scenario}: the child survived an overflow");
+        assert!(
+            stderr.contains("coframe: stack overflow in a coframe stack"),
+            "{scenario}: stderr was {stderr}"
+        );
+    }
+}
+
+#[test]
+fn many_protected_stacks_fit_under_the_map_count() {
+    // 40,000 protected stacks: with one VMA per stack plus one per guard
+    // page this would exceed the default vm.max_map_count (65,530).
+    let alloc = ProtectedStack::new(16 * 1024).unwrap();
+    let stacks: Vec<Stack> = (0..40_000).map(|_| alloc.allocate().unwrap()).collect();
+    for s in stacks {
+        // SAFETY: each stack came from `alloc` and is unused.
+        unsafe { alloc.deallocate(s) };
+    }
+}
+
+#[test]
+fn the_control_block_lives_on_the_stack_no_heap_allocation() {
+    // Coroutines and fibers keep their control block (and closure) at the
+    // top of their own stack: creating, running and dropping one allocates
+    // nothing on the heap beyond the stack allocator's own memory (here an
+    // mmap).
+    let stacks = ProtectedStack::new(64 * 1024).unwrap();
+    let pool = LocalPool::new(stacks, 1);
+    // Warm the pool (its Vec) first.
+    drop(Coroutine::<(), (), ()>::with_stack(
+        pool.clone(),
+        |_, ()| (),
+    ));
+    let n = crate::heap_count::heap_allocations_in(|| {
+        let mut co = Coroutine::<u32, u32, u32>::with_stack(pool.clone(), |y, x| {
+            let x = y.suspend(x + 1);
+            x * 2
+        });
+        assert_eq!(co.resume(1), CoroutineResult::Yield(2));
+        assert_eq!(co.resume(5), CoroutineResult::Return(10));
+        let f = Fiber::with_stack(pool.clone(), |c| c.resume());
+        let f = f.resume();
+        assert!(f.resume().is_terminated());
+        // A suspended one, dropped: the forced unwind allocates its private
+        // payload box, so leave that out of this count.
+    });
+    assert_eq!(n, 0, "heap allocations while creating and running");
+}

@@ -1,0 +1,725 @@
+//! [`Coroutine<I, Y, R>`]: typed, asymmetric coroutines on their own stack,
+//! with [`Yielder`] and [`CoroutineResult`] (Boost's
+//! `execution_context<Args...>`, typed both ways).
+//!
+//! # Layout
+//!
+//! The control block lives at the top of the coroutine's own stack, so a
+//! coroutine is one stack allocation and nothing else:
+//!
+//! ```text
+//!   top ─┬──────────────────────────────┐
+//!        │ Record<I, Y, R>              │  yielder (parent ctx, input and
+//!        │   Yielder<I, Y>              │  yield mailboxes), return slot,
+//!        │   ret, stack, release fn     │  the stack's own description
+//!        ├──────────────────────────────┤
+//!        │ Extra<F, S>: closure, stack  │  moved out at start / release
+//!        │ allocator                    │
+//!        ├──────────────────────────────┤  <- 64-byte gap, 16-aligned sp
+//!        │ frames of `f`                │
+//!        ⋮                              ⋮
+//!   limit└──────────────────────────────┘
+//! ```
+//!
+//! # Protocol
+//!
+//! Values never cross the switch in registers: the resumer writes the input
+//! into the record's mailbox and jumps; the coroutine writes what it yields
+//! into the other mailbox and jumps back. The data word of each switch says
+//! what happened:
+//!
+//! | direction | data | meaning |
+//! |---|---|---|
+//! | in  | record pointer | first activation (`entry` reads the input) |
+//! | in  | 0 | input is in the mailbox |
+//! | in  | `IN_UNWIND` | unwind (raise the private `ForcedUnwind` payload) |
+//! | in  | `IN_PANIC` | an ontop function panicked: re-raise it here |
+//! | out | `OUT_YIELD` | a value is in the yield mailbox |
+//! | out | `OUT_DONE` | `ret` holds `Ok(R)` or the panic payload |
+//! | out | `OUT_UNWOUND` | forced unwinding reached the base |
+//!
+//! Panics never cross the assembly: the base catches them and the resumer
+//! re-raises them with `resume_unwind`. Dropping a suspended coroutine runs
+//! an ontop function on its stack that makes `suspend` raise `ForcedUnwind`,
+//! so every destructor on the coroutine's stack runs; a coroutine that was
+//! never started has its closure dropped without any switch.
+
+use super::asan::{self, Bounds};
+use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
+use super::stack::{ProtectedStack, Stack, StackAllocator, StackError, STACK_ALIGN};
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+const IN_UNWIND: usize = 1;
+const IN_PANIC: usize = 2;
+const OUT_YIELD: usize = 1;
+const OUT_DONE: usize = 2;
+const OUT_UNWOUND: usize = 3;
+
+/// Bytes left between the control block and the first frame.
+const GAP: usize = 64;
+/// Usable stack that must remain below the control block and closure.
+const MIN_FRAMES: usize = 4096;
+
+/// The private payload that unwinds a coroutine or fiber being dropped.
+/// Code that catches panics inside a coroutine should let it pass
+/// (`resume_unwind` it), as Boost asks of `forced_unwind`.
+pub(crate) struct ForcedUnwind;
+
+/// What a [`Coroutine::resume`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoroutineResult<Y, R> {
+    /// The coroutine suspended with this value.
+    Yield(Y),
+    /// The coroutine finished with this value.
+    Return(R),
+}
+
+impl<Y, R> CoroutineResult<Y, R> {
+    /// The yielded value, if any.
+    pub fn as_yield(self) -> Option<Y> {
+        match self {
+            CoroutineResult::Yield(y) => Some(y),
+            CoroutineResult::Return(_) => None,
+        }
+    }
+
+    /// The returned value, if any.
+    pub fn as_return(self) -> Option<R> {
+        match self {
+            CoroutineResult::Yield(_) => None,
+            CoroutineResult::Return(r) => Some(r),
+        }
+    }
+}
+
+/// The coroutine's side of the switch: passed to its closure, it suspends
+/// the coroutine with a value and returns the next input.
+///
+/// A `Yielder` lives at the top of the coroutine's stack and is only ever
+/// seen by reference from code running on that stack.
+#[repr(C)]
+pub struct Yielder<I, Y> {
+    parent: Cell<*mut c_void>,
+    switch: Switch,
+    asan_finished: Cell<bool>,
+    input: UnsafeCell<MaybeUninit<I>>,
+    yielded: UnsafeCell<MaybeUninit<Y>>,
+    ontop_panic: Cell<Option<Payload>>,
+    parent_bounds: Cell<Bounds>,
+    fake_stack: Cell<*mut c_void>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<I, Y> Yielder<I, Y> {
+    /// Suspends the coroutine, handing `value` to the resumer; returns the
+    /// input of the next [`Coroutine::resume`].
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult};
+    /// let mut co = Coroutine::<i32, i32, ()>::new(|y, mut x| loop {
+    ///     x = y.suspend(x * 2);
+    /// });
+    /// assert_eq!(co.resume(1), CoroutineResult::Yield(2));
+    /// assert_eq!(co.resume(21), CoroutineResult::Yield(42));
+    /// ```
+    #[inline]
+    pub fn suspend(&self, value: Y) -> I {
+        // SAFETY: we run on the coroutine's stack (a `&Yielder` never leaves
+        // it); `parent` is the suspended resumer, which waits in `resume` for
+        // exactly this switch; the mailbox is read back only after the
+        // resumer wrote the next input.
+        unsafe {
+            (*self.yielded.get()).write(value);
+            let mut fake = ptr::null_mut();
+            asan::start(&mut fake, self.parent_bounds.get());
+            self.fake_stack.set(fake);
+            let parent = NonNull::new_unchecked(self.parent.get());
+            let t = self.switch.jump(parent, OUT_YIELD as *mut c_void);
+            self.arrived(t);
+            (*self.input.get()).assume_init_read()
+        }
+    }
+
+    /// Bookkeeping on every arrival in the coroutine.
+    #[inline(always)]
+    fn arrived(&self, t: Transfer) {
+        self.parent.set(t.ctx);
+        if cfg!(feature = "asan") && !self.asan_finished.replace(false) {
+            self.parent_bounds
+                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
+        }
+        if !t.data.is_null() {
+            self.inbound(t.data as usize);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn inbound(&self, code: usize) -> ! {
+        if code == IN_PANIC {
+            let payload = self.ontop_panic.take().expect("ontop panic payload");
+            panic::resume_unwind(payload)
+        }
+        debug_assert_eq!(code, IN_UNWIND);
+        panic::resume_unwind(Box::new(ForcedUnwind))
+    }
+
+    /// ASan bookkeeping for ontop functions, which run before `arrived`.
+    #[inline(always)]
+    fn ontop_arrived(&self) {
+        if cfg!(feature = "asan") {
+            self.parent_bounds
+                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
+            self.asan_finished.set(true);
+        }
+    }
+}
+
+/// The control block at the top of a coroutine's stack.
+#[repr(C)]
+struct Record<I, Y, R> {
+    yielder: Yielder<I, Y>,
+    ret: UnsafeCell<MaybeUninit<Result<R, Payload>>>,
+    stack: ManuallyDrop<Stack>,
+    own_bounds: Bounds,
+    extra: *mut u8,
+    /// Gives the stack back to its allocator (monomorphised for `S`).
+    release: unsafe fn(*mut u8, Stack),
+    /// Drops a closure that never ran (monomorphised for `F`).
+    drop_f: unsafe fn(*mut u8),
+}
+
+/// What is moved onto the stack below the record.
+struct Extra<F, S> {
+    f: ManuallyDrop<F>,
+    alloc: ManuallyDrop<S>,
+}
+
+/// `!Send`, `!Sync`, and owning values of `I`, `Y` and `R` (for drop check).
+type Marker<I, Y, R> = (*mut (), I, Y, R);
+
+/// A typed coroutine on its own stack: `resume(I)` runs it until it
+/// suspends with a `Y` or returns an `R`.
+///
+/// The closure receives the [`Yielder`] and the first input. Panics inside
+/// are re-raised by `resume`; dropping an unfinished coroutine unwinds its
+/// stack so every destructor runs.
+///
+/// ```
+/// use coframe::context::{Coroutine, CoroutineResult};
+/// // One type in, another out (the manual's `execution_context<int>` → string).
+/// let mut co = Coroutine::<i32, String, &'static str>::new(|y, mut n| {
+///     for _ in 0..2 {
+///         n = y.suspend(format!("got {n}"));
+///     }
+///     "done"
+/// });
+/// assert_eq!(co.resume(1), CoroutineResult::Yield("got 1".to_string()));
+/// assert_eq!(co.resume(2), CoroutineResult::Yield("got 2".to_string()));
+/// assert_eq!(co.resume(3), CoroutineResult::Return("done"));
+/// assert!(co.is_done());
+/// ```
+///
+/// A coroutine is not `Send`: values on its stack may not be.
+///
+/// ```compile_fail
+/// use coframe::context::Coroutine;
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(Coroutine::<(), (), ()>::new(|_, ()| ()));
+/// ```
+pub struct Coroutine<I, Y, R> {
+    rec: NonNull<Record<I, Y, R>>,
+    /// The suspended coroutine; `None` once it finished (stack released).
+    ctx: Option<Ctx>,
+    started: bool,
+    _marker: PhantomData<Marker<I, Y, R>>,
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// A coroutine on a default [`ProtectedStack`] (guard page, 128 KiB).
+    ///
+    /// Panics if the stack cannot be mapped; see [`Coroutine::try_with`].
+    pub fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        Self::with_stack(ProtectedStack::default(), f)
+    }
+
+    /// A coroutine on a stack from `alloc`.
+    ///
+    /// Panics with the [`StackError`] if no stack can be had.
+    pub fn with_stack<S, F>(alloc: S, f: F) -> Self
+    where
+        S: StackAllocator + 'static,
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        match Self::try_with(alloc, Switch::Full, f) {
+            Ok(co) => co,
+            Err(e) => panic!("coframe: cannot create a coroutine: {e}"),
+        }
+    }
+
+    /// A coroutine on a stack from `alloc`, switching with `switch`
+    /// ([`Switch::Lean`] skips the floating-point control state).
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult, PooledStack, Switch};
+    /// let pool = PooledStack::new(64 * 1024).unwrap();
+    /// let mut co = Coroutine::<(), u8, ()>::try_with(pool, Switch::Lean, |y, ()| {
+    ///     y.suspend(7);
+    /// }).unwrap();
+    /// assert_eq!(co.resume(()), CoroutineResult::Yield(7));
+    /// ```
+    pub fn try_with<S, F>(alloc: S, switch: Switch, f: F) -> Result<Self, StackError>
+    where
+        S: StackAllocator + 'static,
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        let stack = alloc.allocate()?;
+        let top = stack.top().as_ptr() as usize;
+        let rec_addr = (top - std::mem::size_of::<Record<I, Y, R>>())
+            & !(std::mem::align_of::<Record<I, Y, R>>().max(STACK_ALIGN) - 1);
+        let extra_addr = (rec_addr - std::mem::size_of::<Extra<F, S>>())
+            & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
+        let sp = (extra_addr - GAP) & !(STACK_ALIGN - 1);
+        let limit = stack.limit() as usize;
+        if sp < limit + MIN_FRAMES {
+            // SAFETY: the stack came from `alloc` and nothing runs on it.
+            unsafe { alloc.deallocate(stack) };
+            return Err(StackError::Invalid(
+                "the closure does not fit on the stack with room to run",
+            ));
+        }
+        let rec = rec_addr as *mut Record<I, Y, R>;
+        let extra = extra_addr as *mut Extra<F, S>;
+        let own_bounds = Bounds::of(&stack);
+        // SAFETY: both addresses are aligned, inside `[limit, top)` of a
+        // stack we own, and do not overlap (checked layout above).
+        unsafe {
+            extra.write(Extra {
+                f: ManuallyDrop::new(f),
+                alloc: ManuallyDrop::new(alloc),
+            });
+            rec.write(Record {
+                yielder: Yielder {
+                    parent: Cell::new(ptr::null_mut()),
+                    switch,
+                    asan_finished: Cell::new(false),
+                    input: UnsafeCell::new(MaybeUninit::uninit()),
+                    yielded: UnsafeCell::new(MaybeUninit::uninit()),
+                    ontop_panic: Cell::new(None),
+                    parent_bounds: Cell::new(Bounds::UNKNOWN),
+                    fake_stack: Cell::new(ptr::null_mut()),
+                    _not_send: PhantomData,
+                },
+                ret: UnsafeCell::new(MaybeUninit::uninit()),
+                stack: ManuallyDrop::new(stack),
+                own_bounds,
+                extra: extra.cast(),
+                release: release::<F, S>,
+                drop_f: drop_f::<F, S>,
+            });
+        }
+        let frames = sp - limit;
+        // SAFETY: `[limit, sp)` is writable stack memory owned by the record,
+        // and `entry` never returns.
+        let ctx = unsafe {
+            raw::make(
+                NonNull::new_unchecked(sp as *mut u8),
+                frames,
+                entry::<I, Y, R, F, S>,
+            )
+        };
+        Ok(Coroutine {
+            // SAFETY: `rec` is non-null (inside the stack).
+            rec: unsafe { NonNull::new_unchecked(rec) },
+            ctx: Some(ctx),
+            started: false,
+            _marker: PhantomData,
+        })
+    }
+
+    /// Whether the coroutine has finished (returned, panicked or unwound).
+    pub fn is_done(&self) -> bool {
+        self.ctx.is_none()
+    }
+
+    /// Whether the coroutine has been resumed at least once.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Runs the coroutine until it suspends or returns, handing it `input`.
+    ///
+    /// Re-raises a panic from inside the coroutine (the coroutine is then
+    /// finished). Panics if the coroutine has already finished.
+    #[inline]
+    pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
+        let ctx = self.take_ctx();
+        let rec = self.rec.as_ptr();
+        // SAFETY: the record is alive while `ctx` is Some; the coroutine is
+        // suspended (or fresh) and waits for exactly this switch.
+        unsafe {
+            (*(*rec).yielder.input.get()).write(input);
+            let data = if self.started {
+                ptr::null_mut()
+            } else {
+                self.started = true;
+                rec.cast()
+            };
+            let mut fake = ptr::null_mut();
+            asan::start(&mut fake, (*rec).own_bounds);
+            let t = (*rec).yielder.switch.jump(ctx, data);
+            asan::finish(fake);
+            self.came_back(t)
+        }
+    }
+
+    /// Runs `g` on top of the coroutine's stack, as if it were called where
+    /// the coroutine is suspended; its result becomes the input that
+    /// `suspend` returns (Boost's `exec_ontop_arg`). A panic in `g` is raised
+    /// inside the coroutine, at its suspension point.
+    ///
+    /// On a coroutine that has not started yet there is nothing on its stack
+    /// to run on top of: `g` runs first, here, and its result is the first
+    /// input.
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult};
+    /// let mut co = Coroutine::<i32, i32, ()>::new(|y, mut x| loop {
+    ///     x = y.suspend(x);
+    /// });
+    /// assert_eq!(co.resume(1), CoroutineResult::Yield(1));
+    /// assert_eq!(co.resume_with(|| 40 + 2), CoroutineResult::Yield(42));
+    /// ```
+    pub fn resume_with<G>(&mut self, g: G) -> CoroutineResult<Y, R>
+    where
+        G: FnOnce() -> I,
+    {
+        if !self.started {
+            return self.resume(g());
+        }
+        let ctx = self.take_ctx();
+        let rec = self.rec.as_ptr();
+        let mut msg = OntopMsg {
+            g: ManuallyDrop::new(g),
+            // SAFETY: the record is alive while the coroutine is suspended.
+            yielder: unsafe { ptr::addr_of!((*rec).yielder) },
+        };
+        // SAFETY: as in `resume`; `msg` outlives the switch (the ontop
+        // function consumes it before the coroutine runs on).
+        unsafe {
+            let mut fake = ptr::null_mut();
+            asan::start(&mut fake, (*rec).own_bounds);
+            let t = (*rec).yielder.switch.ontop(
+                ctx,
+                ptr::addr_of_mut!(msg).cast(),
+                ontop_input::<I, Y, G>,
+            );
+            asan::finish(fake);
+            self.came_back(t)
+        }
+    }
+
+    #[inline(always)]
+    fn take_ctx(&mut self) -> Ctx {
+        match self.ctx.take() {
+            Some(ctx) => ctx,
+            None => panic!("coframe: resumed a coroutine that has already finished"),
+        }
+    }
+
+    /// Interprets the switch back from the coroutine.
+    #[inline(always)]
+    unsafe fn came_back(&mut self, t: Transfer) -> CoroutineResult<Y, R> {
+        let rec = self.rec.as_ptr();
+        if t.data as usize == OUT_YIELD {
+            self.ctx = Some(from_ctx(&t));
+            // SAFETY: OUT_YIELD means the yield mailbox was just written.
+            return CoroutineResult::Yield(unsafe {
+                (*(*rec).yielder.yielded.get()).assume_init_read()
+            });
+        }
+        // SAFETY: OUT_DONE: `ret` was written and the coroutine's frames are
+        // dead (its last switch never returns), so its stack can go.
+        let ret = unsafe { self.finish(t) };
+        match ret {
+            Ok(r) => CoroutineResult::Return(r),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Takes the return slot and gives the stack back.
+    ///
+    /// # Safety
+    ///
+    /// The coroutine's last switch (`OUT_DONE`) has happened.
+    #[cold]
+    unsafe fn finish(&mut self, t: Transfer) -> Result<R, Payload> {
+        debug_assert_eq!(t.data as usize, OUT_DONE);
+        let rec = self.rec.as_ptr();
+        // SAFETY: per the contract the return slot is written, the stack is
+        // unused; `release` moves the allocator out before freeing.
+        unsafe {
+            let ret = (*(*rec).ret.get()).assume_init_read();
+            Self::release_stack(rec);
+            ret
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Nothing runs on the coroutine's stack any more and the record is not
+    /// used afterwards.
+    unsafe fn release_stack(rec: *mut Record<I, Y, R>) {
+        // SAFETY: per the contract; the record's fields are read out before
+        // the memory they live in is handed back.
+        unsafe {
+            let stack = ManuallyDrop::take(&mut (*rec).stack);
+            let release = (*rec).release;
+            let extra = (*rec).extra;
+            ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+            release(extra, stack);
+        }
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    fn drop(&mut self) {
+        let Some(mut ctx) = self.ctx.take() else {
+            return; // finished: the stack is already released
+        };
+        let rec = self.rec.as_ptr();
+        if !self.started {
+            // SAFETY: never started: the closure is still in `Extra` and
+            // nothing ran on the stack.
+            unsafe {
+                ((*rec).drop_f)((*rec).extra);
+                Self::release_stack(rec);
+            }
+            return;
+        }
+        // Unwind: make `suspend` raise ForcedUnwind until the base reports
+        // it has unwound (code that catches it and suspends again is unwound
+        // again).
+        let mut escaped: Option<Payload> = None;
+        loop {
+            // SAFETY: the coroutine is suspended; the record is alive.
+            let t = unsafe {
+                let mut fake = ptr::null_mut();
+                asan::start(&mut fake, (*rec).own_bounds);
+                let t = (*rec)
+                    .yielder
+                    .switch
+                    .ontop(ctx, rec.cast(), unwind_ontop::<I, Y, R>);
+                asan::finish(fake);
+                t
+            };
+            match t.data as usize {
+                OUT_YIELD => {
+                    // SAFETY: a value was yielded while unwinding: drop it.
+                    unsafe { (*(*rec).yielder.yielded.get()).assume_init_drop() };
+                    ctx = from_ctx(&t);
+                }
+                OUT_UNWOUND => {
+                    // SAFETY: the base finished unwinding; stack unused.
+                    unsafe { Self::release_stack(rec) };
+                    break;
+                }
+                _ => {
+                    // A destructor panicked during the unwind, or the code
+                    // swallowed ForcedUnwind and returned normally.
+                    // SAFETY: OUT_DONE, as in `finish`.
+                    if let Err(p) = unsafe { self.finish(t) } {
+                        escaped = Some(p);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(p) = escaped {
+            if std::thread::panicking() {
+                eprintln!("coframe: a destructor panicked while a coroutine was unwound during another panic; aborting");
+                std::process::abort();
+            }
+            panic::resume_unwind(p);
+        }
+    }
+}
+
+struct OntopMsg<I, Y, G> {
+    g: ManuallyDrop<G>,
+    yielder: *const Yielder<I, Y>,
+}
+
+/// Runs on the coroutine's stack: computes the input with `g`.
+unsafe extern "C-unwind" fn ontop_input<I, Y, G: FnOnce() -> I>(t: Transfer) -> Transfer {
+    // SAFETY: `data` is the `OntopMsg` of `resume_with`, alive on the
+    // resumer's suspended stack; the yielder is the coroutine's.
+    unsafe {
+        let msg = &mut *(t.data as *mut OntopMsg<I, Y, G>);
+        let y = &*msg.yielder;
+        y.ontop_arrived();
+        let g = ManuallyDrop::take(&mut msg.g);
+        match panic::catch_unwind(AssertUnwindSafe(g)) {
+            Ok(input) => {
+                (*y.input.get()).write(input);
+                Transfer {
+                    ctx: t.ctx,
+                    data: ptr::null_mut(),
+                }
+            }
+            Err(p) => {
+                y.ontop_panic.set(Some(p));
+                Transfer {
+                    ctx: t.ctx,
+                    data: IN_PANIC as *mut c_void,
+                }
+            }
+        }
+    }
+}
+
+/// Runs on the coroutine's stack: makes `suspend` raise `ForcedUnwind`.
+unsafe extern "C-unwind" fn unwind_ontop<I, Y, R>(t: Transfer) -> Transfer {
+    // SAFETY: `data` is the coroutine's record.
+    unsafe {
+        (*(t.data as *const Record<I, Y, R>))
+            .yielder
+            .ontop_arrived()
+    };
+    Transfer {
+        ctx: t.ctx,
+        data: IN_UNWIND as *mut c_void,
+    }
+}
+
+/// The base of every coroutine stack.
+unsafe extern "C-unwind" fn entry<I, Y, R, F, S>(t: Transfer) -> !
+where
+    F: FnOnce(&Yielder<I, Y>, I) -> R,
+{
+    let rec = t.data as *mut Record<I, Y, R>;
+    // SAFETY: the first activation carries the record pointer; the record
+    // and `Extra` were written before the context was made.
+    unsafe {
+        let y = &(*rec).yielder;
+        y.parent.set(t.ctx);
+        y.parent_bounds.set(asan::finish(ptr::null_mut()));
+        let extra = (*rec).extra as *mut Extra<F, S>;
+        let f = ManuallyDrop::take(&mut (*extra).f);
+        let result = panic::catch_unwind(AssertUnwindSafe(move || {
+            let input = (*y.input.get()).assume_init_read();
+            f(y, input)
+        }));
+        let code = match result {
+            Ok(r) => {
+                (*(*rec).ret.get()).write(Ok(r));
+                OUT_DONE
+            }
+            Err(p) if p.is::<ForcedUnwind>() => {
+                drop(p);
+                OUT_UNWOUND
+            }
+            Err(p) => {
+                (*(*rec).ret.get()).write(Err(p));
+                OUT_DONE
+            }
+        };
+        asan::start(ptr::null_mut(), y.parent_bounds.get());
+        let parent = NonNull::new_unchecked(y.parent.get());
+        y.switch.jump(parent, code as *mut c_void);
+    }
+    // A finished coroutine is never resumed.
+    std::process::abort()
+}
+
+/// Gives a coroutine's stack back to its allocator.
+unsafe fn release<F, S: StackAllocator>(extra: *mut u8, stack: Stack) {
+    // SAFETY: `extra` is the `Extra<F, S>` on `stack`, whose closure was
+    // already taken or dropped; the allocator is moved out before the memory
+    // it lives in is released.
+    unsafe {
+        let alloc = ManuallyDrop::take(&mut (*(extra as *mut Extra<F, S>)).alloc);
+        alloc.deallocate(stack);
+    }
+}
+
+/// Drops the closure of a coroutine that never ran.
+unsafe fn drop_f<F, S>(extra: *mut u8) {
+    // SAFETY: the closure was never taken.
+    unsafe { ManuallyDrop::drop(&mut (*(extra as *mut Extra<F, S>)).f) }
+}
+
+/// A generator: a coroutine that takes no input and yields `Y`s, as an
+/// [`Iterator`].
+///
+/// ```
+/// use coframe::context::Generator;
+/// // The manual's Fibonacci generator.
+/// let fib = Generator::new(|y| {
+///     let (mut a, mut b) = (0u64, 1u64);
+///     loop {
+///         y.suspend(a);
+///         (a, b) = (b, a + b);
+///     }
+/// });
+/// let first: Vec<u64> = fib.take(10).collect();
+/// assert_eq!(first, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
+/// ```
+pub struct Generator<Y> {
+    co: Coroutine<(), Y, ()>,
+}
+
+impl<Y> Generator<Y> {
+    /// A generator on a default [`ProtectedStack`].
+    pub fn new<F>(f: F) -> Self
+    where
+        F: FnOnce(&Yielder<(), Y>) + 'static,
+    {
+        Generator {
+            co: Coroutine::new(move |y, ()| f(y)),
+        }
+    }
+
+    /// A generator on a stack from `alloc`.
+    pub fn with_stack<S, F>(alloc: S, f: F) -> Self
+    where
+        S: StackAllocator + 'static,
+        F: FnOnce(&Yielder<(), Y>) + 'static,
+    {
+        Generator {
+            co: Coroutine::with_stack(alloc, move |y, ()| f(y)),
+        }
+    }
+
+    /// Whether the generator has finished.
+    pub fn is_done(&self) -> bool {
+        self.co.is_done()
+    }
+}
+
+impl<Y> Iterator for Generator<Y> {
+    type Item = Y;
+
+    fn next(&mut self) -> Option<Y> {
+        if self.co.is_done() {
+            return None;
+        }
+        match self.co.resume(()) {
+            CoroutineResult::Yield(y) => Some(y),
+            CoroutineResult::Return(()) => None,
+        }
+    }
+}
+
+impl<Y> std::iter::FusedIterator for Generator<Y> {}

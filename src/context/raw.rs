@@ -1,0 +1,129 @@
+//! The assembly boundary: `extern` declarations of the switch functions in
+//! `asm/`, the [`Transfer`] pair they return, and the [`Switch`] flavour
+//! (full or lean) every higher layer switches through.
+//!
+//! Contract of the assembly (identical on every architecture):
+//!
+//! ```text
+//! make(sp_top, size, entry) -> ctx     prepares a fresh context whose first
+//!                                      activation calls entry(Transfer{from, data});
+//!                                      entry never returns.
+//! jump(ctx, data)  -> Transfer{from, data'}
+//!                                      saves the callee-saved state on the current
+//!                                      stack, resumes `ctx`; returns when somebody
+//!                                      jumps back, with the context it came from.
+//! ontop(ctx, data, f) -> Transfer      resumes `ctx` and calls f(Transfer{from, data})
+//!                                      on top of its stack; f's result is what the
+//!                                      resumed jump returns.
+//! ```
+//!
+//! The `_lean` variants skip the floating-point control state (MXCSR and the
+//! x87 control word on x86_64); the saved block has the same layout, so mixing
+//! flavours is memory safe, merely restoring a stale (valid) control word.
+//!
+//! Nothing unwinds through these functions: every Rust function the assembly
+//! calls (entry functions, ontop functions) catches panics itself and hands
+//! them over as data. They are still declared `C-unwind` so that, should a
+//! foreign exception ever pass, it is not undefined behaviour.
+
+use std::ffi::c_void;
+use std::ptr::NonNull;
+
+/// An opaque suspended context: a pointer to its saved register block.
+pub(crate) type Ctx = NonNull<c_void>;
+
+/// What a switch returns: the context that was suspended to get here, and a
+/// data word chosen by whoever switched.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transfer {
+    /// The context that just suspended (null only where documented).
+    pub(crate) ctx: *mut c_void,
+    /// The data word passed along.
+    pub(crate) data: *mut c_void,
+}
+
+/// An entry function of a fresh context.
+pub(crate) type EntryFn = unsafe extern "C-unwind" fn(Transfer) -> !;
+/// A function run on top of a resumed context.
+pub(crate) type OntopFn = unsafe extern "C-unwind" fn(Transfer) -> Transfer;
+
+extern "C-unwind" {
+    fn coframe_make_fcontext(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
+    fn coframe_jump_fcontext(to: *mut c_void, data: *mut c_void) -> Transfer;
+    fn coframe_ontop_fcontext(to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer;
+    fn coframe_jump_fcontext_lean(to: *mut c_void, data: *mut c_void) -> Transfer;
+    fn coframe_ontop_fcontext_lean(to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer;
+}
+
+/// Prepares a fresh context on the stack whose highest usable address is
+/// `top` and whose usable size is `size`.
+///
+/// # Safety
+///
+/// `[top - size, top)` must be writable memory that stays valid until the
+/// context finishes, and `entry` must never return.
+#[inline]
+pub(crate) unsafe fn make(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx {
+    // SAFETY: forwarded contract; the assembly writes below `top` only.
+    let ctx = unsafe { coframe_make_fcontext(top.as_ptr().cast(), size, entry) };
+    NonNull::new(ctx).expect("coframe_make_fcontext returned null")
+}
+
+/// Which switch functions a context uses: the default preserves the
+/// floating-point control state, `Lean` does not (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Switch {
+    /// Saves and restores the FP control state (MXCSR and x87 control word on
+    /// x86_64), as the SysV ABI requires of callee-saved state. The default.
+    #[default]
+    Full,
+    /// Leaves the FP control state alone: a few nanoseconds cheaper per round
+    /// trip, correct for code that never changes rounding modes or exception
+    /// masks (Rust code cannot change them without undefined behaviour).
+    Lean,
+}
+
+impl Switch {
+    /// Resumes `to`, handing it `data`.
+    ///
+    /// # Safety
+    ///
+    /// `to` must be a suspended context that is not resumed anywhere else
+    /// (contexts are one-shot), whose stack is alive.
+    #[inline(always)]
+    pub(crate) unsafe fn jump(self, to: Ctx, data: *mut c_void) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match self {
+                Switch::Full => coframe_jump_fcontext(to.as_ptr(), data),
+                Switch::Lean => coframe_jump_fcontext_lean(to.as_ptr(), data),
+            }
+        }
+    }
+
+    /// Resumes `to` and runs `f` on top of its stack first.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump`]; `f` must not unwind.
+    #[inline(always)]
+    pub(crate) unsafe fn ontop(self, to: Ctx, data: *mut c_void, f: OntopFn) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match self {
+                Switch::Full => coframe_ontop_fcontext(to.as_ptr(), data, f),
+                Switch::Lean => coframe_ontop_fcontext_lean(to.as_ptr(), data, f),
+            }
+        }
+    }
+}
+
+/// Unwraps the context a switch came from.
+#[inline(always)]
+pub(crate) fn from_ctx(t: &Transfer) -> Ctx {
+    debug_assert!(!t.ctx.is_null());
+    // SAFETY: every switch in this crate names the context it suspended; the
+    // assembly never hands over null except where a caller documents it.
+    unsafe { NonNull::new_unchecked(t.ctx) }
+}

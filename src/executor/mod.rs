@@ -1,0 +1,306 @@
+//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
+//! [`block_on`] and the [`run_async`] trampoline.
+//!
+//! Thread safety is typed through the executor's [`Executor::Affinity`]:
+//! [`Local`] executors run every task on the thread that owns them, so they
+//! accept `!Send` futures and allocators that are `Send` but not `Sync`
+//! (e.g. `bumpalo::Bump`); [`Shared`] (multi-threaded) executors require
+//! `Send` futures and `Send + Sync` allocators. The bounds are the sealed
+//! traits [`SpawnableOn`] and [`ResourceFor`], so `run_async` is one generic
+//! function and a local-only allocator cannot reach a thread pool
+//! (invariant 4).
+//!
+//! While an executor runs a task, a thread-local *current scheduler* says
+//! where [`spawn`] and [`spawn_local`] put new tasks; the current frame
+//! resource (set around every poll) says where their cells come from.
+
+mod block_on;
+mod local;
+mod pinned;
+mod pool;
+mod run_async;
+pub(crate) mod stackful;
+
+pub use block_on::block_on;
+pub use local::LocalExecutor;
+pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
+pub use run_async::{run_async, try_run_async};
+
+use crate::frame::AllocError;
+use crate::frame::{ResourceHandle, SyncResourceHandle};
+use crate::task::{JoinHandle, Runnable, Schedule};
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Marker: the executor runs all its tasks on one thread.
+///
+/// ```
+/// fn local<E: coframe::Executor<Affinity = coframe::executor::Local>>(_: &E) {}
+/// local(&coframe::LocalExecutor::new());
+/// ```
+#[derive(Debug)]
+pub enum Local {}
+
+/// Marker: the executor may run a task on any of several threads.
+///
+/// ```
+/// use coframe::executor::{Affinity, Shared};
+/// fn is_affinity<A: Affinity>() {}
+/// is_affinity::<Shared>();
+/// ```
+#[derive(Debug)]
+pub enum Shared {}
+
+/// The thread affinity of an executor's tasks: [`Local`] or [`Shared`].
+///
+/// ```
+/// use coframe::executor::{Affinity, Local};
+/// fn is_affinity<A: Affinity>() {}
+/// is_affinity::<Local>();
+/// ```
+pub trait Affinity: sealed::Affinity {}
+impl Affinity for Local {}
+impl Affinity for Shared {}
+
+/// Futures that may be spawned on an executor of affinity `A`: any
+/// `'static` future on [`Local`], `Send` futures with `Send` output on
+/// [`Shared`].
+///
+/// ```
+/// use coframe::executor::{Local, SpawnableOn};
+/// fn check<F: SpawnableOn<Local>>(_: F) {}
+/// let not_send = std::rc::Rc::new(1);
+/// check(async move { *not_send });
+/// ```
+pub trait SpawnableOn<A: Affinity>: sealed::Spawn<A> {}
+impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
+
+/// Allocators that may own the frames of an executor of affinity `A`:
+/// `Send` resources on [`Local`], `Send + Sync` ones on [`Shared`].
+///
+/// ```
+/// use coframe::executor::{Local, ResourceFor};
+/// fn check<R: ResourceFor<Local>>(_: R) {}
+/// check(coframe::frame::System);
+/// ```
+pub trait ResourceFor<A: Affinity>: sealed::Resource<A> {}
+impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
+
+/// What `run_async`, strands and stackful tasks need from an executor.
+///
+/// Implemented by [`LocalExecutor`] (and by the thread pool and `Strand<E>`);
+/// sealed, because [`Affinity`] is a promise about where tasks run that the
+/// task cell's soundness relies on.
+///
+/// ```
+/// use coframe::{Executor, LocalExecutor};
+/// fn on<E: Executor>(ex: &E) -> bool { ex.running_in_this_thread() }
+/// let ex = LocalExecutor::new();
+/// assert!(!on(&ex));
+/// ```
+pub trait Executor: sealed::Executor {
+    /// [`Local`] or [`Shared`]: which futures and allocators it accepts.
+    type Affinity: Affinity;
+
+    /// Queues `runnable` to run later, never inline.
+    fn post(&self, runnable: Runnable);
+
+    /// Runs `runnable` inline if the caller is already running inside this
+    /// executor on this thread, else [`post`](Self::post)s it.
+    fn dispatch(&self, runnable: Runnable) {
+        if self.running_in_this_thread() {
+            runnable.run()
+        } else {
+            self.post(runnable)
+        }
+    }
+
+    /// Whether the calling thread is currently running this executor's
+    /// work.
+    fn running_in_this_thread(&self) -> bool;
+}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    pub trait Affinity {
+        const LOCAL: bool;
+    }
+    impl Affinity for super::Local {
+        const LOCAL: bool = true;
+    }
+    impl Affinity for super::Shared {
+        const LOCAL: bool = false;
+    }
+
+    pub trait Executor {
+        /// The executor's scheduler, stored in every task cell.
+        fn scheduler(&self) -> &Arc<dyn Schedule>;
+    }
+
+    pub trait Spawn<A>: Future + 'static + Sized {
+        fn spawn_task(
+            self,
+            scheduler: Arc<dyn Schedule>,
+            resource: ResourceHandle,
+        ) -> Result<JoinHandle<Self::Output>, AllocError>;
+    }
+
+    impl<F: Future + 'static> Spawn<super::Local> for F {
+        fn spawn_task(
+            self,
+            scheduler: Arc<dyn Schedule>,
+            resource: ResourceHandle,
+        ) -> Result<JoinHandle<F::Output>, AllocError> {
+            debug_assert!(scheduler.is_local());
+            // SAFETY: executors of affinity Local (sealed: crate-internal)
+            // run every task on the thread that owns them, which is this one
+            // (they are !Send); the handle is Send only if the output is.
+            unsafe { crate::task::try_spawn_unchecked(self, scheduler, resource) }
+        }
+    }
+
+    impl<F: Future + Send + 'static> Spawn<super::Shared> for F
+    where
+        F::Output: Send,
+    {
+        fn spawn_task(
+            self,
+            scheduler: Arc<dyn Schedule>,
+            resource: ResourceHandle,
+        ) -> Result<JoinHandle<F::Output>, AllocError> {
+            // SAFETY: the future and its output are Send.
+            unsafe { crate::task::try_spawn_unchecked(self, scheduler, resource) }
+        }
+    }
+
+    pub trait Resource<A> {
+        fn into_root(self) -> ResourceHandle;
+    }
+
+    impl<R: crate::frame::MemoryResource + Send + 'static> Resource<super::Local> for R {
+        fn into_root(self) -> ResourceHandle {
+            ResourceHandle::owning_local(self)
+        }
+    }
+
+    impl<R: crate::frame::MemoryResource + Send + Sync + 'static> Resource<super::Shared> for R {
+        fn into_root(self) -> ResourceHandle {
+            SyncResourceHandle::owning(self).into()
+        }
+    }
+}
+
+thread_local! {
+    /// The scheduler of the executor running on this thread (borrowed from
+    /// the executor, which outlives the scope that sets it).
+    static CURRENT: Cell<*const Arc<dyn Schedule>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Sets the current scheduler for a scope; restores the previous on drop.
+pub(crate) struct EnterGuard {
+    prev: *const Arc<dyn Schedule>,
+}
+
+impl EnterGuard {
+    /// # Safety
+    /// `sched` outlives the guard.
+    #[inline(never)]
+    pub(crate) unsafe fn new(sched: &Arc<dyn Schedule>) -> Self {
+        let prev = CURRENT.with(|c| c.replace(sched));
+        Self { prev }
+    }
+}
+
+impl Drop for EnterGuard {
+    #[inline(never)]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// A counted copy of the current scheduler, if an executor is running here.
+#[inline(never)]
+pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
+    // still alive (the guard is dropped before it).
+    (!p.is_null()).then(|| unsafe { (*p).clone() })
+}
+
+#[cold]
+pub(crate) fn refused(e: AllocError) -> ! {
+    panic!("coframe: frame memory resource refused the allocation of a task cell ({e})")
+}
+
+/// Spawns a `Send` future on the executor running the current task, with
+/// its cell allocated from the current frame resource (so a task started by
+/// [`run_async`] passes its allocator on to its children). On a
+/// multi-threaded executor a local-only current resource is replaced by the
+/// default one.
+///
+/// # Panics
+///
+/// Outside a task (no executor is running on this thread), or if the
+/// resource refuses the allocation.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let out = ex.run_until(async {
+///     let child = coframe::spawn(async { 20 });
+///     child.await.unwrap() + 1
+/// });
+/// assert_eq!(out, 21);
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    let sched = current_scheduler().unwrap_or_else(|| {
+        panic!("coframe::spawn called outside a task: no executor is running on this thread")
+    });
+    let resource = if sched.is_local() {
+        ResourceHandle::current()
+    } else {
+        SyncResourceHandle::current().into()
+    };
+    // SAFETY: the future and its output are Send.
+    unsafe { crate::task::try_spawn_unchecked(future, sched, resource) }
+        .unwrap_or_else(|e| refused(e))
+}
+
+/// Spawns a `!Send` future on the [`LocalExecutor`] running the current task,
+/// with its cell allocated from the current frame resource.
+///
+/// # Panics
+///
+/// Outside a task, inside a task of a multi-threaded executor, or if the
+/// resource refuses the allocation.
+///
+/// ```
+/// use std::rc::Rc;
+/// let ex = coframe::LocalExecutor::new();
+/// let out = ex.run_until(async {
+///     let shared = Rc::new(5);
+///     let s = shared.clone();
+///     coframe::spawn_local(async move { *s * 2 }).await.unwrap()
+/// });
+/// assert_eq!(out, 10);
+/// ```
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+{
+    let sched = current_scheduler().unwrap_or_else(|| {
+        panic!("coframe::spawn_local called outside a task: no executor is running on this thread")
+    });
+    assert!(
+        sched.is_local(),
+        "coframe::spawn_local called from a task of a multi-threaded executor: use coframe::spawn"
+    );
+    // SAFETY: the scheduler is local: it runs the task on this thread.
+    unsafe { crate::task::try_spawn_unchecked(future, sched, ResourceHandle::current()) }
+        .unwrap_or_else(|e| refused(e))
+}

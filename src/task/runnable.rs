@@ -1,0 +1,112 @@
+//! [`Runnable`]: the queue entry executors hold for a scheduled task, and the
+//! crate-internal [`Schedule`] interface a task uses to reach its executor.
+//!
+//! Invariant: at most one `Runnable` exists per task (the `SCHEDULED` bit
+//! says whether it does). It is not reference counted: it only exists while
+//! the task is not completed, and the executor's reference (held from spawn
+//! to completion) keeps the cell alive. Running it polls the task once;
+//! dropping it without running cancels the task on the spot (shutdown).
+
+use super::raw::{self, Header};
+use std::fmt;
+use std::ptr::NonNull;
+
+/// A scheduled task, ready to be polled once.
+///
+/// Executors receive `Runnable`s from their tasks' wakers and from spawns,
+/// queue them, and call [`run`](Runnable::run) on the thread the task
+/// belongs to. Dropping a `Runnable` instead of running it cancels the task:
+/// its future is dropped and its `JoinHandle` resolves to
+/// [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+///
+/// ```
+/// use coframe::{Executor, LocalExecutor};
+/// // Runnables are produced by coframe itself; executors only pass them on.
+/// fn requeue<E: Executor>(executor: &E, runnable: coframe::task::Runnable) {
+///     executor.post(runnable);
+/// }
+/// let ex = LocalExecutor::new();
+/// let handle = ex.spawn(async { 7 });
+/// assert_eq!(ex.run_until(handle).unwrap(), 7);
+/// # let _ = requeue::<LocalExecutor>;
+/// ```
+pub struct Runnable {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a Runnable is only a pointer to the cell; the executors that own
+// `!Send` tasks never let the Runnable be run or dropped off their thread
+// (remote wakes only *queue* it for the owner thread).
+unsafe impl Send for Runnable {}
+
+impl Runnable {
+    /// Wraps the task's only runnable.
+    pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
+        Self { ptr }
+    }
+
+    /// The raw cell pointer, without running or cancelling.
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// Polls the task once (or drops its future if it was aborted), with the
+    /// task's own frame resource as the current one.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(async { "ran" });
+    /// assert_eq!(ex.run_until(h).unwrap(), "ran");
+    /// ```
+    #[inline]
+    pub fn run(self) {
+        let ptr = self.into_raw();
+        // SAFETY: this was the task's only Runnable; executors run it on the
+        // thread the task belongs to.
+        unsafe { raw::run(ptr) }
+    }
+}
+
+impl Drop for Runnable {
+    fn drop(&mut self) {
+        // SAFETY: the Runnable proves the task is scheduled and not running
+        // or completed; executors drop Runnables on the owner thread.
+        unsafe { raw::cancel_now(self.ptr) }
+    }
+}
+
+impl fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runnable").field("task", &self.ptr).finish()
+    }
+}
+
+/// What a task needs from its executor. Implemented by each executor's
+/// shared state and stored (as `Arc<dyn Schedule>`) in every task cell.
+pub trait Schedule: Send + Sync + 'static {
+    /// Queues a woken task. Called from any thread (wakers are `Send`).
+    /// Implementations that can no longer run tasks (shut down) must
+    /// `forget` the runnable (via `into_raw`), never drop it: the task is
+    /// then cancelled by the shutdown's pass over live tasks.
+    fn schedule(&self, runnable: Runnable);
+
+    /// Registers a newly spawned task and queues its first runnable.
+    /// Called on the spawning thread.
+    fn bind(&self, runnable: Runnable);
+
+    /// The task completed (on the thread that ran it): forget it.
+    fn release(&self, task: NonNull<Header>);
+
+    /// Whether the executor runs every task on one thread (so `!Send`
+    /// futures may be spawned on it).
+    fn is_local(&self) -> bool;
+
+    /// The pool worker this task is pinned to, if any (stackful tasks must
+    /// stay on one thread). A pool's shutdown cancels pinned tasks on their
+    /// own worker thread. Default: not pinned.
+    fn pinned_worker(&self) -> Option<usize> {
+        None
+    }
+}
