@@ -918,16 +918,10 @@ mod tests {
 }
 
 /// Loom models of the hand-rolled root protocol: count, foreign-free queue,
-/// destruction exactly once with every queued block given back.
-///
-/// `RUSTFLAGS="--cfg loom" cargo test` does not build today: the flag also
-/// reaches dev-dependencies with their own `cfg(loom)` code
-/// (concurrent-queue through async-executor, tokio), which then fail. Until
-/// that is settled, run these models with the flag on coframe only: add
-/// `loom = "0.7"` to `[dev-dependencies]` locally, then
-/// `cargo rustc --lib --profile test -- --cfg loom` and run the produced
-/// test binary with the filter `loom_tests`. (Checked: skipping the drain
-/// of queued frees in `destroy_root` makes the first model fail.)
+/// destruction exactly once with every queued block given back. They run in
+/// `.ci/run`'s loom step (`RUSTFLAGS="--cfg loom" cargo test --lib --release
+/// loom_`). Checked: skipping the drain of queued frees in `destroy_root`
+/// makes the first model fail.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
