@@ -209,13 +209,15 @@ impl std::fmt::Debug for CurrentGuard<'_> {
 /// ```
 #[inline]
 pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
-    let saved = slot_get();
-    // The slot keeps an uncounted copy; `saved` (in `Restore`) owns the
-    // value's count, if any, for the duration.
-    slot_replace(Slot {
-        res: saved.res,
-        root: saved.root & !COUNTED,
-    });
+    let p = slot_ptr();
+    // SAFETY: this thread's slot, used at once. The slot keeps an uncounted
+    // copy; `saved` (in `Restore`) owns the value's count, if any, for the
+    // duration.
+    let saved = unsafe {
+        let saved = *p;
+        (*p).root &= !COUNTED;
+        saved
+    };
     let _restore = Restore(saved);
     f()
 }

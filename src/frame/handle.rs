@@ -215,17 +215,33 @@ impl HandleRepr {
     pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         match self.root {
             // The default: a direct call, no virtual dispatch (as capy).
-            None if self.is_default() => return recycling_allocate(layout),
-            None => {}
+            None if self.is_default() => recycling_allocate(layout),
             Some(root) => {
                 // SAFETY: a count or borrow keeps the root alive.
                 let header = unsafe { root.as_ref() };
                 if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
-                    give_back_pending(header);
+                    self.give_back_then_allocate(header, layout)
+                } else {
+                    // SAFETY: the resource lives as long as the root.
+                    unsafe { self.res.as_ref() }.allocate(layout)
                 }
             }
+            // SAFETY: an unrooted resource is 'static.
+            None => unsafe { self.res.as_ref() }.allocate(layout),
         }
-        // SAFETY: the resource lives as long as the root (or is 'static).
+    }
+
+    /// Owner thread of a local root with queued foreign frees: gives them
+    /// back, then allocates (out of line: the fast paths stay tail calls).
+    #[cold]
+    #[inline(never)]
+    fn give_back_then_allocate(
+        &self,
+        header: &RootHeader,
+        layout: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        give_back_pending(header);
+        // SAFETY: the resource lives as long as the root.
         unsafe { self.res.as_ref() }.allocate(layout)
     }
 
@@ -307,6 +323,13 @@ pub(crate) fn thread_token() -> u64 {
 /// let p = h.allocate(layout).unwrap();
 /// // SAFETY: `p` came from `h.allocate(layout)`.
 /// unsafe { h.deallocate(p, layout) };
+/// ```
+///
+/// It cannot leave its thread (invariant 4):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(coframe::frame::ResourceHandle::default());
 /// ```
 #[repr(transparent)]
 pub struct ResourceHandle {
@@ -611,6 +634,21 @@ impl SyncResourceHandle {
     /// let h = SyncResourceHandle::owning(System);
     /// assert!(!h.is_default() && !h.is_local());
     /// ```
+    ///
+    /// An allocator that is not `Sync` (such as `bumpalo::Bump`) is
+    /// rejected; it belongs in [`ResourceHandle::owning_local`]:
+    ///
+    /// ```compile_fail
+    /// struct Bump(bumpalo::Bump);
+    /// impl coframe::frame::MemoryResource for Bump {
+    ///     fn allocate(&self, l: std::alloc::Layout)
+    ///         -> Result<std::ptr::NonNull<u8>, coframe::frame::AllocError> {
+    ///         self.0.try_alloc_layout(l).map_err(|_| coframe::frame::AllocError)
+    ///     }
+    ///     unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {}
+    /// }
+    /// let _ = coframe::frame::SyncResourceHandle::owning(Bump(bumpalo::Bump::new()));
+    /// ```
     pub fn owning<A: MemoryResource + Send + Sync + 'static>(alloc: A) -> Self {
         SyncResourceHandle {
             repr: new_root(alloc, 0),
@@ -879,8 +917,11 @@ mod tests {
     }
 }
 
-/// Loom models of the hand-rolled root protocol (`RUSTFLAGS="--cfg loom"
-/// cargo test --lib --release frame::handle::loom_tests`).
+/// Loom models of the hand-rolled root protocol: count, foreign-free queue,
+/// destruction exactly once with every queued block given back. They run in
+/// `.ci/run`'s loom step (`RUSTFLAGS="--cfg loom" cargo test --lib --release
+/// loom_`). Checked: skipping the drain of queued frees in `destroy_root`
+/// makes the first model fail.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

@@ -302,6 +302,7 @@ pub struct PoolMetrics {
 /// });
 /// assert_eq!(pool.block_on(root).unwrap(), 285);
 /// assert_eq!(counting.total_allocations(), 11); // the root and its 10 children
+/// drop(pool); // joins the workers: the last cells are freed by now
 /// assert_eq!(counting.live_frames(), 0);
 /// ```
 pub struct ThreadPool {
