@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     /// References: the executor's own, its unspent credits, one per task
     /// cell and one per main-future waker. `Inner` is freed at zero.
     refs: AtomicUsize,
+    /// Stacks for stackful tasks (default: the process-wide pool).
+    stacks: Option<crate::context::PooledStack>,
 }
 
 // SAFETY: the `Cell`/`UnsafeCell` fields are owner-thread only (see the
@@ -196,6 +198,10 @@ impl Inner {
 }
 
 impl Schedule for Inner {
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        self.stacks.clone()
+    }
+
     fn schedule(&self, runnable: Runnable) {
         if self.on_owner_running() {
             // SAFETY: we are on the owner thread, inside its loop.
@@ -368,6 +374,32 @@ impl LocalExecutor {
     /// assert_eq!(ex.run_until(async { 3 }), 3);
     /// ```
     pub fn new() -> Self {
+        Self::with_stacks(None)
+    }
+
+    /// An executor whose stackful tasks take their stacks from `stacks`
+    /// (instead of [`default_stacks`](crate::stackful::default_stacks)).
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let stacks = PooledStack::new(256 * 1024).unwrap();
+    /// let ex = coframe::LocalExecutor::with_stack_allocator(stacks.clone());
+    /// let h = ex.spawn_stackful(|| 1);
+    /// assert_eq!(stacks.live(), 1);
+    /// assert_eq!(ex.run_until(h).unwrap(), 1);
+    /// assert_eq!(stacks.live(), 0);
+    /// ```
+    pub fn with_stack_allocator(stacks: crate::context::PooledStack) -> Self {
+        Self::with_stacks(Some(stacks))
+    }
+
+    /// The stack allocator given to [`with_stack_allocator`](Self::with_stack_allocator), if any.
+    pub(crate) fn own_stacks(&self) -> Option<&crate::context::PooledStack> {
+        // SAFETY: `inner` is alive while the executor is.
+        unsafe { self.inner.as_ref() }.stacks.as_ref()
+    }
+
+    fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(64)),
             live: Cell::new(None),
@@ -382,6 +414,7 @@ impl LocalExecutor {
             owner: thread::current(),
             credits: Cell::new(0),
             refs: AtomicUsize::new(1),
+            stacks,
         });
         Self {
             sched: inner.clone(),

@@ -160,6 +160,13 @@ pub trait Schedule: Send + Sync + 'static {
     fn pinned_worker(&self) -> Option<usize> {
         None
     }
+
+    /// The executor's stack allocator for stackful tasks spawned from its
+    /// tasks (`coframe::spawn_stackful`), if it has its own. Default: none,
+    /// the process-wide default stacks are used.
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        None
+    }
 }
 
 /// Drops one strong count of a scheduler's `Arc` (after
