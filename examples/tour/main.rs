@@ -4,10 +4,12 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod pool;
 mod stackful;
 
 fn main() {
     println!("coframe tour");
     stackful::run();
+    pool::run();
     println!("\ntour complete");
 }
