@@ -4,12 +4,16 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod frames;
 mod pool;
 mod stackful;
+mod stackful_tasks;
 
 fn main() {
     println!("coframe tour");
+    frames::run();
     stackful::run();
     pool::run();
+    stackful_tasks::run();
     println!("\ntour complete");
 }
