@@ -6,14 +6,16 @@
 
 mod frames;
 mod local;
+mod pool;
 mod stackful;
 mod stackful_tasks;
 
 fn main() {
     println!("coframe tour");
+    stackful::run();
     frames::run();
     local::run();
-    stackful::run();
+    pool::run();
     stackful_tasks::run();
     println!("\ntour complete");
 }
