@@ -465,3 +465,30 @@ fn stacks_come_from_the_executors_stack_allocator() {
         "both tasks ran on the executor's stacks"
     );
 }
+
+#[test]
+fn pool_stackful_tasks_take_the_pools_stacks() {
+    let stacks = PooledStack::new(96 * 1024).unwrap();
+    let pool = coframe::ThreadPool::builder()
+        .worker_threads(2)
+        .stack_allocator(stacks.clone())
+        .build()
+        .unwrap();
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let outer = pool.spawn(async move {
+        let inner = spawn_stackful(move || {
+            up_tx.send(()).unwrap();
+            wait(rx.recv()).unwrap()
+        });
+        inner.await.unwrap()
+    });
+    up_rx.recv().unwrap();
+    assert_eq!(stacks.live(), 1);
+    tx.send_blocking(()).unwrap();
+    pool.block_on(outer).unwrap();
+    assert_eq!(pool.block_on(pool.spawn_stackful(|| 4)).unwrap(), 4);
+    drop(pool);
+    assert_eq!(stacks.live(), 0);
+    assert!(stacks.mapped() >= 1);
+}

@@ -407,6 +407,10 @@ impl Shared {
 }
 
 impl Schedule for Shared {
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        Some(self.stacks.clone())
+    }
+
     #[inline]
     fn schedule(&self, runnable: Runnable) {
         match worker::current_for(self) {
