@@ -42,7 +42,9 @@ async fn yielder() {
     }
 }
 
-async fn ping(spawn_pong: impl FnOnce(tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>)) {
+async fn ping(
+    spawn_pong: impl FnOnce(tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>),
+) {
     let (tx1, rx1) = tokio::sync::oneshot::channel();
     let (tx2, rx2) = tokio::sync::oneshot::channel();
     spawn_pong(rx1, tx2);
@@ -61,14 +63,18 @@ fn spawn_join(c: &mut Criterion) {
     g.bench_function("coframe", |b| {
         b.iter(|| {
             ex.run_until(async {
-                let hs: Vec<_> = (0..SPAWNS).map(|_| coframe::spawn_local(async {})).collect();
+                let hs: Vec<_> = (0..SPAWNS)
+                    .map(|_| coframe::spawn_local(async {}))
+                    .collect();
                 for h in hs {
                     h.await.unwrap();
                 }
             })
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     g.bench_function("tokio_current_thread", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -99,14 +105,18 @@ fn yield_many(c: &mut Criterion) {
     g.bench_function("coframe", |b| {
         b.iter(|| {
             ex.run_until(async {
-                let hs: Vec<_> = (0..YIELD_TASKS).map(|_| coframe::spawn_local(yielder())).collect();
+                let hs: Vec<_> = (0..YIELD_TASKS)
+                    .map(|_| coframe::spawn_local(yielder()))
+                    .collect();
                 for h in hs {
                     h.await.unwrap();
                 }
             })
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     g.bench_function("tokio_current_thread", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -150,7 +160,9 @@ fn ping_pong(c: &mut Criterion) {
             })
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     g.bench_function("tokio_current_thread", |b| {
         b.iter(|| {
             rt.block_on(async {

@@ -109,12 +109,23 @@ fn children_and_grandchildren_inherit_the_root_allocator() {
         });
         child.await.unwrap()
     });
-    assert_eq!(counting.total_allocations(), 1, "root cell from the allocator");
+    assert_eq!(
+        counting.total_allocations(),
+        1,
+        "root cell from the allocator"
+    );
     let grandchild_saw_default = ex.run_until(h).unwrap();
-    assert!(!grandchild_saw_default, "the grandchild ran with the root's resource");
+    assert!(
+        !grandchild_saw_default,
+        "the grandchild ran with the root's resource"
+    );
     assert_eq!(counting.total_allocations(), 3, "root, child, grandchild");
     assert_eq!(counting.live_frames(), 0);
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped after the last frame");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped after the last frame"
+    );
 }
 
 #[test]
@@ -152,7 +163,10 @@ fn run_async_with_a_bump_allocator() {
     });
     assert_eq!(ex.run_until(h).unwrap(), 95);
     assert_eq!(allocations.load(Ordering::SeqCst), 11);
-    assert!(dropped.load(Ordering::SeqCst), "the bump is dropped with its last frame");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the bump is dropped with its last frame"
+    );
 }
 
 #[test]
@@ -185,7 +199,11 @@ fn a_detached_task_keeps_the_allocator_alive() {
     }));
     ex.run_until_stalled();
     assert_eq!(counting.live_frames(), 1);
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "alive while the detached task is");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "alive while the detached task is"
+    );
     tx.send(1).unwrap();
     assert_eq!(ex.run_until(done_rx).unwrap(), 2);
     ex.run_until_stalled();
@@ -250,7 +268,11 @@ fn executor_dropped_with_ten_thousand_pending_tasks_frees_everything() {
     let res = coframe::block_on(root);
     assert!(matches!(res, Err(JoinError::Cancelled)));
     assert_eq!(counting.live_frames(), 0);
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "allocator dropped exactly once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "allocator dropped exactly once"
+    );
 }
 
 #[test]

@@ -353,7 +353,8 @@ impl LocalExecutor {
         loop {
             if inner.main_woken.load(Ordering::Acquire) {
                 inner.main_woken.store(false, Ordering::SeqCst);
-                if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx)) {
+                if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx))
+                {
                     return v;
                 }
             }

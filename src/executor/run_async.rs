@@ -39,7 +39,9 @@ where
     F: SpawnableOn<E::Affinity>,
 {
     try_run_async(executor, allocator, future).unwrap_or_else(|e| {
-        panic!("coframe: run_async: the allocator refused the allocation of the root task cell ({e})")
+        panic!(
+            "coframe: run_async: the allocator refused the allocation of the root task cell ({e})"
+        )
     })
 }
 

@@ -247,10 +247,8 @@ impl<T> Future for JoinHandle<T> {
             if s & AWAITER != 0 {
                 // SAFETY: with AWAITER set the handle may read the slot.
                 let same = unsafe {
-                    hd.awaiter.with(|w| {
-                        (*w).as_ref()
-                            .is_some_and(|w| w.will_wake(cx.waker()))
-                    })
+                    hd.awaiter
+                        .with(|w| (*w).as_ref().is_some_and(|w| w.will_wake(cx.waker())))
                 };
                 if same {
                     return Poll::Pending;

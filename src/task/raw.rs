@@ -241,7 +241,11 @@ unsafe fn take_output<F: Future>(h: NonNull<Header>, dst: *mut ()) {
 unsafe fn drop_output<F: Future>(h: NonNull<Header>) {
     let cell = h.cast::<Cell<F>>().as_ptr();
     // SAFETY: the caller owns the stage.
-    let old = unsafe { (*cell).stage.with_mut(|s| mem::replace(&mut *s, Stage::Consumed)) };
+    let old = unsafe {
+        (*cell)
+            .stage
+            .with_mut(|s| mem::replace(&mut *s, Stage::Consumed))
+    };
     drop(old);
 }
 
@@ -257,7 +261,10 @@ unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
             .with(|s| debug_assert!(matches!(&*s, Stage::Consumed)));
         let resource = ManuallyDrop::take(&mut (*cell).header.resource);
         ptr::drop_in_place(cell);
-        resource.deallocate(NonNull::new_unchecked(cell.cast()), Layout::new::<Cell<F>>());
+        resource.deallocate(
+            NonNull::new_unchecked(cell.cast()),
+            Layout::new::<Cell<F>>(),
+        );
         drop(resource);
     }
 }

@@ -52,7 +52,7 @@ pub(crate) const REFERENCE: usize = 1 << 6;
 
 /// State of a freshly spawned task: scheduled once, with a `JoinHandle`, and
 /// two references (the executor's and the handle's).
-pub(crate) const INITIAL: usize = SCHEDULED | HANDLE | 2 * REFERENCE;
+pub(crate) const INITIAL: usize = SCHEDULED | HANDLE | (2 * REFERENCE);
 
 /// Number of references in a state snapshot.
 #[inline]

@@ -1,8 +1,9 @@
 //! The task waker: a `RawWakerVTable` over the cell pointer. A waker holds
 //! one reference; waking sets `SCHEDULED` and hands the task's only
-//! `Runnable` to the scheduler, unless the task is already scheduled,
-//! completed or closed, or is running (then the run re-queues it when the
-//! poll returns).
+//! `Runnable` to the scheduler, unless the task is completed or closed, or
+//! already scheduled (then the wake is a same-value read-modify-write that
+//! publishes the waker's writes to the coming run), or running (then the run
+//! re-queues it when the poll returns).
 
 use super::raw::{drop_ref, header, Header};
 use super::runnable::Runnable;
@@ -45,15 +46,30 @@ unsafe fn wake_by_ref(data: *const ()) {
     let hd = unsafe { header(h) };
     let mut s = hd.state.load(Ordering::Acquire);
     loop {
-        if s & (SCHEDULED | COMPLETED | CLOSED) != 0 {
+        if s & (COMPLETED | CLOSED) != 0 {
             return;
         }
-        match hd.state.compare_exchange_weak(
-            s,
-            s | SCHEDULED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        if s & SCHEDULED != 0 {
+            // Already scheduled: publish what this thread wrote before waking
+            // (a same-value RMW), so the run that consumes the Runnable is
+            // ordered after it. A plain load could have read a stale
+            // SCHEDULED whose run already began and missed our writes: a lost
+            // wakeup (found by the loom model `loom_wake_races_with_poll`).
+            match hd
+                .state
+                .compare_exchange_weak(s, s, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => {
+                    s = actual;
+                    continue;
+                }
+            }
+        }
+        match hd
+            .state
+            .compare_exchange_weak(s, s | SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => {
                 if s & RUNNING == 0 {
                     hd.scheduler.schedule(Runnable::from_raw(h));

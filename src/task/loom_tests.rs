@@ -1,0 +1,250 @@
+//! Loom models of the task state machine (`RUSTFLAGS="--cfg loom" cargo
+//! test --lib --release loom_`): wake racing with poll, wake racing with
+//! completion, abort racing with poll, JoinHandle drop racing with
+//! completion. Each model spawns one task on a test scheduler whose queue
+//! is a loom mutex, races one other loom thread against the runner, and
+//! checks the outcome and that the cell went back to its resource.
+
+use super::runnable::{Runnable, Schedule};
+use super::{try_spawn_unchecked, JoinError, JoinHandle};
+use crate::frame::{Counting, SyncResourceHandle, System};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc as LoomArc, Mutex};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+struct Queue(Mutex<VecDeque<Runnable>>);
+
+impl Schedule for Queue {
+    fn schedule(&self, runnable: Runnable) {
+        self.0.lock().unwrap().push_back(runnable);
+    }
+    fn bind(&self, runnable: Runnable) {
+        self.schedule(runnable)
+    }
+    fn release(&self, _task: NonNull<super::Header>) {}
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+impl Queue {
+    fn pop(&self) -> Option<Runnable> {
+        self.0.lock().unwrap().pop_front()
+    }
+}
+
+/// A future driven by a script: on poll `n` it stores its waker (if asked),
+/// wakes itself (if asked), and completes at `ready_at`.
+struct Scripted {
+    polls: LoomArc<AtomicUsize>,
+    slot: LoomArc<Mutex<Option<Waker>>>,
+    self_wake_until: usize,
+    ready_at: usize,
+    /// If set, the future is also ready once this flag is.
+    ready_flag: LoomArc<AtomicBool>,
+    drops: LoomArc<AtomicUsize>,
+}
+
+impl Future for Scripted {
+    type Output = Tracked;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Tracked> {
+        let n = self.polls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == 1 {
+            *self.slot.lock().unwrap() = Some(cx.waker().clone());
+        }
+        if n >= self.ready_at || self.ready_flag.load(Ordering::SeqCst) {
+            return Poll::Ready(Tracked(self.drops.clone()));
+        }
+        if n < self.self_wake_until {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The task's output: counts its drops too.
+struct Tracked(LoomArc<AtomicUsize>);
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Fixture {
+    queue: Arc<Queue>,
+    counting: Arc<Counting<System>>,
+    polls: LoomArc<AtomicUsize>,
+    slot: LoomArc<Mutex<Option<Waker>>>,
+    ready_flag: LoomArc<AtomicBool>,
+    drops: LoomArc<AtomicUsize>,
+}
+
+fn spawn(self_wake_until: usize, ready_at: usize) -> (Fixture, JoinHandle<Tracked>) {
+    let queue = Arc::new(Queue(Mutex::new(VecDeque::new())));
+    let counting = Arc::new(Counting::new(System));
+    let polls = LoomArc::new(AtomicUsize::new(0));
+    let slot = LoomArc::new(Mutex::new(None));
+    let drops = LoomArc::new(AtomicUsize::new(0));
+    let ready_flag = LoomArc::new(AtomicBool::new(false));
+    let fut = Scripted {
+        polls: polls.clone(),
+        slot: slot.clone(),
+        self_wake_until,
+        ready_at,
+        ready_flag: ready_flag.clone(),
+        drops: drops.clone(),
+    };
+    let resource = SyncResourceHandle::owning(counting.clone()).into();
+    // SAFETY: the future and its output are Send.
+    let h = unsafe { try_spawn_unchecked(fut, queue.clone(), resource) }.unwrap();
+    (
+        Fixture {
+            queue,
+            counting,
+            polls,
+            slot,
+            ready_flag,
+            drops,
+        },
+        h,
+    )
+}
+
+/// Runs the next queued runnable, if any.
+fn run_one(q: &Queue) -> bool {
+    match q.pop() {
+        Some(r) => {
+            r.run();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs queued runnables until the queue is empty.
+fn drain(q: &Queue) {
+    while run_one(q) {}
+}
+
+fn poll_once<T>(h: &mut JoinHandle<T>) -> Poll<Result<T, JoinError>> {
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    Pin::new(h).poll(&mut cx)
+}
+
+fn take_waker(slot: &Mutex<Option<Waker>>) -> Waker {
+    slot.lock()
+        .unwrap()
+        .take()
+        .expect("poll 1 stored the waker")
+}
+
+#[test]
+fn loom_wake_races_with_poll() {
+    loom::model(|| {
+        // Poll 1 wakes itself; the future is ready once the other thread's
+        // flag is set, which it sets before waking. The wake lands before,
+        // during or after poll 2: it must never be lost.
+        let (fx, mut h) = spawn(2, usize::MAX);
+        assert!(run_one(&fx.queue)); // poll 1
+        let waker = take_waker(&fx.slot);
+        let flag = fx.ready_flag.clone();
+        let t = loom::thread::spawn(move || {
+            flag.store(true, Ordering::SeqCst);
+            waker.wake()
+        });
+        assert!(run_one(&fx.queue)); // poll 2, racing with the wake
+        t.join().unwrap();
+        drain(&fx.queue); // poll 3 if the wake came during or after poll 2
+        assert!(matches!(poll_once(&mut h), Poll::Ready(Ok(_))), "wake lost");
+        assert!(fx.polls.load(Ordering::SeqCst) <= 3);
+        assert!(fx.queue.pop().is_none(), "no spurious run after completion");
+        drop(h);
+        assert_eq!(
+            fx.drops.load(Ordering::SeqCst),
+            2,
+            "future and output dropped once"
+        );
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_wake_races_with_completion() {
+    loom::model(|| {
+        // Poll 1 wakes itself, poll 2 completes; the remote wake races it.
+        let (fx, mut h) = spawn(2, 2);
+        assert!(run_one(&fx.queue)); // poll 1
+        let waker = take_waker(&fx.slot);
+        let t = loom::thread::spawn(move || waker.wake());
+        assert!(run_one(&fx.queue)); // poll 2 completes, racing with the wake
+        t.join().unwrap();
+        assert!(
+            fx.queue.pop().is_none(),
+            "a wake after completion schedules nothing"
+        );
+        assert!(matches!(poll_once(&mut h), Poll::Ready(Ok(_))));
+        drop(h);
+        assert_eq!(fx.polls.load(Ordering::SeqCst), 2);
+        assert_eq!(fx.drops.load(Ordering::SeqCst), 2);
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_abort_races_with_poll() {
+    loom::model(|| {
+        // Never completes: poll 1 wakes itself, then it waits forever.
+        let (fx, h) = spawn(2, usize::MAX);
+        assert!(run_one(&fx.queue)); // poll 1
+        let h = LoomArc::new(h);
+        let h2 = h.clone();
+        let t = loom::thread::spawn(move || h2.abort());
+        run_one(&fx.queue); // poll 2, racing with the abort
+        t.join().unwrap();
+        drain(&fx.queue); // the cancellation, if the abort found it idle
+        let mut h = LoomArc::try_unwrap(h).ok().unwrap();
+        assert!(h.is_finished());
+        assert!(matches!(
+            poll_once(&mut h),
+            Poll::Ready(Err(JoinError::Cancelled))
+        ));
+        assert_eq!(fx.drops.load(Ordering::SeqCst), 1, "future dropped once");
+        assert!(fx.polls.load(Ordering::SeqCst) <= 2);
+        drop(h);
+        drop(fx.slot.lock().unwrap().take());
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_join_handle_drop_races_with_completion() {
+    loom::model(|| {
+        // Completes on poll 1; the handle registers a waker and is dropped
+        // concurrently.
+        let (fx, mut h) = spawn(0, 1);
+        let t = loom::thread::spawn(move || {
+            let _ = poll_once(&mut h);
+            drop(h);
+        });
+        assert!(run_one(&fx.queue)); // completes, racing with the drop
+        t.join().unwrap();
+        drop(fx.slot.lock().unwrap().take());
+        assert_eq!(
+            fx.drops.load(Ordering::SeqCst),
+            2,
+            "output dropped exactly once"
+        );
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
