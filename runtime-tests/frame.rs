@@ -174,20 +174,25 @@ fn safe_resume_restores_a_clobbered_slot_also_on_panic() {
     let b = ResourceHandle::owning_local(System);
     let _outer = set_current(&a);
 
-    // Clobbered without a panic.
-    safe_resume(|| std::mem::forget(set_current(&b)));
+    // Clobbered without a panic: the guard escapes the closure, so the
+    // slot still holds `b` when the closure returns.
+    let mut escaped = None;
+    safe_resume(|| escaped = Some(set_current(&b)));
     assert!(current().same_resource(&a));
+    drop(escaped);
 
     // Clobbered, then a panic.
+    let mut escaped = None;
     let r = catch_unwind(AssertUnwindSafe(|| {
         safe_resume(|| {
-            std::mem::forget(set_current(&b));
+            escaped = Some(set_current(&b));
             assert!(current().same_resource(&b));
             panic!("task panicked");
         })
     }));
     assert!(r.is_err());
     assert!(current().same_resource(&a));
+    drop(escaped);
 
     // The same through safe_resume_with.
     let r = catch_unwind(AssertUnwindSafe(|| {

@@ -166,9 +166,9 @@ impl std::fmt::Debug for CurrentGuard<'_> {
 /// ```
 /// use coframe::frame::{current, safe_resume, set_current, ResourceHandle, System};
 /// let h = ResourceHandle::owning_local(System);
+/// let mut escaped = None;
 /// safe_resume(|| {
-///     let g = set_current(&h); // clobbers the slot...
-///     std::mem::forget(g); // ...and never restores it
+///     escaped = Some(set_current(&h)); // clobbers the slot, not restored
 /// });
 /// assert!(current().is_default()); // restored anyway
 /// ```
