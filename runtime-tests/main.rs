@@ -3,3 +3,4 @@
 mod context;
 mod frame;
 mod local;
+mod strand;

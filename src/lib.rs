@@ -22,7 +22,7 @@ pub mod frame;
 pub mod task;
 
 pub use executor::{
-    block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor,
+    block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor, Strand,
 };
 pub use task::{JoinError, JoinHandle};
 

@@ -1,5 +1,5 @@
-//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`block_on`] and the
-//! [`run_async`] trampoline.
+//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`Strand`],
+//! [`block_on`] and the [`run_async`] trampoline.
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
 //! [`Local`] executors run every task on the thread that owns them, so they
@@ -17,10 +17,12 @@
 mod block_on;
 mod local;
 mod run_async;
+mod strand;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
 pub use run_async::{run_async, try_run_async};
+pub use strand::{HandlerFor, Strand, WeakStrand};
 
 use crate::frame::AllocError;
 use crate::frame::{ResourceHandle, SyncResourceHandle};
