@@ -3,4 +3,5 @@
 mod context;
 mod frame;
 mod local;
+mod pool;
 mod strand;

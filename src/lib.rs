@@ -23,6 +23,7 @@ pub mod task;
 
 pub use executor::{
     block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor, Strand,
+    ThreadPool, ThreadPoolBuilder,
 };
 pub use task::{JoinError, JoinHandle};
 

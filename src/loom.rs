@@ -5,7 +5,7 @@
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Arc, Mutex, MutexGuard, Weak};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
             fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -15,7 +15,7 @@ pub(crate) mod sync {
 
 #[cfg(loom)]
 pub(crate) mod sync {
-    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
             fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,

@@ -1,4 +1,5 @@
-//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`Strand`],
+//! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
+//! [`Strand`],
 //! [`block_on`] and the [`run_async`] trampoline.
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
@@ -16,11 +17,13 @@
 
 mod block_on;
 mod local;
+mod pool;
 mod run_async;
 mod strand;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
+pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};
 pub use strand::{HandlerFor, Strand, WeakStrand};
 

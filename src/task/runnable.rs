@@ -102,4 +102,11 @@ pub trait Schedule: Send + Sync + 'static {
     /// Whether the executor runs every task on one thread (so `!Send`
     /// futures may be spawned on it).
     fn is_local(&self) -> bool;
+
+    /// The pool worker this task is pinned to, if any (stackful tasks must
+    /// stay on one thread). A pool's shutdown cancels pinned tasks on their
+    /// own worker thread. Default: not pinned.
+    fn pinned_worker(&self) -> Option<usize> {
+        None
+    }
 }

@@ -1,0 +1,232 @@
+//! Loom models of the pool's hand-rolled concurrency
+//! (`RUSTFLAGS="--cfg loom" cargo test --lib --release loom_pool`):
+//!
+//! - `loom_pool_park_unpark_no_lost_wakeup`: a real worker loop (one
+//!   worker) goes to sleep while an outside thread spawns; the task must
+//!   run (a lost wake-up is a loom deadlock).
+//! - `loom_pool_last_searcher_wakes_another`: two real workers, two
+//!   outside spawns; both tasks must run.
+//! - `loom_pool_wake_races_with_steal`: a pending task's runnable sits in
+//!   worker 0's queue; another thread steals and runs it while a third
+//!   wakes it: it is polled until it sees the wake, never lost, and its
+//!   cell goes back to its resource.
+//! - `loom_pool_spawn_races_with_shutdown`: an outside spawn races the
+//!   shutdown of a one-worker pool: the task is run or cancelled, its
+//!   future dropped exactly once, the frame freed.
+//!
+//! The queues are the loom build of `queue.rs` (a loom mutex around a
+//! `VecDeque`); parking, the idle word, the remote gate, the live list and
+//! the task cells are the real code.
+
+use super::queue::Local;
+use super::shared::Shared;
+use super::worker::Core;
+use crate::frame::{Counting, SyncResourceHandle, System};
+use crate::task::{try_spawn_unchecked, JoinHandle, Schedule};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Mutex, Notify};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
+    loom::thread::spawn(move || {
+        let core = Core::new(shared, index, local);
+        let prev = super::worker::set_current(&core);
+        core.run();
+        super::worker::set_current(prev);
+        core.exit();
+    })
+}
+
+fn spawn_on<F: Future + Send + 'static>(
+    shared: &Arc<Shared>,
+    counting: &Arc<Counting<System>>,
+    f: F,
+) -> JoinHandle<F::Output>
+where
+    F::Output: Send,
+{
+    let sched: Arc<dyn Schedule> = shared.clone();
+    let res = SyncResourceHandle::owning(counting.clone()).into();
+    // SAFETY: the future and its output are Send.
+    unsafe { try_spawn_unchecked(f, sched, res) }.unwrap()
+}
+
+fn shutdown(shared: &Shared, workers: Vec<loom::thread::JoinHandle<()>>) {
+    assert!(shared.begin_shutdown());
+    shared.finish_participant();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+/// Signals `done` when polled.
+struct Signal(Arc<Notify>);
+impl Future for Signal {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        self.0.notify();
+        Poll::Ready(())
+    }
+}
+
+#[test]
+fn loom_pool_park_unpark_no_lost_wakeup() {
+    loom::model(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, mut locals) = Shared::new(1);
+        let shared = Arc::new(shared);
+        let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
+        let done = Arc::new(Notify::new());
+        let h = spawn_on(&shared, &counting, Signal(done.clone()));
+        done.wait(); // a lost wake-up leaves the worker asleep: deadlock
+        shutdown(&shared, vec![w]);
+        assert!(h.is_finished());
+        drop(h);
+        assert_eq!(counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_pool_last_searcher_wakes_another() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, locals) = Shared::new(2);
+        let shared = Arc::new(shared);
+        let ws: Vec<_> = locals
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| run_worker(shared.clone(), i, l))
+            .collect();
+        let (d1, d2) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let h1 = spawn_on(&shared, &counting, Signal(d1.clone()));
+        let h2 = spawn_on(&shared, &counting, Signal(d2.clone()));
+        d1.wait();
+        d2.wait();
+        shutdown(&shared, ws);
+        assert!(h1.is_finished() && h2.is_finished());
+    });
+}
+
+/// Pending until `flag` is set; stores its waker on the first poll.
+struct WaitFlag {
+    flag: Arc<AtomicBool>,
+    slot: Arc<Mutex<Option<Waker>>>,
+    polls: Arc<AtomicUsize>,
+    running: Arc<AtomicBool>,
+}
+impl Future for WaitFlag {
+    type Output = usize;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        assert!(
+            !self.running.swap(true, Ordering::SeqCst),
+            "polled twice at once"
+        );
+        let n = self.polls.fetch_add(1, Ordering::SeqCst) + 1;
+        let out = if self.flag.load(Ordering::SeqCst) {
+            Poll::Ready(n)
+        } else {
+            *self.slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        };
+        self.running.store(false, Ordering::SeqCst);
+        out
+    }
+}
+
+#[test]
+fn loom_pool_wake_races_with_steal() {
+    loom::model(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, mut locals) = Shared::new(2);
+        let shared = Arc::new(shared);
+        let local1 = locals.pop().unwrap();
+        let local0 = locals.pop().unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None::<Waker>));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let h = spawn_on(
+            &shared,
+            &counting,
+            WaitFlag {
+                flag: flag.clone(),
+                slot: slot.clone(),
+                polls: polls.clone(),
+                running: Arc::new(AtomicBool::new(false)),
+            },
+        );
+        // First poll (from the injector): pending, waker stored.
+        shared.injector.pop().unwrap().run();
+        let waker = slot.lock().unwrap().take().unwrap();
+        // Woken "locally": its runnable sits in worker 0's queue.
+        waker.wake_by_ref();
+        local0.push(shared.injector.pop().unwrap());
+
+        let s = shared.clone();
+        let thief = loom::thread::spawn(move || {
+            if let Some(r) = s.stealers[0].steal_half_into(&local1) {
+                r.run();
+            }
+        });
+        let (f, w) = (flag.clone(), waker);
+        let waker_thread = loom::thread::spawn(move || {
+            f.store(true, Ordering::SeqCst);
+            w.wake();
+        });
+        thief.join().unwrap();
+        waker_thread.join().unwrap();
+        // Whatever was re-queued (by the wake or by the runner) runs now.
+        while !h.is_finished() {
+            let r = local0
+                .pop()
+                .or_else(|| shared.injector.pop())
+                .expect("the wake was lost: task pending with no runnable");
+            r.run();
+        }
+        assert!(polls.load(Ordering::SeqCst) <= 3);
+        drop(h);
+        drop(slot.lock().unwrap().take());
+        assert_eq!(counting.live_frames(), 0);
+        assert!(shared.begin_shutdown());
+        shared.finish_participant();
+        shared.finish_participant();
+        shared.finish_participant();
+    });
+}
+
+struct DropCount(Arc<AtomicUsize>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_pool_spawn_races_with_shutdown() {
+    loom::model(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, mut locals) = Shared::new(1);
+        let shared = Arc::new(shared);
+        let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (s, c, d) = (shared.clone(), counting.clone(), drops.clone());
+        let spawner = loom::thread::spawn(move || {
+            let guard = DropCount(d);
+            spawn_on(&s, &c, async move {
+                let _g = guard;
+                7
+            })
+        });
+        shutdown(&shared, vec![w]);
+        let h = spawner.join().unwrap();
+        // Run or cancelled, never left pending.
+        assert!(h.is_finished(), "a spawn racing with shutdown was leaked");
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(h);
+        assert_eq!(counting.live_frames(), 0);
+    });
+}

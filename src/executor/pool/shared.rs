@@ -1,0 +1,440 @@
+//! The pool's shared state: queues, idle bookkeeping, the remote gate, the
+//! live-task list, metrics, and the shutdown protocol. It is the pool's
+//! [`Schedule`] implementation (every task cell holds it).
+//!
+//! # Where a scheduled task goes
+//!
+//! `schedule` on a worker thread of this pool goes to that worker's LIFO
+//! slot or local queue (`worker.rs`); from anywhere else it goes through the
+//! *remote gate* to the global injector, then wakes one idle worker
+//! (`idle.rs`). Pinned tasks (`schedule_on`) go through the same gate to one
+//! worker's inbox and wake that worker.
+//!
+//! # The remote gate (spawn/wake racing with shutdown)
+//!
+//! One word: bit 0 is `CLOSED`, the rest counts pushes in flight. A remote
+//! push adds 2; if `CLOSED` was set it backs out and *forgets* its
+//! `Runnable`; otherwise it pushes, then subtracts 2. Shutdown sets
+//! `CLOSED`, and whoever drains the injector and inboxes first waits until
+//! the count is zero. So every `Runnable` pushed remotely is either in a
+//! queue when it is drained, or forgotten by its pusher — never pushed
+//! after the drain (where it would be stale once its task is cancelled).
+//!
+//! # The live list and shutdown
+//!
+//! Every task spawned on the pool is linked, from `bind` until `release`
+//! (its completion), on a sharded intrusive list (the `links` of the task
+//! header, touched only under the shard's mutex). Shards have a `closed`
+//! flag: a `bind` on a closed shard does not link the task and cancels it on
+//! the spot (its `JoinHandle` sees `Cancelled`), so a spawn racing with
+//! shutdown is run or cancelled, never leaked.
+//!
+//! Shutdown, in order:
+//! 1. close the remote gate, close every shard, set `closed` (workers check
+//!    it between tasks; local `schedule`s after it forget their `Runnable`),
+//!    and wake every worker;
+//! 2. each worker, after its current poll, forgets its LIFO slot and local
+//!    queue, waits for the gate to drain, forgets its inbox, cancels the
+//!    live tasks *pinned* to it (on its own thread), and exits;
+//! 3. the last of {the workers, the thread that started the shutdown} to
+//!    finish (a countdown from `workers + 1`) forgets the injector and
+//!    inboxes and cancels every remaining live task (`cancel_now`: none is
+//!    running any more). Their futures are dropped, their handles resolve
+//!    to `Cancelled`, cells without a handle are freed, and with the last
+//!    frame of a `run_async` tree its allocator root is dropped.
+//!
+//! Forgetting a `Runnable` leaves its task `SCHEDULED` with no runnable;
+//! `cancel_now` accepts that (it clears the bit), exactly as for
+//! `LocalExecutor`.
+
+use super::idle::{Idle, Parker};
+use super::queue::{Injector, Local, Stealer};
+use super::worker;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
+use crate::task::{cancel_now, Header, Runnable, Schedule};
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+
+/// Aligns to a cache-line pair (as crossbeam's `CachePadded` on x86_64), so
+/// per-worker counters and hot words do not share lines.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Per-worker statistics, written only by their worker (relaxed: they are
+/// statistics, not synchronisation, so they use `std` atomics even under
+/// loom).
+#[derive(Default)]
+pub(crate) struct WorkerStats {
+    pub(crate) polls: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+}
+
+/// Increments a counter that only the calling thread writes (a load and a
+/// store: no read-modify-write on the hot path).
+#[inline(always)]
+pub(crate) fn bump(c: &AtomicU64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    c.store(c.load(Relaxed) + 1, Relaxed);
+}
+
+const GATE_CLOSED: usize = 1;
+const GATE_ONE: usize = 2;
+
+struct Shard {
+    head: Option<NonNull<Header>>,
+    closed: bool,
+}
+
+// SAFETY: the list's pointers are only followed under the shard's mutex.
+unsafe impl Send for Shard {}
+
+/// The sharded list of live (bound, not yet completed) tasks.
+pub(crate) struct LiveList {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    mask: usize,
+}
+
+impl LiveList {
+    fn new(workers: usize) -> Self {
+        let n = (workers * 4).next_power_of_two().clamp(4, 1024);
+        LiveList {
+            shards: (0..n)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        head: None,
+                        closed: false,
+                    }))
+                })
+                .collect(),
+            mask: n - 1,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, h: NonNull<Header>) -> crate::loom::sync::MutexGuard<'_, Shard> {
+        // Cells are at least 64-byte aligned blocks: mix the higher bits.
+        let a = h.as_ptr() as usize >> 6;
+        let i = (a ^ (a >> 7) ^ (a >> 13)) & self.mask;
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Links `h`; `false` (and not linked) if the list is closed.
+    #[inline]
+    fn insert(&self, h: NonNull<Header>) -> bool {
+        let mut s = self.shard(h);
+        if s.closed {
+            return false;
+        }
+        // SAFETY: `h` is alive (its Runnable is held by the caller); links
+        // are only touched under this shard's mutex.
+        unsafe {
+            let hd = &*h.as_ptr();
+            hd.links.prev.set(None);
+            hd.links.next.set(s.head);
+            if let Some(old) = s.head {
+                (*old.as_ptr()).links.prev.set(Some(h));
+            }
+        }
+        s.head = Some(h);
+        true
+    }
+
+    /// Unlinks `h` if it is linked (a task cancelled in `bind` never was).
+    #[inline]
+    fn remove(&self, h: NonNull<Header>) {
+        let mut s = self.shard(h);
+        // SAFETY: `h` is alive (its completer holds the executor's
+        // reference); linked neighbours are alive (they hold theirs until
+        // they unlink, under this mutex).
+        unsafe {
+            let hd = &*h.as_ptr();
+            let prev = hd.links.prev.get();
+            let next = hd.links.next.get();
+            match prev {
+                Some(p) => (*p.as_ptr()).links.next.set(next),
+                None if s.head == Some(h) => s.head = next,
+                None => return, // not linked
+            }
+            if let Some(n) = next {
+                (*n.as_ptr()).links.prev.set(prev);
+            }
+            hd.links.prev.set(None);
+            hd.links.next.set(None);
+        }
+    }
+
+    fn close(&self) {
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        }
+    }
+
+    /// Cancels every linked task accepted by `filter`, one at a time (the
+    /// shard lock is released before `cancel_now`, whose completion
+    /// unlinks the task and whose destructors may spawn or wake).
+    ///
+    /// # Safety
+    /// No task accepted by `filter` is running or can start running (its
+    /// runnables are forgotten or forgotten-on-push), and this thread may
+    /// drop their futures.
+    unsafe fn cancel_where(&self, filter: impl Fn(&Header) -> bool) {
+        for shard in self.shards.iter() {
+            loop {
+                let found = {
+                    let s = shard.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut cur = s.head;
+                    while let Some(h) = cur {
+                        // SAFETY: linked nodes are alive under the lock.
+                        let hd = unsafe { &*h.as_ptr() };
+                        if filter(hd) {
+                            break;
+                        }
+                        cur = hd.links.next.get();
+                    }
+                    cur
+                };
+                match found {
+                    // SAFETY: forwarded contract; the task is linked, so it
+                    // is not completed, and its executor reference keeps it
+                    // alive until `cancel_now` completes it.
+                    Some(h) => unsafe { cancel_now(h) },
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// State shared by the pool handle, its workers and every task cell.
+pub(crate) struct Shared {
+    /// Set when shutdown begins; workers check it between tasks.
+    pub(crate) closed: Padded<AtomicBool>,
+    /// The remote gate (module docs).
+    gate: Padded<AtomicUsize>,
+    pub(crate) injector: Injector,
+    pub(crate) inboxes: Box<[Padded<Injector>]>,
+    pub(crate) stealers: Box<[Stealer]>,
+    pub(crate) parkers: Box<[Padded<Parker>]>,
+    pub(crate) idle: Idle,
+    live: LiveList,
+    /// Countdown to the final cleanup: workers + the shutdown's starter.
+    remaining: AtomicUsize,
+    shutdown_started: AtomicBool,
+    /// Whether any task was ever pinned (skips the pinned pass otherwise).
+    pinned_used: AtomicBool,
+    pub(crate) stats: Box<[Padded<WorkerStats>]>,
+    pub(crate) remote_spawned: Padded<AtomicU64>,
+    pub(crate) injector_pushes: Padded<AtomicU64>,
+}
+
+impl Shared {
+    /// The shared state for `workers` workers, and their local queues.
+    pub(crate) fn new(workers: usize) -> (Self, Vec<Local>) {
+        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
+        let shared = Shared {
+            closed: Padded(AtomicBool::new(false)),
+            gate: Padded(AtomicUsize::new(0)),
+            injector: Injector::new(),
+            inboxes: (0..workers).map(|_| Padded(Injector::new())).collect(),
+            stealers: stealers.into_boxed_slice(),
+            parkers: (0..workers).map(|_| Padded(Parker::new())).collect(),
+            idle: Idle::new(workers),
+            live: LiveList::new(workers),
+            remaining: AtomicUsize::new(workers + 1),
+            shutdown_started: AtomicBool::new(false),
+            pinned_used: AtomicBool::new(false),
+            stats: (0..workers).map(|_| Padded::default()).collect(),
+            remote_spawned: Padded::default(),
+            injector_pushes: Padded::default(),
+        };
+        (shared, locals)
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.parkers.len()
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Enters the remote gate; `false` if the pool is shut down.
+    #[inline]
+    fn gate_enter(&self) -> bool {
+        let prev = self.gate.fetch_add(GATE_ONE, Ordering::SeqCst);
+        if prev & GATE_CLOSED != 0 {
+            self.gate.fetch_sub(GATE_ONE, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    #[inline]
+    fn gate_exit(&self) {
+        self.gate.fetch_sub(GATE_ONE, Ordering::SeqCst);
+    }
+
+    /// Waits until no remote push is in flight (the gate is closed, so none
+    /// can start).
+    pub(crate) fn gate_wait_drained(&self) {
+        while self.gate.load(Ordering::SeqCst) != GATE_CLOSED {
+            crate::loom::thread::yield_now();
+        }
+    }
+
+    /// Wakes one sleeping worker if nobody is searching.
+    #[inline]
+    pub(crate) fn notify_parked(&self) {
+        if let Some(w) = self.idle.worker_to_notify() {
+            self.parkers[w].unpark();
+        }
+    }
+
+    /// Queues `r` on the injector from a thread that is not one of this
+    /// pool's running workers.
+    pub(crate) fn schedule_remote(&self, r: Runnable) {
+        if !self.gate_enter() {
+            r.into_raw();
+            return;
+        }
+        self.injector.push(r);
+        self.gate_exit();
+        self.injector_pushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.notify_parked();
+    }
+
+    /// Queues `r` on worker `worker`'s pinned inbox (never stolen), from
+    /// any thread, and wakes that worker if it sleeps. For tasks that must
+    /// stay on one worker (stackful tasks, issue 7).
+    ///
+    /// # Panics
+    /// If `worker` is not a worker index of this pool.
+    #[allow(dead_code)] // used by stackful tasks (issue 7)
+    pub(crate) fn schedule_on(&self, worker: usize, r: Runnable) {
+        assert!(
+            worker < self.workers(),
+            "coframe: schedule_on: worker {worker} out of range"
+        );
+        if !self.pinned_used.load(Ordering::Relaxed) {
+            self.pinned_used.store(true, Ordering::SeqCst);
+        }
+        if !self.gate_enter() {
+            r.into_raw();
+            return;
+        }
+        self.inboxes[worker].push(r);
+        self.gate_exit();
+        if self.idle.unpark_worker(worker) {
+            self.parkers[worker].unpark();
+        }
+    }
+
+    /// Whether any queue a sleeping worker could serve holds work (the last
+    /// searcher's re-check before it sleeps).
+    pub(crate) fn has_stealable_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Starts the shutdown (step 1). Returns `false` if it had already
+    /// started.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        if self.shutdown_started.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.gate.fetch_or(GATE_CLOSED, Ordering::SeqCst);
+        self.live.close();
+        self.closed.store(true, Ordering::SeqCst);
+        for p in self.parkers.iter() {
+            p.unpark();
+        }
+        true
+    }
+
+    /// Cancels the live tasks pinned to `worker` (step 2; on that worker's
+    /// thread, after it forgot its queues and inbox).
+    pub(crate) fn cancel_pinned(&self, worker: usize) {
+        if !self.pinned_used.load(Ordering::SeqCst) {
+            return;
+        }
+        // SAFETY: pinned tasks run only on their worker, which is this
+        // thread and is no longer running tasks; their runnables were
+        // forgotten (inbox) or are forgotten on push (gate closed).
+        unsafe {
+            self.live
+                .cancel_where(|hd| hd.scheduler.pinned_worker() == Some(worker))
+        }
+    }
+
+    /// One of the `workers + 1` participants is done; the last runs the
+    /// final cleanup (step 3).
+    pub(crate) fn finish_participant(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        self.gate_wait_drained();
+        self.injector.forget_all();
+        for inbox in self.inboxes.iter() {
+            inbox.forget_all();
+        }
+        // SAFETY: every worker has exited (they are participants), so no
+        // task is running or will run; all queues were forgotten and the
+        // closed gate and `closed` flag make later schedules forget.
+        unsafe { self.live.cancel_where(|_| true) }
+    }
+}
+
+impl Schedule for Shared {
+    #[inline]
+    fn schedule(&self, runnable: Runnable) {
+        match worker::current_for(self) {
+            Some(core) => core.schedule_local(runnable),
+            None => self.schedule_remote(runnable),
+        }
+    }
+
+    #[inline]
+    fn bind(&self, runnable: Runnable) {
+        let core = worker::current_for(self);
+        match core {
+            Some(c) => bump(&self.stats[c.index].spawned),
+            None => {
+                self.remote_spawned
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let p = runnable.into_raw();
+        if !self.live.insert(p) {
+            // Shut down: cancel on the spot (drops the future here).
+            drop(Runnable::from_raw(p));
+            return;
+        }
+        let runnable = Runnable::from_raw(p);
+        match core {
+            Some(c) => c.schedule_local(runnable),
+            None => self.schedule_remote(runnable),
+        }
+    }
+
+    #[inline]
+    fn release(&self, task: NonNull<Header>) {
+        self.live.remove(task)
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+}
