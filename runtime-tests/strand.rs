@@ -10,7 +10,7 @@
 //! counter (also run under ThreadSanitizer by `.ci/run`).
 
 use coframe::frame::{Counting, Recycling};
-use coframe::{run_async, JoinError, LocalExecutor, Strand};
+use coframe::{run_async, JoinError, LocalExecutor, Strand, ThreadPool};
 use std::cell::{Cell, RefCell};
 use std::future::{pending, Future};
 use std::pin::Pin;
@@ -98,7 +98,10 @@ fn dropped_strand_runs_queued_work_then_frees_state() {
         strand.post(move || ran.set(ran.get() + 1));
     }
     drop(strand);
-    assert!(weak.upgrade().is_some(), "queued work keeps the state alive");
+    assert!(
+        weak.upgrade().is_some(),
+        "queued work keeps the state alive"
+    );
     ex.run_until_stalled();
     assert_eq!(ran.get(), 10);
     assert!(weak.upgrade().is_none(), "state freed after the work ran");
@@ -317,4 +320,257 @@ fn executor_shutdown_cancels_strand_tasks_and_frees_frames() {
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
     assert_eq!(counting.live_frames(), 0, "every frame went back");
     assert!(weak.upgrade().is_none(), "the strand's state is freed");
+}
+
+// ---------------------------------------------------------------------------
+// Over the thread pool.
+
+fn pool2() -> ThreadPool {
+    ThreadPool::builder().worker_threads(2).build().unwrap()
+}
+
+/// Counts handlers running at once; records any overlap.
+#[derive(Default)]
+struct Overlap {
+    active: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Overlap {
+    fn enter(&self) {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+    fn exit(&self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn pool_four_threads_post_250k_each() {
+    const THREADS: usize = 4;
+    const PER: usize = 250_000;
+    let pool = pool2();
+    let strand = Strand::new(&pool);
+    let overlap = Arc::new(Overlap::default());
+    // next[t]: the sequence number thread t's next handler must carry.
+    let next: Arc<Vec<AtomicUsize>> = Arc::new((0..THREADS).map(|_| AtomicUsize::new(0)).collect());
+    let out_of_order = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = mpsc::channel();
+    let posters: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let strand = strand.clone();
+            let (overlap, next, ooo, ran) = (
+                overlap.clone(),
+                next.clone(),
+                out_of_order.clone(),
+                ran.clone(),
+            );
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER {
+                    let (overlap, next, ooo, ran) =
+                        (overlap.clone(), next.clone(), ooo.clone(), ran.clone());
+                    let done_tx = done_tx.clone();
+                    strand.post(move || {
+                        overlap.enter();
+                        if next[t].load(Ordering::Relaxed) != i {
+                            ooo.fetch_add(1, Ordering::Relaxed);
+                        }
+                        next[t].store(i + 1, Ordering::Relaxed);
+                        overlap.exit();
+                        if ran.fetch_add(1, Ordering::SeqCst) + 1 == THREADS * PER {
+                            done_tx.send(()).unwrap();
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    for p in posters {
+        p.join().unwrap();
+    }
+    done_rx.recv().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), THREADS * PER);
+    assert_eq!(
+        overlap.max.load(Ordering::SeqCst),
+        1,
+        "two handlers ran at once"
+    );
+    assert_eq!(
+        out_of_order.load(Ordering::SeqCst),
+        0,
+        "a thread's handlers ran out of order"
+    );
+    for n in next.iter() {
+        assert_eq!(n.load(Ordering::SeqCst), PER);
+    }
+}
+
+#[test]
+fn pool_ten_thousand_strands() {
+    const STRANDS: usize = 10_000;
+    let pool = pool2();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let misordered = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut weaks = Vec::with_capacity(STRANDS);
+    for _ in 0..STRANDS {
+        let strand = Strand::new(&pool);
+        weaks.push(strand.downgrade());
+        let step = Arc::new(AtomicUsize::new(0));
+        for k in 0..3 {
+            let (ran, mis, step, done_tx) = (
+                ran.clone(),
+                misordered.clone(),
+                step.clone(),
+                done_tx.clone(),
+            );
+            strand.post(move || {
+                if step.swap(k + 1, Ordering::Relaxed) != k {
+                    mis.fetch_add(1, Ordering::Relaxed);
+                }
+                if ran.fetch_add(1, Ordering::SeqCst) + 1 == 3 * STRANDS {
+                    done_tx.send(()).unwrap();
+                }
+            });
+        }
+    }
+    done_rx.recv().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 3 * STRANDS);
+    assert_eq!(misordered.load(Ordering::SeqCst), 0);
+    // Every strand was dropped with work queued: once the pool has wound
+    // down, every state is gone.
+    pool.shutdown();
+    assert!(weaks.iter().all(|w| w.upgrade().is_none()));
+}
+
+#[test]
+fn pool_two_strands_run_at_the_same_time() {
+    let pool = pool2();
+    let a = Strand::new(&pool);
+    let b = Strand::new(&pool);
+    let (a_tx, a_rx) = mpsc::channel::<()>();
+    let (b_tx, b_rx) = mpsc::channel::<()>();
+    let (res_tx, res_rx) = mpsc::channel::<bool>();
+    let timeout = std::time::Duration::from_secs(60);
+    let r = res_tx.clone();
+    a.post(move || {
+        a_tx.send(()).unwrap();
+        // Both handlers must be inside their strands at once to get here.
+        r.send(b_rx.recv_timeout(timeout).is_ok()).unwrap();
+    });
+    b.post(move || {
+        b_tx.send(()).unwrap();
+        res_tx.send(a_rx.recv_timeout(timeout).is_ok()).unwrap();
+    });
+    assert!(
+        res_rx.recv().unwrap(),
+        "strand b never ran while a was running"
+    );
+    assert!(
+        res_rx.recv().unwrap(),
+        "strand a never ran while b was running"
+    );
+}
+
+/// A counter with no synchronisation of its own: the strand's guarantee is
+/// its only protection (a race shows up under ThreadSanitizer, and as a
+/// wrong total).
+struct Unsynced(std::cell::UnsafeCell<u64>);
+// SAFETY: only touched by work of one strand, which never runs concurrently.
+unsafe impl Sync for Unsynced {}
+
+#[test]
+fn pool_futures_share_a_non_atomic_counter() {
+    const TASKS: usize = 8;
+    const STEPS: u64 = 2_000;
+    let pool = pool2();
+    let strand = Strand::new(&pool);
+    let counter = Arc::new(Unsynced(std::cell::UnsafeCell::new(0)));
+    let overlap = Arc::new(Overlap::default());
+    let counting = Arc::new(Counting::new(Recycling));
+    let handles: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (c, o, s) = (counter.clone(), overlap.clone(), strand.clone());
+            run_async(&strand, counting.clone(), async move {
+                for _ in 0..STEPS {
+                    o.enter();
+                    assert!(s.running_in_this_thread());
+                    // SAFETY: polls of futures bound to the strand never
+                    // overlap (the property under test).
+                    unsafe { *c.0.get() += 1 };
+                    o.exit();
+                    yield_now().await;
+                }
+                // A closure posted from the task joins the same sequence.
+                let c2 = c.clone();
+                // SAFETY: as above, the handler runs on the strand.
+                s.post(move || unsafe { *c2.0.get() += 1 });
+            })
+        })
+        .collect();
+    pool.block_on(async {
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    let c = counter.clone();
+    // SAFETY: read on the strand, after everything posted before.
+    strand.post(move || tx.send(unsafe { *c.0.get() }).unwrap());
+    assert_eq!(rx.recv().unwrap(), TASKS as u64 * (STEPS + 1));
+    assert_eq!(overlap.max.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.live_frames(), 0);
+}
+
+#[test]
+fn pool_future_awaiting_elsewhere_releases_the_strand() {
+    // A future on the strand awaits a pool task which itself needs the
+    // strand (it posts a handler and waits for it): holding the strand
+    // while awaiting would deadlock.
+    let pool = Arc::new(pool2());
+    let strand = Strand::new(&*pool);
+    let (s, p) = (strand.clone(), pool.clone());
+    let h = strand.spawn(async move {
+        let s2 = s.clone();
+        let helper = p.spawn(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            s2.post(move || tx.send(7).unwrap());
+            rx.await.unwrap()
+        });
+        helper.await.unwrap() + u32::from(s.running_in_this_thread())
+    });
+    assert_eq!(pool.block_on(h).unwrap(), 8);
+}
+
+#[test]
+fn pool_shutdown_cancels_strand_tasks_and_frees_frames() {
+    let counting = Arc::new(Counting::new(Recycling));
+    let pool = pool2();
+    let strand = Strand::new(&pool);
+    let weak = strand.downgrade();
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let st = started.clone();
+            run_async(&strand, counting.clone(), async move {
+                st.fetch_add(1, Ordering::SeqCst);
+                pending::<()>().await
+            })
+        })
+        .collect();
+    // Wait (without sleeping) until every task has been polled once.
+    let (tx, rx) = mpsc::channel();
+    strand.post(move || tx.send(()).unwrap());
+    rx.recv().unwrap();
+    assert_eq!(started.load(Ordering::SeqCst), 4);
+    drop(strand);
+    pool.shutdown();
+    for h in handles {
+        assert!(matches!(coframe::block_on(h), Err(JoinError::Cancelled)));
+    }
+    assert_eq!(counting.live_frames(), 0);
+    assert!(weak.upgrade().is_none());
 }

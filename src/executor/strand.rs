@@ -316,7 +316,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn push(&self, item: Item) {
-        match self.core.push(item, || self.me.upgrade().expect("strand state alive")) {
+        match self
+            .core
+            .push(item, || self.me.upgrade().expect("strand state alive"))
+        {
             Push::Queued => {}
             Push::Kick => self
                 .waker
@@ -838,7 +841,11 @@ mod loom_tests {
                 }
             }
             while let Some(i) = local.pop_front() {
-                assert_eq!(m.active.fetch_add(1, Ordering::SeqCst), 0, "two handlers at once");
+                assert_eq!(
+                    m.active.fetch_add(1, Ordering::SeqCst),
+                    0,
+                    "two handlers at once"
+                );
                 let prev = m.ran.fetch_or(1 << i, Ordering::SeqCst);
                 assert_eq!(prev & (1 << i), 0, "handler ran twice");
                 m.active.fetch_sub(1, Ordering::SeqCst);
@@ -883,7 +890,10 @@ mod loom_tests {
             let mut local = VecDeque::new();
             // Idle: the next post must win the token.
             assert!(matches!(m.core.push(3, || ()), Push::Kick));
-            assert!(matches!(m.core.refill_or_release(&mut local), Refill::Refilled));
+            assert!(matches!(
+                m.core.refill_or_release(&mut local),
+                Refill::Refilled
+            ));
             assert_eq!(local, [3]);
         });
     }
