@@ -5,9 +5,11 @@
 //! Each part lives in its own module; `main` runs them in order.
 
 mod stackful;
+mod strand;
 
 fn main() {
     println!("coframe tour");
     stackful::run();
+    strand::run();
     println!("\ntour complete");
 }
