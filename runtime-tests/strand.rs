@@ -110,6 +110,9 @@ fn dropped_strand_runs_queued_work_then_frees_state() {
 #[test]
 fn idle_strand_without_handles_is_freed() {
     let ex = LocalExecutor::new();
+    // Never run: freed as soon as the handle goes.
+    let never_ran = Strand::new(&ex).downgrade();
+    assert!(never_ran.upgrade().is_none());
     let strand = Strand::new(&ex);
     let weak = strand.downgrade();
     ex.run_until_stalled();

@@ -38,7 +38,9 @@
 //! `keep` makes queued work keep the strand alive when every handle is
 //! dropped; it is a strong reference owned by whoever holds the token and
 //! dropped when the token is released, so an idle strand without handles
-//! or tasks is freed. Its drop wakes the drain task, whose next poll finds
+//! or tasks is freed. (A new strand's drain holds the token from its spawn
+//! to its first poll, without a keep; the first post in that window
+//! supplies one.) Its drop wakes the drain task, whose next poll finds
 //! the state gone (it holds a `Weak`) and completes.
 //!
 //! # Tasks on a strand
@@ -125,9 +127,9 @@ pub(crate) enum Refill<K> {
 }
 
 impl<T, K> Core<T, K> {
-    /// A core whose token is held by the drain being created (its keep is
-    /// given by [`set_keep`](Self::set_keep)): its first poll releases it
-    /// if nothing was posted meanwhile.
+    /// A core whose token is held by the drain being created, without a
+    /// keep (the first push supplies one): its first poll releases the
+    /// token if nothing was posted meanwhile.
     pub(crate) fn new_scheduled() -> Self {
         Self {
             state: Mutex::new(CoreState {
@@ -137,13 +139,6 @@ impl<T, K> Core<T, K> {
                 keep: None,
             }),
         }
-    }
-
-    /// Stores the keep of the token held since [`new_scheduled`](Self::new_scheduled).
-    pub(crate) fn set_keep(&self, keep: K) {
-        let mut st = self.lock();
-        debug_assert!(st.scheduled && st.keep.is_none());
-        st.keep = Some(keep);
     }
 
     fn lock(&self) -> crate::loom::sync::MutexGuard<'_, CoreState<T, K>> {
@@ -161,6 +156,11 @@ impl<T, K> Core<T, K> {
         }
         st.items.push_back(item);
         if st.scheduled {
+            if st.keep.is_none() {
+                // Only before the new drain's first poll: queued work
+                // must keep the state alive from now on.
+                st.keep = Some(keep());
+            }
             Push::Queued
         } else {
             st.scheduled = true;
@@ -555,10 +555,6 @@ impl<E: Executor> Strand<E> {
             hook: std::sync::Mutex::new(None),
             local: <E::Affinity as sealed::Affinity>::LOCAL,
         });
-        // The drain holds the token until its first poll: work posted
-        // before then must keep the state alive as well. (Before the
-        // spawn: on a pool the first poll may come at once.)
-        shared.core.set_keep(shared.clone());
         let drain = Drain {
             weak: Arc::downgrade(&shared),
             batch: VecDeque::new(),
@@ -706,8 +702,10 @@ impl<E: Executor> Strand<E> {
     /// let ex = coframe::LocalExecutor::new();
     /// let strand = coframe::Strand::new(&ex);
     /// let weak = strand.downgrade();
-    /// assert!(weak.upgrade().is_some());
+    /// strand.post(|| println!("queued work keeps the strand alive"));
     /// drop(strand);
+    /// assert!(weak.upgrade().is_some());
+    /// ex.run_until_stalled(); // runs the work, then frees the state
     /// assert!(weak.upgrade().is_none());
     /// ```
     pub fn downgrade(&self) -> WeakStrand<E> {
@@ -782,6 +780,7 @@ impl<E: Executor> WeakStrand<E> {
     /// ```
     /// let ex = coframe::LocalExecutor::new();
     /// let weak = coframe::Strand::new(&ex).downgrade();
+    /// ex.run_until_stalled();
     /// assert!(weak.upgrade().is_none());
     /// ```
     pub fn upgrade(&self) -> Option<Strand<E>> {
