@@ -577,3 +577,22 @@ fn pool_shutdown_cancels_strand_tasks_and_frees_frames() {
     assert_eq!(counting.live_frames(), 0);
     assert!(weak.upgrade().is_none());
 }
+
+#[test]
+fn each_handler_runs_through_safe_resume() {
+    // A handler that leaves the current-resource slot clobbered must not
+    // leak it to the next handler of the batch.
+    use coframe::frame::{current, set_current, ResourceHandle, System};
+    let ex = LocalExecutor::new();
+    let strand = Strand::new(&ex);
+    let seen = Rc::new(Cell::new(None));
+    strand.post(|| {
+        let h: &'static ResourceHandle = Box::leak(Box::new(ResourceHandle::owning_local(System)));
+        std::mem::forget(set_current(h));
+        assert!(!current().is_default());
+    });
+    let s = seen.clone();
+    strand.post(move || s.set(Some(current().is_default())));
+    ex.run_until_stalled();
+    assert_eq!(seen.get(), Some(true));
+}
