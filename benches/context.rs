@@ -67,7 +67,6 @@ fn context_switch(c: &mut Criterion) {
                 ctx = Some(t.context);
             })
         });
-        std::mem::forget(ctx);
         std::mem::forget(stack);
     }
 

@@ -326,6 +326,14 @@ fn alignments_zero_size_and_class_boundaries() {
     // Over-aligned requests go to the system allocator too.
     let over = Layout::from_size_align(64, 128).unwrap();
     assert_eq!(Recycling::class_size_for(over), None);
+    let before = Recycling::thread_stats();
+    let p = r.allocate(over).unwrap();
+    assert_eq!(p.as_ptr() as usize % 128, 0);
+    // SAFETY: allocated just above with `over`.
+    unsafe { r.deallocate(p, over) };
+    let after = Recycling::thread_stats();
+    assert_eq!(after.large_allocations, before.large_allocations + 1);
+    assert_eq!(after.system_frees, before.system_frees + 1);
 }
 
 #[test]
@@ -334,6 +342,10 @@ fn hundred_threads_allocate_free_and_exit_leaving_nothing_behind() {
         // Holds a frame freed during this thread's thread-local teardown
         // (before or after the recycler's own janitor has run).
         static HELD: std::cell::RefCell<Vec<FrameBox<[u8; 300]>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+        // Registered after the janitor (first touched after the thread's
+        // first allocation): the other order.
+        static HELD_LATE: std::cell::RefCell<Vec<FrameBox<[u8; 300]>>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
     let counting = Arc::new(Counting::new(Recycling));
@@ -372,6 +384,7 @@ fn hundred_threads_allocate_free_and_exit_leaving_nothing_behind() {
                         tx.send(FrameBox::new([(round * 10 + i) as u64; 20]))
                             .unwrap();
                         HELD.with(|h| h.borrow_mut().push(FrameBox::new([1; 300])));
+                        HELD_LATE.with(|h| h.borrow_mut().push(FrameBox::new([2; 300])));
                     });
                     barrier.wait();
                     Recycling::thread_stats().cached_blocks
@@ -588,8 +601,61 @@ fn a_resource_failing_every_nth_allocation_returns_errors_and_leaks_nothing() {
     assert_eq!(drops.load(SeqCst), 30);
     assert_eq!(counting.live_frames(), 0);
     assert_eq!(counting.failed_allocations(), 0); // failures came from FailEvery
+
+    // Counting above a failing resource counts the refusals.
+    let outer = Counting::new(FailEvery {
+        n: 2,
+        calls: AtomicUsize::new(0),
+        inner: System,
+    });
+    let l = Layout::new::<[u64; 4]>();
+    let ok = outer.allocate(l).unwrap();
+    assert_eq!(outer.allocate(l), Err(AllocError));
+    assert_eq!(
+        (
+            outer.upstream_calls(),
+            outer.total_allocations(),
+            outer.failed_allocations()
+        ),
+        (2, 1, 1)
+    );
+    // SAFETY: allocated above with `l`.
+    unsafe { outer.deallocate(ok, l) };
+    assert_eq!(outer.live_frames(), 0);
     drop(h);
     assert_eq!(Arc::strong_count(&counting), 1);
+}
+
+#[test]
+fn a_panicking_destructor_or_resource_still_frees_and_drops_everything() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor panicked");
+        }
+    }
+    let counting = Arc::new(Counting::new(System));
+    let h: ResourceHandle = SyncResourceHandle::owning(counting.clone()).into();
+    let b = FrameBox::new_in((PanicOnDrop, [0u8; 64]), &h);
+    assert_eq!(counting.live_frames(), 1);
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(b))).is_err());
+    assert_eq!(counting.live_frames(), 0, "the block leaked");
+
+    // A resource that panics: the value being boxed is dropped, not leaked.
+    struct Panics;
+    impl MemoryResource for Panics {
+        fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> {
+            panic!("resource panicked")
+        }
+        unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {}
+    }
+    let drops = Arc::new(AtomicUsize::new(0));
+    let p = ResourceHandle::owning_local(Panics);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        FrameBox::try_new_in(DropCount(drops.clone(), [0; 100]), &p)
+    }));
+    assert!(r.is_err());
+    assert_eq!(drops.load(SeqCst), 1);
 }
 
 // ------------------------------------------------------------ allocator-api2

@@ -390,7 +390,7 @@ fn a_million_tasks_spawned_and_joined() {
         }
         total
     });
-    assert_eq!(total, (0..1_000_000u64).sum());
+    assert_eq!(total, (0..1_000_000u64).sum::<u64>());
 }
 
 #[test]

@@ -21,6 +21,18 @@ pub mod executor;
 pub mod frame;
 pub mod task;
 
+/// Stackful tasks: closures on their own stack that [`wait`](stackful::wait)
+/// on futures as if they were blocking calls. Spawn them with
+/// [`spawn_stackful`] inside a task, or with `spawn_stackful` on an
+/// executor; see the executor module's `stackful` docs for stacks and the
+/// thread-local policy (a stackful task never migrates between threads).
+pub mod stackful {
+    pub use crate::executor::stackful::{
+        default_stacks, in_stackful_task, wait, DEFAULT_STACK_SIZE,
+    };
+}
+
+pub use executor::stackful::{spawn_stackful, spawn_stackful_with};
 pub use executor::{
     block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor, Strand,
     ThreadPool, ThreadPoolBuilder,
@@ -28,3 +40,8 @@ pub use executor::{
 pub use task::{JoinError, JoinHandle};
 
 mod loom;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -4,12 +4,16 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod frames;
 mod stackful;
+mod stackful_tasks;
 mod strand;
 
 fn main() {
     println!("coframe tour");
+    frames::run();
     stackful::run();
+    stackful_tasks::run();
     strand::run();
     println!("\ntour complete");
 }

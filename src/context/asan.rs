@@ -10,16 +10,20 @@
 //! Without the feature both are empty and inline to nothing. The feature
 //! only links when the binary is built with `-Zsanitizer=address`.
 
+#[cfg(feature = "asan")]
 use std::ffi::c_void;
 
-/// A stack's lowest usable address and its size, as ASan wants them.
-#[cfg_attr(not(feature = "asan"), allow(dead_code))]
+/// A stack's lowest usable address and its size, as ASan wants them. A
+/// zero-sized type without the feature, so handles that carry one cost
+/// nothing.
+#[cfg(feature = "asan")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bounds {
     pub(crate) bottom: *const c_void,
     pub(crate) size: usize,
 }
 
+#[cfg(feature = "asan")]
 impl Bounds {
     pub(crate) const UNKNOWN: Bounds = Bounds {
         bottom: std::ptr::null(),
@@ -31,6 +35,21 @@ impl Bounds {
             bottom: stack.limit() as *const c_void,
             size: stack.size(),
         }
+    }
+}
+
+/// Without the feature: nothing to carry.
+#[cfg(not(feature = "asan"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds;
+
+#[cfg(not(feature = "asan"))]
+impl Bounds {
+    pub(crate) const UNKNOWN: Bounds = Bounds;
+
+    #[inline(always)]
+    pub(crate) fn of(_stack: &super::Stack) -> Bounds {
+        Bounds
     }
 }
 

@@ -203,6 +203,9 @@ struct Extra<F, S> {
     alloc: ManuallyDrop<S>,
 }
 
+/// `!Send`, `!Sync`, and owning values of `I`, `Y` and `R` (for drop check).
+type Marker<I, Y, R> = (*mut (), I, Y, R);
+
 /// A typed coroutine on its own stack: `resume(I)` runs it until it
 /// suspends with a `Y` or returns an `R`.
 ///
@@ -237,7 +240,7 @@ pub struct Coroutine<I, Y, R> {
     /// The suspended coroutine; `None` once it finished (stack released).
     ctx: Option<Ctx>,
     started: bool,
-    _marker: PhantomData<(*mut (), fn(I) -> (Y, R))>,
+    _marker: PhantomData<Marker<I, Y, R>>,
 }
 
 impl<I, Y, R> Coroutine<I, Y, R> {

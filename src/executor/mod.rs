@@ -17,8 +17,10 @@
 
 mod block_on;
 mod local;
+mod pinned;
 mod pool;
 mod run_async;
+pub(crate) mod stackful;
 mod strand;
 
 pub use block_on::block_on;
@@ -223,7 +225,7 @@ impl Drop for EnterGuard {
 
 /// A counted copy of the current scheduler, if an executor is running here.
 #[inline(never)]
-fn current_scheduler() -> Option<Arc<dyn Schedule>> {
+pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
     let p = CURRENT.with(|c| c.get());
     // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
     // still alive (the guard is dropped before it).
@@ -231,7 +233,7 @@ fn current_scheduler() -> Option<Arc<dyn Schedule>> {
 }
 
 #[cold]
-fn refused(e: AllocError) -> ! {
+pub(crate) fn refused(e: AllocError) -> ! {
     panic!("coframe: frame memory resource refused the allocation of a task cell ({e})")
 }
 

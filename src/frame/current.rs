@@ -24,27 +24,57 @@
 //! or restore a value out of order — never leave a dangling pointer in the
 //! slot. In correct (LIFO) use the slot behaves exactly like a stack.
 
-use super::handle::{HandleRepr, ResourceHandle};
+use super::handle::{HandleRepr, ResourceHandle, RootHeader};
+use super::resource::MemoryResource;
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 
+/// The slot's value: three machine words, no byte fields (cheap to copy).
+/// `res == None` means unset (the default). `root` is the root header's
+/// address (0 if unrooted) with bit 0 set when the slot owns a count.
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Slot {
-    repr: Option<HandleRepr>,
-    counted: bool,
+    res: Option<NonNull<dyn MemoryResource>>,
+    root: usize,
 }
 
+const COUNTED: usize = 1;
+
 impl Slot {
-    const EMPTY: Slot = Slot {
-        repr: None,
-        counted: false,
-    };
+    const EMPTY: Slot = Slot { res: None, root: 0 };
+
+    #[inline]
+    fn uncounted(r: HandleRepr) -> Slot {
+        Slot {
+            res: Some(r.res),
+            root: r.root.map_or(0, |p| p.as_ptr() as usize),
+        }
+    }
+
+    #[inline]
+    fn counted(r: HandleRepr) -> Slot {
+        let mut s = Slot::uncounted(r);
+        if s.root != 0 {
+            s.root |= COUNTED;
+        }
+        s
+    }
+
+    #[inline]
+    fn repr(self) -> Option<HandleRepr> {
+        self.res.map(|res| HandleRepr {
+            res,
+            root: NonNull::new((self.root & !COUNTED) as *mut RootHeader),
+        })
+    }
 
     /// Gives up the slot's count if it owns one.
     #[inline]
     fn release(self) {
-        if self.counted {
-            if let Some(r) = self.repr {
+        if self.root & COUNTED != 0 {
+            if let Some(r) = self.repr() {
                 // SAFETY: a counted slot value owns one count.
                 unsafe { r.release() }
             }
@@ -55,11 +85,8 @@ impl Slot {
     /// frame backing an uncounted value).
     #[inline]
     fn into_counted(self) -> Slot {
-        match (self.counted, self.repr) {
-            (false, Some(r)) => Slot {
-                repr: Some(r.acquire()),
-                counted: true,
-            },
+        match self.repr() {
+            Some(r) if self.root & COUNTED == 0 => Slot::counted(r.acquire()),
             _ => self,
         }
     }
@@ -69,14 +96,25 @@ thread_local! {
     static SLOT: Cell<Slot> = const { Cell::new(Slot::EMPTY) };
 }
 
-#[inline(never)]
+#[inline]
 fn slot_get() -> Slot {
-    SLOT.with(Cell::get)
+    // SAFETY: the address is this thread's slot, used at once.
+    unsafe { *slot_ptr() }
 }
 
+/// This thread's slot address, computed afresh by every caller (never
+/// kept across a call that could switch stacks: invariant 7).
 #[inline(never)]
+fn slot_ptr() -> *mut Slot {
+    SLOT.with(Cell::as_ptr)
+}
+
+#[inline(always)]
 fn slot_replace(new: Slot) -> Slot {
-    SLOT.with(|s| s.replace(new))
+    let p = slot_ptr();
+    // SAFETY: this thread's slot; no reference to it is alive (all access
+    // goes through these copies).
+    unsafe { std::ptr::replace(p, new) }
 }
 
 /// A counted copy of the current resource (the default
@@ -88,7 +126,7 @@ fn slot_replace(new: Slot) -> Slot {
 /// ```
 #[inline]
 pub fn current() -> ResourceHandle {
-    match slot_get().repr {
+    match slot_get().repr() {
         None => ResourceHandle::default_resource(),
         // The value is alive (slot invariant); take our own count.
         Some(r) => ResourceHandle::from_repr(r.acquire()),
@@ -121,10 +159,7 @@ impl Drop for Restore {
 /// ```
 #[must_use = "the slot is restored when the guard is dropped"]
 pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
-    let prev = slot_replace(Slot {
-        repr: Some(h.repr.acquire()),
-        counted: true,
-    });
+    let prev = slot_replace(Slot::counted(h.repr.acquire()));
     CurrentGuard {
         prev: prev.into_counted(),
         _borrow: PhantomData,
@@ -174,13 +209,15 @@ impl std::fmt::Debug for CurrentGuard<'_> {
 /// ```
 #[inline]
 pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
-    let saved = slot_get();
-    // The slot keeps an uncounted copy; `saved` (in `Restore`) owns the
-    // value's count, if any, for the duration.
-    slot_replace(Slot {
-        repr: saved.repr,
-        counted: false,
-    });
+    let p = slot_ptr();
+    // SAFETY: this thread's slot, used at once. The slot keeps an uncounted
+    // copy; `saved` (in `Restore`) owns the value's count, if any, for the
+    // duration.
+    let saved = unsafe {
+        let saved = *p;
+        (*p).root &= !COUNTED;
+        saved
+    };
     let _restore = Restore(saved);
     f()
 }
@@ -203,12 +240,27 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// ```
 #[inline]
 pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
-    let saved = slot_replace(Slot {
-        repr: Some(h.repr),
-        counted: false,
-    });
+    let saved = slot_replace(Slot::uncounted(h.repr));
     let _restore = Restore(saved);
     f()
+}
+
+/// Executor batch loops: makes `h` current without saving the previous
+/// value and without touching its count (one thread-local write per poll;
+/// the loop saves and restores the slot once per batch with
+/// [`safe_resume`]). Releases the slot's previous value if the slot owned a
+/// count (a guard leaked by the previous task).
+///
+/// # Safety
+///
+/// The caller runs inside a [`safe_resume`] (or [`safe_resume_with`]) on
+/// this thread and keeps `h` alive for as long as it is current: until the
+/// next `replace_current_uncounted` or `set_current` on this slot, or the end
+/// of the enclosing `safe_resume`, whichever comes first.
+#[inline]
+#[allow(dead_code)] // used by the executors' batch loops
+pub(crate) unsafe fn replace_current_uncounted(h: &ResourceHandle) {
+    slot_replace(Slot::uncounted(h.repr)).release();
 }
 
 #[cfg(test)]
@@ -232,6 +284,20 @@ mod tests {
         });
         // Reset the slot (releasing `a`'s count) for other tests.
         slot_replace(Slot::EMPTY).release();
+        assert!(current().is_default());
+    }
+
+    #[test]
+    fn batch_loop_replaces_without_restoring() {
+        let a = ResourceHandle::owning_local(System);
+        let b = ResourceHandle::owning_local(System);
+        safe_resume(|| {
+            for h in [&a, &b, &a] {
+                // SAFETY: inside safe_resume; `a` and `b` outlive it.
+                unsafe { replace_current_uncounted(h) };
+                assert!(current().same_resource(h));
+            }
+        });
         assert!(current().is_default());
     }
 }

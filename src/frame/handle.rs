@@ -39,7 +39,7 @@
 //! constant-initialised thread-local without destructor, so it is readable
 //! even during thread-local teardown.
 
-use super::recycling::DEFAULT_RESOURCE;
+use super::recycling::{recycling_allocate, recycling_deallocate, DEFAULT_RESOURCE};
 
 /// The one fat pointer every default handle copies.
 static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
@@ -213,15 +213,53 @@ impl HandleRepr {
     /// Allocation on the owner thread (or through a thread-safe resource).
     #[inline]
     pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        if let Some(root) = self.root {
-            // SAFETY: a count or borrow keeps the root alive.
-            let header = unsafe { root.as_ref() };
-            if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
-                give_back_pending(header);
+        match self.root {
+            // The default: a direct call, no virtual dispatch (as capy).
+            None if self.is_default() => recycling_allocate(layout),
+            Some(root) => {
+                // SAFETY: a count or borrow keeps the root alive.
+                let header = unsafe { root.as_ref() };
+                if header.owner != 0 && header.has_pending.load(Ordering::Acquire) {
+                    self.give_back_then_allocate(header, layout)
+                } else {
+                    // SAFETY: the resource lives as long as the root.
+                    unsafe { self.res.as_ref() }.allocate(layout)
+                }
             }
+            // SAFETY: an unrooted resource is 'static.
+            None => unsafe { self.res.as_ref() }.allocate(layout),
         }
-        // SAFETY: the resource lives as long as the root (or is 'static).
+    }
+
+    /// Owner thread of a local root with queued foreign frees: gives them
+    /// back, then allocates (out of line: the fast paths stay tail calls).
+    #[cold]
+    #[inline(never)]
+    fn give_back_then_allocate(
+        &self,
+        header: &RootHeader,
+        layout: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        give_back_pending(header);
+        // SAFETY: the resource lives as long as the root.
         unsafe { self.res.as_ref() }.allocate(layout)
+    }
+
+    /// Deallocation, without the foreign-thread check (callers do it).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from this resource with `layout`; for a local root the
+    /// caller is on the owner thread.
+    #[inline]
+    pub(crate) unsafe fn deallocate_here(&self, ptr: NonNull<u8>, layout: Layout) {
+        if self.is_default() {
+            // SAFETY: the block came from the default resource.
+            unsafe { recycling_deallocate(ptr, layout) }
+        } else {
+            // SAFETY: by contract.
+            unsafe { self.res.as_ref().deallocate(ptr, layout) }
+        }
     }
 }
 
@@ -242,8 +280,14 @@ fn give_back_pending(header: &RootHeader) {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     static THREAD_TOKEN: Cell<u64> = const { Cell::new(0) };
+}
+// Loom runs its model threads on one OS thread: use its thread-locals.
+#[cfg(loom)]
+loom::thread_local! {
+    static THREAD_TOKEN: Cell<u64> = Cell::new(0);
 }
 static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -279,6 +323,13 @@ pub(crate) fn thread_token() -> u64 {
 /// let p = h.allocate(layout).unwrap();
 /// // SAFETY: `p` came from `h.allocate(layout)`.
 /// unsafe { h.deallocate(p, layout) };
+/// ```
+///
+/// It cannot leave its thread (invariant 4):
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(coframe::frame::ResourceHandle::default());
 /// ```
 #[repr(transparent)]
 pub struct ResourceHandle {
@@ -382,7 +433,7 @@ impl ResourceHandle {
         // SAFETY: a `ResourceHandle` is `!Send`, so for a local root we are
         // on the owner thread; the block belongs to this resource by the
         // caller's contract.
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 
     /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).
@@ -583,6 +634,21 @@ impl SyncResourceHandle {
     /// let h = SyncResourceHandle::owning(System);
     /// assert!(!h.is_default() && !h.is_local());
     /// ```
+    ///
+    /// An allocator that is not `Sync` (such as `bumpalo::Bump`) is
+    /// rejected; it belongs in [`ResourceHandle::owning_local`]:
+    ///
+    /// ```compile_fail
+    /// struct Bump(bumpalo::Bump);
+    /// impl coframe::frame::MemoryResource for Bump {
+    ///     fn allocate(&self, l: std::alloc::Layout)
+    ///         -> Result<std::ptr::NonNull<u8>, coframe::frame::AllocError> {
+    ///         self.0.try_alloc_layout(l).map_err(|_| coframe::frame::AllocError)
+    ///     }
+    ///     unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {}
+    /// }
+    /// let _ = coframe::frame::SyncResourceHandle::owning(Bump(bumpalo::Bump::new()));
+    /// ```
     pub fn owning<A: MemoryResource + Send + Sync + 'static>(alloc: A) -> Self {
         SyncResourceHandle {
             repr: new_root(alloc, 0),
@@ -692,7 +758,7 @@ impl MemoryResource for SyncResourceHandle {
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract (thread-safe resource).
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 }
 
@@ -778,7 +844,7 @@ impl RawHandle {
         }
         // SAFETY: thread-safe resource, or we are on the owner thread; the
         // block belongs to it by contract.
-        unsafe { self.repr.res.as_ref().deallocate(ptr, layout) }
+        unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 }
 
@@ -848,5 +914,100 @@ mod tests {
         // SAFETY: not local.
         let l = unsafe { raw.as_local() };
         assert!(l.is_default());
+    }
+}
+
+/// Loom models of the hand-rolled root protocol: count, foreign-free queue,
+/// destruction exactly once with every queued block given back. They run in
+/// `.ci/run`'s loom step (`RUSTFLAGS="--cfg loom" cargo test --lib --release
+/// loom_`). Checked: skipping the drain of queued frees in `destroy_root`
+/// makes the first model fail.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::frame::System;
+    use crate::loom::sync::atomic::AtomicUsize;
+    use crate::loom::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    struct Tracked {
+        live: Arc<AtomicUsize>,
+        drops: Arc<AtomicUsize>,
+    }
+
+    impl MemoryResource for Tracked {
+        fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+            let p = System.allocate(layout)?;
+            self.live.fetch_add(1, SeqCst);
+            Ok(p)
+        }
+        unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+            self.live.fetch_sub(1, SeqCst);
+            // SAFETY: forwarded contract.
+            unsafe { System.deallocate(ptr, layout) }
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            assert_eq!(
+                self.live.load(SeqCst),
+                0,
+                "allocator dropped with live frames"
+            );
+            self.drops.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn tracked() -> (Tracked, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let live = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let t = Tracked {
+            live: live.clone(),
+            drops: drops.clone(),
+        };
+        (t, live, drops)
+    }
+
+    #[test]
+    fn local_root_foreign_free_races_the_owner() {
+        loom::model(|| {
+            let (t, live, drops) = tracked();
+            let h = ResourceHandle::owning_local(t);
+            let l = Layout::new::<u64>();
+            let addr = h.allocate(l).unwrap().as_ptr() as usize;
+            let raw = h.clone().into_raw();
+            let foreign = loom::thread::spawn(move || {
+                // SAFETY: allocated above with `l`, freed once.
+                unsafe { raw.deallocate(NonNull::new(addr as *mut u8).unwrap(), l) };
+                drop(raw);
+            });
+            let b = h.allocate(l).unwrap();
+            // SAFETY: allocated just above.
+            unsafe { h.deallocate(b, l) };
+            drop(h);
+            foreign.join().unwrap();
+            assert_eq!(drops.load(SeqCst), 1);
+            assert_eq!(live.load(SeqCst), 0);
+        });
+    }
+
+    #[test]
+    fn sync_root_last_counts_dropped_concurrently() {
+        loom::model(|| {
+            let (t, _live, drops) = tracked();
+            let h = SyncResourceHandle::owning(t);
+            let l = Layout::new::<u32>();
+            let p = h.allocate(l).unwrap().as_ptr() as usize;
+            let h2 = h.clone();
+            let other = loom::thread::spawn(move || {
+                // SAFETY: allocated above with `l`, freed once.
+                unsafe { h2.deallocate(NonNull::new(p as *mut u8).unwrap(), l) };
+                drop(h2);
+            });
+            drop(h);
+            other.join().unwrap();
+            assert_eq!(drops.load(SeqCst), 1);
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! Frame allocators: where task memory comes from (capy's frame allocator
 //! system, in Rust).
 //!
-//! Every frame — a task cell, a [`FrameBox`](self), a stackful task's control
+//! Every frame — a task cell, a [`FrameBox`], a stackful task's control
 //! data — is allocated from a [`MemoryResource`]. Which one is decided once,
 //! at the root (`run_async(executor, allocator, future)`), and inherited by
 //! every child spawn through a thread-local *current resource* slot that
@@ -13,6 +13,19 @@
 //! 3. the slot is a stack: whoever polls or resumes saves and restores it;
 //! 4. a resource that is not `Sync` never reaches another thread's allocation
 //!    path: the type system keeps local-only resources off thread pools.
+//!
+//! What lives where:
+//! - `resource.rs`: [`MemoryResource`], [`AllocError`], [`System`];
+//! - `handle.rs`: [`ResourceHandle`] (`!Send`), [`SyncResourceHandle`]
+//!   (`Send + Sync`), the crate-internal `RawHandle` task cells keep, and the
+//!   owner roots (`SyncResourceHandle::owning`, `ResourceHandle::owning_local`);
+//! - `current.rs`: the slot, [`current`], [`set_current`], [`safe_resume`],
+//!   [`safe_resume_with`];
+//! - `recycling.rs`: [`Recycling`], the default (classes, batches and their
+//!   measurements are in its module docs), [`RecyclingStats`];
+//! - `counting.rs`: [`Counting`]; `frame_box.rs`: [`FrameBox`];
+//! - `api2.rs` (feature `allocator-api2`): `Allocator2`, any
+//!   `allocator_api2` 0.2 allocator (bumpalo 3's `Bump`) as a resource.
 
 #[cfg(feature = "allocator-api2")]
 mod api2;
@@ -26,6 +39,8 @@ mod resource;
 #[cfg(feature = "allocator-api2")]
 pub use api2::Allocator2;
 pub use counting::Counting;
+#[allow(unused_imports)] // consumed by executor batch loops
+pub(crate) use current::replace_current_uncounted;
 pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
 pub use frame_box::FrameBox;
 #[allow(unused_imports)] // consumed by task cells

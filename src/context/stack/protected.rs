@@ -64,9 +64,7 @@ impl ProtectedStack {
         if base == libc::MAP_FAILED {
             return Err(StackError::Os(std::io::Error::last_os_error()));
         }
-        // SAFETY: the first page belongs to the mapping just made.
-        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(err) = install_guard(base, page) {
             // SAFETY: unmapping the mapping just made.
             unsafe { libc::munmap(base, len) };
             return Err(StackError::Os(err));
@@ -94,6 +92,35 @@ impl ProtectedStack {
         let rc = unsafe { libc::munmap(stack.base().as_ptr().cast(), stack.len()) };
         debug_assert_eq!(rc, 0, "munmap of a coframe stack failed");
     }
+}
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13): a guard region inside an existing
+/// mapping, without changing its protection.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Makes the page at `base` a guard page.
+///
+/// Preferred: `madvise(MADV_GUARD_INSTALL)`, which leaves the mapping one
+/// VMA — and lets the kernel merge neighbouring stacks into one VMA, so a
+/// process can hold far more than `vm.max_map_count / 2` stacks (100,000
+/// suspended stackful tasks need that). Older kernels answer `EINVAL`; then
+/// `mprotect(PROT_NONE)`, which splits the mapping into two VMAs. Either way
+/// a touch of the page raises SIGSEGV.
+fn install_guard(base: *mut libc::c_void, page: usize) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_GUARD_REGIONS: AtomicBool = AtomicBool::new(false);
+    if !NO_GUARD_REGIONS.load(Ordering::Relaxed) {
+        // SAFETY: advising on the first page of a mapping we own.
+        if unsafe { libc::madvise(base, page, MADV_GUARD_INSTALL) } == 0 {
+            return Ok(());
+        }
+        NO_GUARD_REGIONS.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: the first page belongs to the mapping just made.
+    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Default for ProtectedStack {

@@ -302,6 +302,7 @@ pub struct PoolMetrics {
 /// });
 /// assert_eq!(pool.block_on(root).unwrap(), 285);
 /// assert_eq!(counting.total_allocations(), 11); // the root and its 10 children
+/// drop(pool); // joins the workers: the last cells are freed by now
 /// assert_eq!(counting.live_frames(), 0);
 /// ```
 pub struct ThreadPool {
@@ -352,6 +353,11 @@ impl ThreadPool {
     /// ```
     pub fn builder() -> ThreadPoolBuilder {
         ThreadPoolBuilder::default()
+    }
+
+    /// The pool's shared state (for pinned stackful tasks).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Number of worker threads.

@@ -1,0 +1,443 @@
+//! Issue 7: stackful tasks on the executors — spawning them from async code,
+//! waiting on futures inside, cancellation, memory per suspended task.
+
+use coframe::context::{PooledStack, StackAllocator};
+use coframe::frame::{Counting, Recycling};
+use coframe::stackful::wait;
+use coframe::{run_async, spawn, spawn_stackful, JoinError, LocalExecutor};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn wait_outside_a_stackful_task_panics_with_the_message() {
+    let err = std::panic::catch_unwind(|| wait(async { 1 })).unwrap_err();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("coframe::stackful::wait called outside a stackful task"),
+        "{msg}"
+    );
+    // Inside an ordinary (async) task it is just as wrong.
+    let ex = LocalExecutor::new();
+    let h = ex.spawn(async { std::panic::catch_unwind(|| wait(async { 1 })).is_err() });
+    assert!(ex.run_until(h).unwrap());
+}
+
+#[test]
+fn stackful_task_waits_on_a_future_completed_by_another_task() {
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded::<u32>(1);
+    let reader = ex.spawn_stackful(move || {
+        let mut sum = 0;
+        while let Ok(v) = wait(rx.recv()) {
+            sum += v;
+        }
+        sum
+    });
+    let writer = ex.spawn(async move {
+        for i in 1..=100 {
+            tx.send(i).await.unwrap();
+        }
+    });
+    // An async task awaits the stackful task's handle.
+    let total = ex.run_until(async move {
+        writer.await.unwrap();
+        reader.await.unwrap()
+    });
+    assert_eq!(total, 5050);
+}
+
+#[test]
+fn stackful_task_waits_on_an_async_io_timer() {
+    let ex = LocalExecutor::new();
+    let h = ex.spawn_stackful(|| {
+        let start = std::time::Instant::now();
+        wait(async_io::Timer::after(std::time::Duration::from_millis(5)));
+        start.elapsed()
+    });
+    let elapsed = ex.run_until(h).unwrap();
+    assert!(elapsed >= std::time::Duration::from_millis(5));
+}
+
+#[test]
+fn deep_recursion_inside_a_stackful_task() {
+    let ex = LocalExecutor::new();
+    let stacks = PooledStack::new(1 << 20).unwrap();
+    let h = ex.spawn_stackful_with(stacks, || {
+        #[inline(never)]
+        fn depth(n: u32) -> u32 {
+            let pad = std::hint::black_box([n as u8; 256]);
+            if n == 0 {
+                // Suspend at the bottom of the recursion too.
+                wait(async { pad[0] as u32 })
+            } else {
+                depth(n - 1) + 1
+            }
+        }
+        depth(1000)
+    });
+    assert_eq!(ex.run_until(h).unwrap(), 1000);
+}
+
+#[test]
+fn stackful_task_spawns_futures_and_stackful_tasks_and_waits_on_them() {
+    let ex = LocalExecutor::new();
+    let h = ex.spawn_stackful(|| {
+        let futs: Vec<_> = (0..10u64).map(|i| spawn(async move { i * i })).collect();
+        let stacks: Vec<_> = (0..10u64)
+            .map(|i| {
+                spawn_stackful(move || {
+                    let inner = spawn(async move { i + 1 });
+                    wait(inner).unwrap() * 2
+                })
+            })
+            .collect();
+        let a: u64 = futs.into_iter().map(|h| wait(h).unwrap()).sum();
+        let b: u64 = stacks.into_iter().map(|h| wait(h).unwrap()).sum();
+        (a, b)
+    });
+    assert_eq!(ex.run_until(h).unwrap(), (285, 110));
+}
+
+#[test]
+fn stackful_spawns_inherit_the_frame_resource() {
+    let ex = LocalExecutor::new();
+    let counting = Arc::new(Counting::new(Recycling));
+    let root = run_async(&ex, counting.clone(), async {
+        let h = spawn_stackful(|| {
+            let child = spawn(async { 1 });
+            let grandchild = spawn_stackful(|| wait(spawn(async { 2 })).unwrap());
+            wait(child).unwrap() + wait(grandchild).unwrap()
+        });
+        h.await.unwrap()
+    });
+    assert_eq!(ex.run_until(root).unwrap(), 3);
+    // root + stackful + child + stackful grandchild + its child
+    assert!(
+        counting.total_allocations() >= 5,
+        "{} frames",
+        counting.total_allocations()
+    );
+    drop(ex);
+    assert_eq!(counting.live_frames(), 0);
+}
+
+#[test]
+fn panic_inside_gives_join_error_panic() {
+    let ex = LocalExecutor::new();
+    let h = ex.spawn_stackful(|| {
+        wait(async {});
+        std::panic::panic_any(7u32);
+    });
+    match ex.run_until(h) {
+        Err(JoinError::Panic(p)) => assert_eq!(*p.downcast::<u32>().unwrap(), 7),
+        other => panic!("expected a panic, got {other:?}"),
+    }
+}
+
+struct Counted(Rc<Cell<u32>>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn abort_of_a_suspended_stackful_task_unwinds_and_frees_its_stack() {
+    let ex = LocalExecutor::new();
+    let stacks = PooledStack::new(64 * 1024).unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let (d1, d2) = (drops.clone(), drops.clone());
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let h = ex.spawn_stackful_with(stacks.clone(), move || {
+        let _a = Counted(d1);
+        let nested = || {
+            let _b = Counted(d2);
+            wait(rx.recv()).ok();
+            unreachable!("aborted while suspended");
+        };
+        nested()
+    });
+    ex.run_until_stalled();
+    assert_eq!(stacks.live(), 1);
+    assert_eq!(drops.get(), 0);
+    h.abort();
+    ex.run_until_stalled();
+    assert_eq!(drops.get(), 2, "both destructors on the stack ran");
+    assert_eq!(stacks.live(), 0, "the stack went back to its pool");
+    assert!(matches!(ex.run_until(h), Err(JoinError::Cancelled)));
+}
+
+#[test]
+fn executor_drop_with_10_000_suspended_stackful_tasks_frees_everything() {
+    let stacks = PooledStack::new(32 * 1024).unwrap();
+    let counting = Arc::new(Counting::new(Recycling));
+    let unwound = Arc::new(AtomicUsize::new(0));
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    {
+        let ex = LocalExecutor::new();
+        let (s, u) = (stacks.clone(), unwound.clone());
+        let root = run_async(&ex, counting.clone(), async move {
+            for _ in 0..10_000 {
+                let (rx, u) = (rx.clone(), u.clone());
+                let stacks = s.clone();
+                // Spawned from inside the root: cells come from `counting`.
+                coframe::spawn_local(async move {
+                    coframe::spawn_stackful_with(stacks, move || {
+                        struct Bump(Arc<AtomicUsize>);
+                        impl Drop for Bump {
+                            fn drop(&mut self) {
+                                self.0.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        let _b = Bump(u);
+                        wait(rx.recv()).ok();
+                    })
+                    .await
+                    .ok();
+                });
+            }
+        });
+        ex.run_until_stalled();
+        assert_eq!(stacks.live(), 10_000);
+        assert!(counting.live_frames() >= 10_000);
+        drop(root);
+    }
+    assert_eq!(unwound.load(Ordering::Relaxed), 10_000);
+    assert_eq!(stacks.live(), 0);
+    assert_eq!(counting.live_frames(), 0);
+}
+
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * coframe::context::StackTraits::page_size()
+}
+
+#[test]
+fn a_hundred_thousand_suspended_stackful_tasks() {
+    const N: usize = 100_000;
+    let ex = LocalExecutor::new();
+    let stacks = PooledStack::new(coframe::stackful::DEFAULT_STACK_SIZE).unwrap();
+    let (tx, rx) = async_channel::unbounded::<u32>();
+    let before = resident_bytes();
+    let handles: Vec<_> = (0..N)
+        .map(|_| {
+            let rx = rx.clone();
+            ex.spawn_stackful_with(stacks.clone(), move || wait(rx.recv()).unwrap())
+        })
+        .collect();
+    ex.run_until_stalled();
+    assert_eq!(stacks.live(), N);
+    let per_task = (resident_bytes().saturating_sub(before)) / N;
+    println!("resident memory per suspended stackful task: {per_task} bytes");
+    assert!(per_task < 64 * 1024, "{per_task} bytes per suspended task");
+    for i in 0..N as u32 {
+        tx.try_send(i).unwrap();
+    }
+    let sum: u64 = ex.run_until(async move {
+        let mut sum = 0u64;
+        for h in handles {
+            sum += h.await.unwrap() as u64;
+        }
+        sum
+    });
+    assert_eq!(sum, (N as u64 - 1) * N as u64 / 2);
+    assert_eq!(stacks.live(), 0);
+}
+
+#[test]
+fn guard_page_hit_in_a_stackful_task_reports_a_stack_overflow() {
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("stackful-overflow") {
+        #[inline(never)]
+        #[allow(unconditional_recursion)]
+        fn down(n: u64) -> u64 {
+            let pad = std::hint::black_box([n; 64]);
+            down(n + 1) + pad[1]
+        }
+        let ex = LocalExecutor::new();
+        let h = ex.spawn_stackful(|| down(0));
+        let _ = ex.run_until(h);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "stackful::guard_page_hit_in_a_stackful_task_reports_a_stack_overflow",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("COFRAME_CHILD_SCENARIO", "stackful-overflow")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("coframe: stack overflow in a coframe stack"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stack_pool_sizes_are_configurable_per_spawn() {
+    let ex = LocalExecutor::new();
+    let small = PooledStack::new(16 * 1024).unwrap();
+    let h = ex.spawn_stackful_with(small.clone(), || 5);
+    assert_eq!(small.live(), 1);
+    assert_eq!(ex.run_until(h).unwrap(), 5);
+    assert_eq!(small.live(), 0);
+    let a = small.allocate().unwrap();
+    assert!(a.size() >= 16 * 1024);
+    // SAFETY: from `small`, unused.
+    unsafe { small.deallocate(a) };
+}
+
+// ---------------------------------------------------------------------------
+// On the thread pool: pinned to a worker (the thread-local policy).
+
+fn pool(workers: usize) -> coframe::ThreadPool {
+    coframe::ThreadPool::builder()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+thread_local! {
+    static WHO: Cell<usize> = const { Cell::new(0) };
+}
+
+#[test]
+fn stackful_tasks_stay_on_the_worker_they_started_on() {
+    // 200 stackful tasks on 2 workers each wait 50 times on a future that a
+    // thread outside the pool completes; every wake from outside would land
+    // on the injector, so an unpinned task would hop between workers.
+    let pool = pool(2);
+    let (tx, rx) = std::sync::mpsc::channel::<async_channel::Sender<()>>();
+    let feeder = std::thread::spawn(move || {
+        for s in rx {
+            s.send_blocking(()).unwrap();
+        }
+    });
+    let handles: Vec<_> = (0..200)
+        .map(|i| {
+            let tx = tx.clone();
+            pool.spawn_stackful(move || {
+                let me = std::thread::current().id();
+                WHO.with(|w| w.set(i + 1));
+                let mut hops = 0;
+                for _ in 0..50 {
+                    let (s, r) = async_channel::bounded(1);
+                    tx.send(s).unwrap();
+                    wait(r.recv()).unwrap();
+                    if std::thread::current().id() != me {
+                        hops += 1;
+                    }
+                    // A thread-local read after the switch sees this thread's.
+                    WHO.with(|w| assert!(w.get() != 0));
+                    WHO.with(|w| w.set(i + 1));
+                }
+                hops
+            })
+        })
+        .collect();
+    drop(tx);
+    let hops: usize = handles.into_iter().map(|h| pool.block_on(h).unwrap()).sum();
+    assert_eq!(hops, 0, "stackful tasks migrated between workers");
+    drop(pool);
+    feeder.join().unwrap();
+}
+
+#[test]
+fn pool_spawns_stackful_from_inside_and_outside_and_joins() {
+    for workers in [1, 2] {
+        let pool = pool(workers);
+        let outside: Vec<_> = (0..100u64)
+            .map(|i| pool.spawn_stackful(move || wait(spawn(async move { i })).unwrap()))
+            .collect();
+        let inside = pool.spawn(async {
+            let hs: Vec<_> = (0..100u64)
+                .map(|i| spawn_stackful(move || wait(spawn(async move { i * 2 })).unwrap()))
+                .collect();
+            let mut s = 0;
+            for h in hs {
+                s += h.await.unwrap();
+            }
+            s
+        });
+        let a: u64 = outside.into_iter().map(|h| pool.block_on(h).unwrap()).sum();
+        assert_eq!(a, 4950);
+        assert_eq!(pool.block_on(inside).unwrap(), 9900);
+    }
+}
+
+#[test]
+fn pool_abort_from_another_thread_unwinds_a_suspended_stackful_task() {
+    let pool = pool(2);
+    let stacks = PooledStack::new(64 * 1024).unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let d = drops.clone();
+    let h = pool.spawn_stackful_with(stacks.clone(), move || {
+        struct D(Arc<AtomicUsize>);
+        impl Drop for D {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let _d = D(d);
+        started_tx.send(()).unwrap();
+        wait(rx.recv()).ok();
+    });
+    started_rx.recv().unwrap();
+    let aborter = std::thread::spawn(move || {
+        h.abort();
+        h
+    });
+    let h = aborter.join().unwrap();
+    assert!(matches!(pool.block_on(h), Err(JoinError::Cancelled)));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(stacks.live(), 0);
+}
+
+#[test]
+fn pool_drop_with_10_000_suspended_stackful_tasks_frees_everything() {
+    let pool = pool(2);
+    let stacks = PooledStack::new(32 * 1024).unwrap();
+    let counting = Arc::new(Counting::new(Recycling));
+    let unwound = Arc::new(AtomicUsize::new(0));
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let (s, u) = (stacks.clone(), unwound.clone());
+    let root = run_async(&pool, counting.clone(), async move {
+        let (started_tx, started_rx) = async_channel::unbounded::<()>();
+        for _ in 0..10_000 {
+            let (rx, u, started_tx) = (rx.clone(), u.clone(), started_tx.clone());
+            drop(coframe::spawn_stackful_with(s.clone(), move || {
+                struct Bump(Arc<AtomicUsize>);
+                impl Drop for Bump {
+                    fn drop(&mut self) {
+                        self.0.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let _b = Bump(u);
+                started_tx.try_send(()).unwrap();
+                wait(rx.recv()).ok();
+            }));
+        }
+        for _ in 0..10_000 {
+            started_rx.recv().await.unwrap();
+        }
+    });
+    pool.block_on(root).unwrap();
+    assert_eq!(stacks.live(), 10_000);
+    assert!(counting.live_frames() >= 10_000);
+    drop(pool);
+    assert_eq!(unwound.load(Ordering::Relaxed), 10_000);
+    assert_eq!(stacks.live(), 0);
+    assert_eq!(counting.live_frames(), 0);
+}

@@ -1,0 +1,486 @@
+//! Stackful tasks: a closure on its own stack, scheduled like any task,
+//! that waits on futures as if they were blocking calls.
+//!
+//! A stackful task is an ordinary task cell whose future, [`Stackful`],
+//! owns a [`Coroutine`] (its control block at the top of its own stack).
+//! Polling the future resumes the coroutine through the task's poll path —
+//! so `safe_resume` with the task's frame resource, the current scheduler,
+//! panic capture and cancellation are the task cell's, unchanged. Inside,
+//! [`wait`] polls the awaited future with the task's waker; while it is
+//! pending the coroutine suspends back into `poll`, which returns
+//! `Pending`, and the executor runs other work until the waker fires.
+//!
+//! ```text
+//!   executor thread stack                 the task's own stack
+//!   ─────────────────────                 ────────────────────
+//!   worker loop                           [control block: yielder, ...]
+//!    └ Runnable::run                       entry
+//!       └ safe_resume_with(resource)        └ closure f()
+//!          └ Stackful::poll ── resume ──▶      └ ... user code ...
+//!                          ◀─ suspend ──          └ wait(fut): poll fut,
+//!            returns Pending                          Pending → suspend
+//! ```
+//!
+//! The waker and the yielder reach `wait` through a thread-local slot that
+//! `poll` sets for the duration of the resume (and restores afterwards, so
+//! stackful tasks may nest); its accessors are `#[inline(never)]`
+//! (invariant 7).
+//!
+//! # Thread-locals and migration
+//!
+//! LLVM may keep a thread-local's address in a register or stack slot across
+//! a call, and a call to [`wait`] can return on another thread if the stack
+//! migrates: the code after it would then touch the first thread's
+//! thread-locals (or freed memory, if that thread exited). coframe therefore
+//! never migrates a stack: a stackful task runs on the thread it was first
+//! polled on, for its whole life, including its cancellation (the unwinding
+//! of its stack runs there too). On a [`LocalExecutor`](super::LocalExecutor)
+//! that is automatic; on the thread pool the task is pinned to its worker.
+//!
+//! # Stacks
+//!
+//! Stacks come from a [`PooledStack`] of guard-page protected stacks, by
+//! default [`DEFAULT_STACK_SIZE`] (64 KiB) each: enough for ordinary
+//! blocking-style code, formatting and a panic with a backtrace, while
+//! 100,000 suspended tasks reserve under 7 GiB of address space and commit
+//! only the pages they touch. Pass another allocator per spawn for deeper
+//! code.
+
+use super::pinned::Pinned;
+use crate::context::{
+    Coroutine, CoroutineResult, PooledStack, StackAllocator, StackError, Yielder,
+};
+use crate::task::JoinHandle;
+use std::cell::Cell;
+use std::future::{Future, IntoFuture};
+use std::pin::{pin, Pin};
+use std::ptr;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+/// Usable bytes of a stackful task's stack unless another allocator is
+/// given: 64 KiB (see the module docs for the reason).
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+
+/// The process-wide pool stackful tasks take their stacks from by default.
+///
+/// ```
+/// let pool = coframe::stackful::default_stacks();
+/// assert_eq!(pool.stack_size(), coframe::stackful::DEFAULT_STACK_SIZE);
+/// ```
+pub fn default_stacks() -> &'static PooledStack {
+    static POOL: OnceLock<PooledStack> = OnceLock::new();
+    POOL.get_or_init(|| {
+        PooledStack::builder()
+            .stack_size(DEFAULT_STACK_SIZE)
+            .build()
+            .expect("the default stackful stack size is valid")
+    })
+}
+
+/// Stacks from [`default_stacks`] through a small per-thread cache.
+///
+/// Spawning and finishing stackful tasks is on the hot path of programs
+/// that use them like functions; the shared pool costs a lock and two atomic
+/// counts per stack. Each thread keeps up to [`THREAD_CACHE`] stacks that
+/// came back to it and hands them out again without either; what does not
+/// fit goes back to the shared pool, and so does the whole cache when the
+/// thread exits. Stacks a thread caches count as live in the shared pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DefaultStacks;
+
+/// Stacks each thread keeps for itself (see [`DefaultStacks`]).
+const THREAD_CACHE: usize = 64;
+
+struct ThreadStacks(std::cell::RefCell<Vec<crate::context::Stack>>);
+
+impl Drop for ThreadStacks {
+    fn drop(&mut self) {
+        for stack in self.0.get_mut().drain(..) {
+            // SAFETY: cached stacks came from the default pool, unused.
+            unsafe { default_stacks().deallocate(stack) };
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_STACKS: ThreadStacks =
+        const { ThreadStacks(std::cell::RefCell::new(Vec::new())) };
+}
+
+/// Takes a cached stack (never inlined: invariant 7).
+#[inline(never)]
+fn cached_stack() -> Option<crate::context::Stack> {
+    THREAD_STACKS
+        .try_with(|c| c.0.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+}
+
+/// Caches a stack, or hands it back if the cache is full or gone.
+#[inline(never)]
+fn cache_stack(stack: crate::context::Stack) -> Option<crate::context::Stack> {
+    let mut stack = Some(stack);
+    let _ = THREAD_STACKS.try_with(|c| {
+        if let Ok(mut v) = c.0.try_borrow_mut() {
+            if v.len() < THREAD_CACHE {
+                v.push(stack.take().expect("present"));
+            }
+        }
+    });
+    stack
+}
+
+// SAFETY: stacks come from the default pool (directly or via the cache of
+// the calling thread) and go back to it; the cache holds only unused stacks.
+unsafe impl StackAllocator for DefaultStacks {
+    #[inline]
+    fn allocate(&self) -> Result<crate::context::Stack, StackError> {
+        match cached_stack() {
+            Some(stack) => Ok(stack),
+            None => default_stacks().allocate(),
+        }
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, stack: crate::context::Stack) {
+        if let Some(stack) = cache_stack(stack) {
+            // SAFETY: forwarded contract: the stack is from the default pool.
+            unsafe { default_stacks().deallocate(stack) }
+        }
+    }
+}
+
+/// What `wait` needs while a stackful task runs: its yielder and the waker
+/// of the poll that resumed it.
+struct Slot {
+    yielder: Cell<*const Yielder<(), ()>>,
+    waker: Cell<*const Waker>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Slot> = const { Cell::new(ptr::null()) };
+}
+
+#[inline(never)]
+fn current_slot() -> *const Slot {
+    CURRENT.with(|c| c.get())
+}
+
+#[inline(never)]
+fn replace_slot(slot: *const Slot) -> *const Slot {
+    CURRENT.with(|c| c.replace(slot))
+}
+
+/// Restores the previous slot when `poll` returns or unwinds.
+struct SlotGuard(*const Slot);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        replace_slot(self.0);
+    }
+}
+
+/// The future of a stackful task: polling it resumes its coroutine.
+pub(crate) struct Stackful<R> {
+    co: Coroutine<(), (), R>,
+    slot: Slot,
+    /// On a thread pool: the scheduler that pins the task to the worker of
+    /// its first poll.
+    pin: Option<Arc<Pinned>>,
+}
+
+impl<R> Stackful<R> {
+    /// A stackful task running `f` on a stack from `stacks`.
+    pub(crate) fn new<F, S>(stacks: S, f: F) -> Result<Self, StackError>
+    where
+        F: FnOnce() -> R + 'static,
+        S: StackAllocator + 'static,
+    {
+        let co = Coroutine::try_with(stacks, crate::context::Switch::Full, move |y, ()| {
+            let slot = current_slot();
+            // SAFETY: the first resume happens inside `poll`, which set the
+            // slot to this task's (alive for the whole resume).
+            unsafe { (*slot).yielder.set(y) };
+            f()
+        })?;
+        Ok(Stackful {
+            co,
+            slot: Slot {
+                yielder: Cell::new(ptr::null()),
+                waker: Cell::new(ptr::null()),
+            },
+            pin: None,
+        })
+    }
+}
+
+impl<R> Future for Stackful<R> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // SAFETY: nothing is moved out; the slot's address is only published
+        // for the duration of this call.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.co.is_started() {
+            if let Some(pin) = &this.pin {
+                pin.pin_here();
+            }
+        }
+        this.slot.waker.set(cx.waker());
+        let _restore = SlotGuard(replace_slot(&this.slot));
+        match this.co.resume(()) {
+            CoroutineResult::Yield(()) => Poll::Pending,
+            CoroutineResult::Return(r) => Poll::Ready(r),
+        }
+    }
+}
+
+/// Waits for `future` inside a stackful task: polls it with the task's
+/// waker and, while it is pending, suspends the task's stack so the
+/// executor runs other work; returns its output.
+///
+/// # Panics
+///
+/// Outside a stackful task, with a message that says so.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let h = ex.spawn_stackful(|| {
+///     let child = coframe::spawn(async { 20 });
+///     coframe::stackful::wait(child).unwrap() + 1
+/// });
+/// assert_eq!(ex.run_until(h).unwrap(), 21);
+/// ```
+///
+/// ```should_panic
+/// // Not in a stackful task:
+/// coframe::stackful::wait(async { 1 });
+/// ```
+pub fn wait<F: IntoFuture>(future: F) -> F::Output {
+    let mut future = pin!(future.into_future());
+    loop {
+        let slot = current_slot();
+        if slot.is_null() {
+            panic!(
+                "coframe::stackful::wait called outside a stackful task \
+                 (spawn the code with coframe::spawn_stackful, or .await the future)"
+            );
+        }
+        // SAFETY: the slot belongs to the stackful task resumed by the
+        // `poll` that is running below us on this thread; it and the waker it
+        // points to live until that `poll` returns, which is after we suspend.
+        let (waker, yielder) = unsafe { (&*(*slot).waker.get(), &*(*slot).yielder.get()) };
+        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+            return v;
+        }
+        yielder.suspend(());
+    }
+}
+
+/// Whether the caller runs inside a stackful task (where [`wait`] works).
+///
+/// ```
+/// assert!(!coframe::stackful::in_stackful_task());
+/// let ex = coframe::LocalExecutor::new();
+/// let h = ex.spawn_stackful(coframe::stackful::in_stackful_task);
+/// assert!(ex.run_until(h).unwrap());
+/// ```
+pub fn in_stackful_task() -> bool {
+    !current_slot().is_null()
+}
+
+#[cold]
+fn no_stack(e: StackError) -> ! {
+    panic!("coframe: cannot get a stack for a stackful task: {e}")
+}
+
+impl super::LocalExecutor {
+    /// Spawns a stackful task (the closure may be `!Send`) on a stack from
+    /// [`default_stacks`]; await its [`JoinHandle`] like any task's.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had, or the frame resource refuses the task cell.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let rc = std::rc::Rc::new(3);
+    /// let h = ex.spawn_stackful(move || *rc * 2);
+    /// assert_eq!(ex.run_until(h).unwrap(), 6);
+    /// ```
+    pub fn spawn_stackful<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + 'static,
+        R: 'static,
+    {
+        self.spawn_stackful_with(DefaultStacks, f)
+    }
+
+    /// Spawns a stackful task on a stack from `stacks`.
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let ex = coframe::LocalExecutor::new();
+    /// let big = PooledStack::new(1 << 20).unwrap();
+    /// let h = ex.spawn_stackful_with(big, || (0..1000u64).sum::<u64>());
+    /// assert_eq!(ex.run_until(h).unwrap(), 499_500);
+    /// ```
+    pub fn spawn_stackful_with<F, R, S>(&self, stacks: S, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + 'static,
+        R: 'static,
+        S: StackAllocator + 'static,
+    {
+        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+        self.spawn(task)
+    }
+}
+
+/// Spawns a stackful task on the executor running the current task, with
+/// its cell from the current frame resource (so it inherits a `run_async`
+/// allocator) and its stack from [`default_stacks`].
+///
+/// # Panics
+///
+/// Outside a task, if no stack can be had, or if the resource refuses the
+/// task cell.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let out = ex.run_until(async {
+///     let h = coframe::spawn_stackful(|| {
+///         let x = coframe::stackful::wait(async { 20 });
+///         x + 1
+///     });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(out, 21);
+/// ```
+pub fn spawn_stackful<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    spawn_stackful_with(DefaultStacks, f)
+}
+
+/// [`spawn_stackful`] with a stack from `stacks` (say, a pool of larger
+/// stacks for deeply recursive code).
+///
+/// ```
+/// use coframe::context::PooledStack;
+/// let ex = coframe::LocalExecutor::new();
+/// let big = PooledStack::new(1 << 20).unwrap();
+/// let out = ex.run_until(async move {
+///     coframe::spawn_stackful_with(big, || 6 * 7).await.unwrap()
+/// });
+/// assert_eq!(out, 42);
+/// ```
+pub fn spawn_stackful_with<F, R, S>(stacks: S, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    S: StackAllocator + Send + 'static,
+{
+    let sched = super::current_scheduler().unwrap_or_else(|| {
+        panic!(
+            "coframe::spawn_stackful called outside a task: no executor is running on this thread"
+        )
+    });
+    let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+    if sched.is_local() {
+        // SAFETY: a local scheduler runs (and cancels) the task on this
+        // thread only, so the coroutine never leaves it.
+        unsafe {
+            crate::task::try_spawn_unchecked(task, sched, crate::frame::ResourceHandle::current())
+        }
+        .unwrap_or_else(|e| super::refused(e))
+    } else {
+        let (pool, _) = super::pool::current_worker().unwrap_or_else(|| {
+            panic!("coframe::spawn_stackful: the current executor cannot run stackful tasks")
+        });
+        spawn_pinned(&pool, task)
+    }
+}
+
+/// A stackful task bound to one pool worker (see [`Pinned`]).
+struct PinnedStackful<R>(Stackful<R>);
+
+// SAFETY: the coroutine (and everything on its stack) is touched only by
+// `poll` and `drop`. Before the first poll it has not run, so only the
+// closure (which is `Send`) crosses threads. From the first poll on, its
+// `Pinned` scheduler queues it only on the worker that polled it, and the
+// pool cancels pinned tasks on that worker (abort schedules it there;
+// shutdown cancels it there before the worker exits); the output is `Send`.
+unsafe impl<R: Send> Send for PinnedStackful<R> {}
+
+impl<R> Future for PinnedStackful<R> {
+    type Output = R;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+/// Spawns `task` on `pool`, pinned to the worker of its first poll, with its
+/// cell from the current (thread-safe) frame resource.
+fn spawn_pinned<R: Send + 'static>(
+    pool: &Arc<super::pool::Shared>,
+    mut task: Stackful<R>,
+) -> JoinHandle<R> {
+    let pinned = Pinned::new(pool.clone());
+    task.pin = Some(pinned.clone());
+    let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
+    // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
+    unsafe { crate::task::try_spawn_unchecked(PinnedStackful(task), pinned, resource) }
+        .unwrap_or_else(|e| super::refused(e))
+}
+
+impl super::ThreadPool {
+    /// Spawns a stackful task on the pool, with a stack from the pool's
+    /// [`stack_allocator`](Self::stack_allocator). It runs on the worker
+    /// that first polls it for its whole life (see the module docs on
+    /// thread-locals); await its handle like any task's.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had or the resource refuses the task cell.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
+    /// let h = pool.spawn_stackful(|| {
+    ///     let a = coframe::spawn(async { 20 });
+    ///     coframe::stackful::wait(a).unwrap() + 1
+    /// });
+    /// assert_eq!(pool.block_on(h).unwrap(), 21);
+    /// ```
+    pub fn spawn_stackful<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_stackful_with(self.stack_allocator().clone(), f)
+    }
+
+    /// Spawns a stackful task on the pool with a stack from `stacks`.
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+    /// let big = PooledStack::new(1 << 20).unwrap();
+    /// let h = pool.spawn_stackful_with(big, || 7);
+    /// assert_eq!(pool.block_on(h).unwrap(), 7);
+    /// ```
+    pub fn spawn_stackful_with<F, R, S>(&self, stacks: S, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        S: StackAllocator + Send + 'static,
+    {
+        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+        spawn_pinned(self.shared(), task)
+    }
+}
