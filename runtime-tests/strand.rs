@@ -596,3 +596,31 @@ fn each_handler_runs_through_safe_resume() {
     ex.run_until_stalled();
     assert_eq!(seen.get(), Some(true));
 }
+
+#[test]
+fn busy_strand_does_not_starve_the_executor() {
+    // A handler that re-posts itself forever would keep an unbounded drain
+    // running; the bounded batch hands the thread back to the executor, so
+    // an ordinary task queued behind the drain runs and stops the spinning.
+    fn spin(strand: Strand<LocalExecutor>, stop: Rc<Cell<bool>>, spins: Rc<Cell<usize>>) {
+        if stop.get() || spins.get() == 100_000 {
+            return;
+        }
+        spins.set(spins.get() + 1);
+        let s = strand.clone();
+        strand.post(move || spin(s, stop, spins));
+    }
+    let ex = LocalExecutor::new();
+    let strand = Strand::new(&ex);
+    let (stop, spins) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(0)));
+    let (s, st, sp) = (strand.clone(), stop.clone(), spins.clone());
+    strand.post(move || spin(s, st, sp));
+    let st = stop.clone();
+    let other = ex.spawn(async move { st.set(true) });
+    ex.run_until(other).unwrap();
+    assert!(
+        spins.get() < 1_000,
+        "the strand ran {} handlers before the executor's other task",
+        spins.get()
+    );
+}
