@@ -380,17 +380,26 @@ impl Shared {
     fn shut_down(&self, local_batch: VecDeque<Item>) {
         let (queued, keep) = self.core.close();
         for item in local_batch.into_iter().chain(queued) {
-            item.discard();
+            // A closure's destructor may panic: the shutdown goes on.
+            if catch_unwind(AssertUnwindSafe(|| item.discard())).is_err() {
+                eprintln!("coframe: dropping a strand's unrun handler panicked");
+            }
         }
-        self.lock_tasks().closed = true;
-        loop {
-            let next = self.lock_tasks().live.iter().next().copied();
-            let Some(task) = next else { break };
-            // SAFETY: a live task of this strand, alive (its executor
-            // reference is held until completion, which removes it from the
-            // set), not running: only the drain runs strand tasks and the
-            // drain is being dropped. On a Local strand this runs on the
-            // executor's thread (its shutdown drops the drain).
+        // From here on `bind` cancels new tasks itself, so the set taken now
+        // is every task left to cancel. Each stays alive until cancelled
+        // (its executor reference goes at completion, and only this loop can
+        // complete it: the drain that would run it is gone).
+        let live = {
+            let mut tasks = self.lock_tasks();
+            tasks.closed = true;
+            std::mem::take(&mut tasks.live)
+        };
+        for task in live {
+            // SAFETY: a live task of this strand, alive (see above), not
+            // running: only the drain runs strand tasks and the drain is
+            // being dropped. On a Local strand this runs on the executor's
+            // thread (its shutdown drops the drain). `cancel_now` catches
+            // panics of the future's destructor.
             unsafe { cancel_now(NonNull::new_unchecked(task as *mut Header)) };
         }
         drop(keep);
