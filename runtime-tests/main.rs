@@ -50,3 +50,4 @@ mod frame;
 mod local;
 mod pool;
 mod stackful;
+mod strand;

@@ -9,6 +9,7 @@ mod local;
 mod pool;
 mod stackful;
 mod stackful_tasks;
+mod strand;
 
 fn main() {
     println!("coframe tour");
@@ -17,5 +18,6 @@ fn main() {
     local::run();
     pool::run();
     stackful_tasks::run();
+    strand::run();
     println!("\ntour complete");
 }

@@ -1,4 +1,5 @@
 //! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
+//! [`Strand`],
 //! [`block_on`] and the [`run_async`] trampoline.
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
@@ -44,11 +45,13 @@ mod pinned;
 mod pool;
 mod run_async;
 pub(crate) mod stackful;
+mod strand;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
 pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};
+pub use strand::{HandlerFor, Strand, WeakStrand};
 
 use crate::frame::AllocError;
 use crate::frame::{ResourceHandle, SyncResourceHandle};
