@@ -492,3 +492,153 @@ fn pool_stackful_tasks_take_the_pools_stacks() {
     assert_eq!(stacks.live(), 0);
     assert!(stacks.mapped() >= 1);
 }
+
+#[test]
+fn a_strand_serializes_stackful_tasks_mixed_with_futures_on_a_two_worker_pool() {
+    // 50 stackful tasks and 50 async tasks on one strand over a 2-worker
+    // pool, all incrementing a non-atomic counter between waits: the strand
+    // never runs two at once, and a stackful task never changes thread.
+    struct Racy(std::cell::UnsafeCell<u64>);
+    // SAFETY: only touched from strand work, which never runs concurrently.
+    unsafe impl Sync for Racy {}
+    let pool = pool(2);
+    let strand = coframe::Strand::new(&pool);
+    let counter = Arc::new(Racy(std::cell::UnsafeCell::new(0)));
+    let running = Arc::new(AtomicUsize::new(0));
+    // A thread outside the pool completes what the stackful tasks wait on:
+    // its wakes reach the pool through the injector, where any worker may
+    // pick up the strand's drain.
+    let (feed_tx, feed_rx) = std::sync::mpsc::channel::<async_channel::Sender<()>>();
+    let feeder = std::thread::spawn(move || {
+        for s in feed_rx {
+            s.send_blocking(()).unwrap();
+        }
+    });
+    // Keep both workers busy so either may take the drain off the injector.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            pool.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    YieldNow(false).await;
+                }
+            })
+        })
+        .collect();
+    let mut handles = Vec::new();
+    for i in 0..100u64 {
+        let (counter, running, feed_tx) = (counter.clone(), running.clone(), feed_tx.clone());
+        let body = move |n: u64| {
+            assert_eq!(
+                running.fetch_add(1, Ordering::SeqCst),
+                0,
+                "two strand runs at once"
+            );
+            // SAFETY: serialized by the strand (asserted above).
+            unsafe { *counter.0.get() += n };
+            running.fetch_sub(1, Ordering::SeqCst);
+        };
+        if i % 2 == 0 {
+            handles.push(strand.spawn_stackful(move || {
+                let me = std::thread::current().id();
+                for _ in 0..20 {
+                    body(1);
+                    // Completed by the outside thread: the wake re-enters
+                    // through the strand.
+                    let (s, r) = async_channel::bounded(1);
+                    feed_tx.send(s).unwrap();
+                    wait(r.recv()).unwrap();
+                    assert_eq!(std::thread::current().id(), me, "migrated");
+                }
+            }));
+        } else {
+            handles.push(strand.spawn(async move {
+                for _ in 0..20 {
+                    body(1);
+                    spawn(async {}).await.unwrap();
+                }
+            }));
+        }
+    }
+    drop(feed_tx);
+    for h in handles {
+        pool.block_on(h).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in busy {
+        pool.block_on(h).unwrap();
+    }
+    // SAFETY: every task finished.
+    assert_eq!(unsafe { *counter.0.get() }, 2000);
+    drop(pool);
+    feeder.join().unwrap();
+}
+
+#[test]
+fn spawn_stackful_inside_strand_work_binds_to_the_strand() {
+    let pool = pool(2);
+    let strand = coframe::Strand::new(&pool);
+    let s2 = strand.clone();
+    let h = strand.spawn(async move {
+        let inner = spawn_stackful(move || {
+            assert!(
+                s2.running_in_this_thread(),
+                "the stackful task runs on the strand"
+            );
+            wait(spawn(async { 3 })).unwrap()
+        });
+        inner.await.unwrap()
+    });
+    assert_eq!(pool.block_on(h).unwrap(), 3);
+}
+
+#[test]
+fn pool_drop_cancels_stackful_tasks_suspended_on_a_strand() {
+    let pool = pool(2);
+    let strand = coframe::Strand::new(&pool);
+    let unwound = Arc::new(AtomicUsize::new(0));
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    for _ in 0..100 {
+        let (rx, u, up) = (rx.clone(), unwound.clone(), up_tx.clone());
+        drop(strand.spawn_stackful(move || {
+            struct D(Arc<AtomicUsize>);
+            impl Drop for D {
+                fn drop(&mut self) {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let _d = D(u);
+            up.send(()).unwrap();
+            wait(rx.recv()).ok();
+        }));
+    }
+    for _ in 0..100 {
+        up_rx.recv().unwrap();
+    }
+    let stacks = pool.stack_allocator().clone();
+    assert_eq!(stacks.live(), 100);
+    drop(pool);
+    assert_eq!(unwound.load(Ordering::SeqCst), 100);
+    assert_eq!(stacks.live(), 0);
+}
+
+/// Pending once (waking itself), then ready.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}

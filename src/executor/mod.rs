@@ -190,6 +190,13 @@ pub(crate) mod sealed {
     pub trait Executor {
         /// The executor's scheduler, counted by every task cell.
         fn scheduler(&self) -> &Arc<dyn Schedule>;
+
+        /// For a thread pool: a fresh, not yet pinned scheduler for a task
+        /// that must stay on one worker once it starts (a strand's drain,
+        /// so stackful tasks on the strand never migrate). Default: none.
+        fn new_pinned_scheduler(&self) -> Option<Arc<dyn Schedule>> {
+            None
+        }
     }
 
     pub trait Spawn<A>: Future + 'static + Sized {

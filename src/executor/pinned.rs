@@ -40,7 +40,7 @@ impl Pinned {
 
     /// Pins the task to the worker running the current poll (first call
     /// only).
-    pub(crate) fn pin_here(&self) {
+    fn pin_to_current(&self) {
         if self.worker.load(Ordering::Relaxed) != UNPINNED {
             return;
         }
@@ -76,6 +76,10 @@ impl Schedule for Pinned {
 
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         Some(self.pool.stacks().clone())
+    }
+
+    fn pin_here(&self) {
+        self.pin_to_current()
     }
 
     fn pinned_worker(&self) -> Option<usize> {

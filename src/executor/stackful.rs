@@ -51,6 +51,7 @@ use crate::context::{
     Coroutine, CoroutineResult, PooledStack, StackAllocator, StackError, Yielder,
 };
 use crate::task::JoinHandle;
+use crate::task::Schedule;
 use std::cell::Cell;
 use std::future::{Future, IntoFuture};
 use std::pin::{pin, Pin};
@@ -185,9 +186,9 @@ impl Drop for SlotGuard {
 pub(crate) struct Stackful<R> {
     co: Coroutine<(), (), R>,
     slot: Slot,
-    /// On a thread pool: the scheduler that pins the task to the worker of
-    /// its first poll.
-    pin: Option<Arc<Pinned>>,
+    /// On a thread pool: the scheduler to pin (to the worker running the
+    /// first poll): the task's own [`Pinned`], or a strand's drain's.
+    pin: Option<Arc<dyn Schedule>>,
 }
 
 impl<R> Stackful<R> {
@@ -423,18 +424,81 @@ where
         )
     });
     let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+    spawn_on(sched, task)
+}
+
+/// Binds `task` to `sched`, the scheduler of the current task or of a
+/// strand, with its cell from the current frame resource:
+///
+/// - a local scheduler (a `LocalExecutor`, a strand over one) runs it on
+///   this thread;
+/// - a strand over a pool queues it on the strand, whose drain is pinned to
+///   the worker of the task's first poll;
+/// - the pool itself gets it with its own [`Pinned`] scheduler.
+fn spawn_on<R: Send + 'static>(sched: Arc<dyn Schedule>, mut task: Stackful<R>) -> JoinHandle<R> {
     if sched.is_local() {
         // SAFETY: a local scheduler runs (and cancels) the task on this
         // thread only, so the coroutine never leaves it.
-        unsafe {
+        return unsafe {
             crate::task::try_spawn_unchecked(task, sched, crate::frame::ResourceHandle::current())
         }
-        .unwrap_or_else(|e| super::refused(e))
-    } else {
-        let (pool, _) = super::pool::current_worker().unwrap_or_else(|| {
-            panic!("coframe::spawn_stackful: the current executor cannot run stackful tasks")
-        });
-        spawn_pinned(&pool, task)
+        .unwrap_or_else(|e| super::refused(e));
+    }
+    if let Some(pin) = sched.stackful_pin() {
+        task.pin = Some(pin);
+        let resource: crate::frame::ResourceHandle =
+            crate::frame::SyncResourceHandle::current().into();
+        // SAFETY: `PinnedStackful` is `Send` (see there): every poll of a
+        // strand task runs inside the strand's drain, pinned from the first.
+        return unsafe { crate::task::try_spawn_unchecked(PinnedStackful(task), sched, resource) }
+            .unwrap_or_else(|e| super::refused(e));
+    }
+    match super::pool::current_worker() {
+        Some((pool, _))
+            if ptr::eq(
+                Arc::as_ptr(&sched) as *const u8,
+                Arc::as_ptr(&pool) as *const u8,
+            ) =>
+        {
+            spawn_pinned(&pool, task)
+        }
+        _ => panic!(
+            "coframe: stackful tasks cannot run on this executor \
+             (a strand over another strand over a thread pool cannot pin them)"
+        ),
+    }
+}
+
+impl<E: super::Executor> super::Strand<E> {
+    /// Spawns a stackful task bound to the strand: its runs are serialized
+    /// with everything else on the strand, and it never migrates between
+    /// threads (over a thread pool the strand's drain stays on the worker
+    /// of the task's first run from then on). Stacks come from the inner
+    /// executor's stack allocator.
+    ///
+    /// # Panics
+    ///
+    /// Over an executor that cannot pin (a strand over a strand over a
+    /// pool), if no stack can be had, or if the resource refuses the cell.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
+    /// let strand = coframe::Strand::new(&pool);
+    /// let h = strand.spawn_stackful(|| coframe::stackful::wait(async { 5 }) * 2);
+    /// assert_eq!(pool.block_on(h).unwrap(), 10);
+    /// ```
+    pub fn spawn_stackful<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let sched = super::sealed::Executor::scheduler(self).clone();
+        let stacks = match sched.stacks() {
+            Some(pool) => ExecutorStacks::Own(pool),
+            None => ExecutorStacks::Default(DefaultStacks),
+        };
+        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
+        spawn_on(sched, task)
     }
 }
 

@@ -322,6 +322,13 @@ pub(crate) struct Shared {
     tasks: std::sync::Mutex<Tasks>,
     hook: std::sync::Mutex<Option<PanicHook>>,
     local: bool,
+    /// Over a thread pool: the drain task's scheduler, a [`Pinned`] that
+    /// stays unpinned until a stackful task bound to the strand first runs
+    /// (then every drain poll, hence every poll of that task, happens on one
+    /// worker: stackful tasks never migrate).
+    drain_pin: Option<Arc<dyn Schedule>>,
+    /// The inner executor's stacks for stackful tasks.
+    stacks: Option<crate::context::PooledStack>,
 }
 
 impl Shared {
@@ -431,6 +438,14 @@ impl Schedule for Shared {
 
     fn is_local(&self) -> bool {
         self.local
+    }
+
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        self.stacks.clone()
+    }
+
+    fn stackful_pin(&self) -> Option<Arc<dyn Schedule>> {
+        self.drain_pin.clone()
     }
 }
 
@@ -573,6 +588,8 @@ impl<E: Executor> Strand<E> {
             }),
             hook: std::sync::Mutex::new(None),
             local: <E::Affinity as sealed::Affinity>::LOCAL,
+            drain_pin: <E as sealed::Executor>::new_pinned_scheduler(executor),
+            stacks: executor.scheduler().stacks(),
         });
         let drain = Drain {
             weak: Arc::downgrade(&shared),
@@ -581,12 +598,12 @@ impl<E: Executor> Strand<E> {
         };
         // SAFETY: the drain future and its output are `Send` (the items
         // it holds are, see `Item`), so any executor may run it anywhere.
+        let drain_sched = shared
+            .drain_pin
+            .clone()
+            .unwrap_or_else(|| executor.scheduler().clone());
         let handle = unsafe {
-            crate::task::try_spawn_unchecked(
-                drain,
-                executor.scheduler().clone(),
-                ResourceHandle::default_resource(),
-            )
+            crate::task::try_spawn_unchecked(drain, drain_sched, ResourceHandle::default_resource())
         }
         .unwrap_or_else(|e| super::refused(e));
         drop(handle); // detached: the drain lives as long as the state

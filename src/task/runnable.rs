@@ -167,6 +167,18 @@ pub trait Schedule: Send + Sync + 'static {
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         None
     }
+
+    /// For a scheduler that queues onto a multi-threaded executor through a
+    /// single drain (a strand over a pool): the scheduler of that drain,
+    /// which a stackful task bound here pins to its worker at its first
+    /// poll (see [`pin_here`](Self::pin_here)). Default: none.
+    fn stackful_pin(&self) -> Option<std::sync::Arc<dyn Schedule>> {
+        None
+    }
+
+    /// Pins what this scheduler schedules to the pool worker running the
+    /// current poll, if it can be pinned and is not yet. Default: nothing.
+    fn pin_here(&self) {}
 }
 
 /// Drops one strong count of a scheduler's `Arc` (after

@@ -516,6 +516,10 @@ impl Drop for ThreadPool {
 }
 
 impl super::sealed::Executor for ThreadPool {
+    fn new_pinned_scheduler(&self) -> Option<Arc<dyn Schedule>> {
+        Some(super::pinned::Pinned::new(self.shared.clone()))
+    }
+
     fn scheduler(&self) -> &Arc<dyn Schedule> {
         &self.sched
     }
