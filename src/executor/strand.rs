@@ -596,12 +596,13 @@ impl<E: Executor> Strand<E> {
             batch: VecDeque::new(),
             first: true,
         };
-        // SAFETY: the drain future and its output are `Send` (the items
-        // it holds are, see `Item`), so any executor may run it anywhere.
+        // Over a pool the drain gets a pinnable scheduler (see `drain_pin`).
         let drain_sched = shared
             .drain_pin
             .clone()
             .unwrap_or_else(|| executor.scheduler().clone());
+        // SAFETY: the drain future and its output are `Send` (the items
+        // it holds are, see `Item`), so any executor may run it anywhere.
         let handle = unsafe {
             crate::task::try_spawn_unchecked(drain, drain_sched, ResourceHandle::default_resource())
         }
