@@ -489,3 +489,111 @@ fn dispatch_and_post_through_the_executor_trait() {
     let inside = ex.run_until(async { coframe::spawn_local(async {}).await.is_ok() });
     assert!(inside);
 }
+
+#[test]
+fn wakers_and_handles_outliving_the_executor_are_harmless() {
+    let ex = LocalExecutor::new();
+    let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+    let h = ex.spawn(std::future::poll_fn(move |cx| {
+        tx.send(cx.waker().clone()).unwrap();
+        Poll::<()>::Pending
+    }));
+    // The main future's waker escapes too.
+    let main_waker = ex.run_until(std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())));
+    ex.run_until_stalled();
+    let task_waker = rx.recv().unwrap();
+    drop(ex);
+    // The executor's state stays alive for these; waking does nothing.
+    let t = std::thread::spawn(move || {
+        task_waker.wake_by_ref();
+        main_waker.wake_by_ref();
+        (task_waker, main_waker)
+    });
+    let (w1, w2) = t.join().unwrap();
+    assert!(h.is_finished());
+    assert!(coframe::block_on(h).unwrap_err().is_cancelled());
+    w1.wake();
+    drop(w2);
+}
+
+#[test]
+fn a_panicking_output_destructor_in_join_handle_drop_does_not_leak() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("output bomb");
+        }
+    }
+    let ex = LocalExecutor::new();
+    let (res, counting, drops) = Tracked::new();
+    let h = run_async(&ex, res, async { Bomb });
+    ex.run_until_stalled();
+    assert!(h.is_finished());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(h)));
+    assert_eq!(message(r.unwrap_err()), "output bomb");
+    assert_eq!(counting.live_frames(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_self_waking_task_does_not_starve_the_main_future_or_remote_wakes() {
+    // Without a bounded batch per tick, the tick would never return while
+    // the spinner keeps re-queueing itself: neither the main future nor the
+    // remote queue would get a turn.
+    let ex = LocalExecutor::new();
+    let stop = Rc::new(Cell::new(false));
+    let s = stop.clone();
+    let spinner = ex.spawn(async move {
+        while !s.get() {
+            YieldNow(false).await;
+        }
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+    let t = std::thread::spawn(move || tx.send(9).unwrap());
+    let got = ex.run_until(async {
+        let v = rx.await.unwrap(); // woken from the other thread
+        YieldNow(false).await; // and polled again while the spinner spins
+        v
+    });
+    assert_eq!(got, 9);
+    stop.set(true);
+    ex.run_until(spinner).unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn running_in_this_thread_is_true_only_inside_the_executor() {
+    use coframe::Executor;
+    let ex = LocalExecutor::new();
+    assert!(!ex.running_in_this_thread());
+    assert!(ex.run_until(async { ex.running_in_this_thread() }));
+    let other = LocalExecutor::new();
+    assert!(!ex.run_until(async { other.running_in_this_thread() }));
+    assert!(!ex.running_in_this_thread());
+}
+
+#[test]
+fn a_root_freed_mid_batch_is_never_read_through_the_slot() {
+    // One tick runs: A (a detached run_async task whose completion frees the
+    // last frame, dropping its allocator), B (aborted before it ran: its
+    // future is dropped), C (reads the current resource). The slot, written
+    // once per poll and restored once per tick, must never hand out A's
+    // freed resource (AddressSanitizer checks this in CI).
+    let ex = LocalExecutor::new();
+    let (res, counting, drops) = Tracked::new();
+    drop(run_async(&ex, res, async {}));
+    let b = ex.spawn(pending::<()>());
+    b.abort();
+    let c = ex.spawn(async { coframe::frame::current().is_default() });
+    let main_saw_default = ex.run_until(async {
+        YieldNow(false).await; // polled again after the tick
+        coframe::frame::current().is_default()
+    });
+    assert!(main_saw_default);
+    ex.run_until_stalled();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.live_frames(), 0);
+    assert!(ex.run_until(b).unwrap_err().is_cancelled());
+    assert!(ex.run_until(c).unwrap(), "C saw the default resource");
+    assert!(coframe::frame::current().is_default());
+}

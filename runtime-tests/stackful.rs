@@ -441,3 +441,54 @@ fn pool_drop_with_10_000_suspended_stackful_tasks_frees_everything() {
     assert_eq!(stacks.live(), 0);
     assert_eq!(counting.live_frames(), 0);
 }
+
+#[test]
+fn stacks_come_from_the_executors_stack_allocator() {
+    let stacks = PooledStack::new(128 * 1024).unwrap();
+    let ex = LocalExecutor::with_stack_allocator(stacks.clone());
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let h = ex.spawn(async move {
+        // Spawned from inside a task: the executor's allocator too.
+        let inner = spawn_stackful(move || wait(rx.recv()).unwrap());
+        inner.await.unwrap()
+    });
+    let direct = ex.spawn_stackful(|| 3);
+    ex.run_until_stalled();
+    assert_eq!(stacks.live(), 1, "the suspended inner task's stack");
+    tx.try_send(()).unwrap();
+    ex.run_until(h).unwrap();
+    assert_eq!(ex.run_until(direct).unwrap(), 3);
+    assert_eq!(stacks.live(), 0);
+    assert_eq!(
+        stacks.mapped(),
+        2,
+        "both tasks ran on the executor's stacks"
+    );
+}
+
+#[test]
+fn pool_stackful_tasks_take_the_pools_stacks() {
+    let stacks = PooledStack::new(96 * 1024).unwrap();
+    let pool = coframe::ThreadPool::builder()
+        .worker_threads(2)
+        .stack_allocator(stacks.clone())
+        .build()
+        .unwrap();
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let outer = pool.spawn(async move {
+        let inner = spawn_stackful(move || {
+            up_tx.send(()).unwrap();
+            wait(rx.recv()).unwrap()
+        });
+        inner.await.unwrap()
+    });
+    up_rx.recv().unwrap();
+    assert_eq!(stacks.live(), 1);
+    tx.send_blocking(()).unwrap();
+    pool.block_on(outer).unwrap();
+    assert_eq!(pool.block_on(pool.spawn_stackful(|| 4)).unwrap(), 4);
+    drop(pool);
+    assert_eq!(stacks.live(), 0);
+    assert!(stacks.mapped() >= 1);
+}

@@ -5,14 +5,18 @@
 //! Each part lives in its own module; `main` runs them in order.
 
 mod frames;
+mod local;
+mod pool;
 mod stackful;
 mod stackful_tasks;
 mod strand;
 
 fn main() {
     println!("coframe tour");
-    frames::run();
     stackful::run();
+    frames::run();
+    local::run();
+    pool::run();
     stackful_tasks::run();
     strand::run();
     println!("\ntour complete");

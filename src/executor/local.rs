@@ -22,9 +22,9 @@
 //!   executor's own state.
 
 use super::EnterGuard;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
-use crate::task::{cancel_now, Header, JoinHandle, Runnable, Schedule};
+use crate::task::{cancel_now, free_scheduler, Header, JoinHandle, Runnable, Schedule};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -38,6 +38,10 @@ use std::thread::{self, Thread};
 /// Tasks run per tick before the main future and the remote queue are
 /// looked at again (tokio's LocalSet uses 61).
 pub(crate) const BATCH: usize = 61;
+
+/// References to `Inner` the owner thread takes in one atomic operation and
+/// hands to new task cells without atomics.
+const CREDIT_BATCH: usize = 1024;
 
 thread_local! {
     /// The `Inner` whose loop is running on this thread, if any.
@@ -65,12 +69,19 @@ pub(crate) struct Inner {
     local: UnsafeCell<VecDeque<Runnable>>,
     live: Cell<Option<NonNull<Header>>>,
     closed: Cell<bool>,
+    /// References already counted in `refs` and not yet given to a cell.
+    credits: Cell<usize>,
     // Any thread.
     remote: Mutex<Remote>,
     has_remote: AtomicBool,
     main_woken: AtomicBool,
     sleeping: AtomicBool,
     owner: Thread,
+    /// References: the executor's own, its unspent credits, one per task
+    /// cell and one per main-future waker. `Inner` is freed at zero.
+    refs: AtomicUsize,
+    /// Stacks for stackful tasks (default: the process-wide pool).
+    stacks: Option<crate::context::PooledStack>,
 }
 
 // SAFETY: the `Cell`/`UnsafeCell` fields are owner-thread only (see the
@@ -142,15 +153,28 @@ impl Inner {
     }
 
     /// Runs up to `BATCH` queued tasks; returns how many ran. Owner thread.
+    ///
+    /// The current-resource slot is saved and restored once per tick; each
+    /// poll writes its task's resource into it (`run_batched`).
     fn tick(&self) -> usize {
         self.drain_remote();
+        crate::frame::safe_resume(|| self.run_batch())
+    }
+
+    fn run_batch(&self) -> usize {
         let mut n = 0;
         while n < BATCH {
             // SAFETY: owner thread; the borrow ends before `run`.
             let Some(r) = (unsafe { self.pop_local() }) else {
                 break;
             };
-            r.run();
+            // SAFETY: inside the tick's `safe_resume`; only task runs and
+            // queue operations happen between two runs.
+            if let Some(again) = unsafe { r.run_batched() } {
+                // Woken while running (e.g. a yield): back of the queue.
+                // SAFETY: owner thread.
+                unsafe { self.push_local(again) };
+            }
             n += 1;
         }
         n
@@ -174,6 +198,10 @@ impl Inner {
 }
 
 impl Schedule for Inner {
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        self.stacks.clone()
+    }
+
     fn schedule(&self, runnable: Runnable) {
         if self.on_owner_running() {
             // SAFETY: we are on the owner thread, inside its loop.
@@ -220,10 +248,69 @@ impl Schedule for Inner {
     fn is_local(&self) -> bool {
         true
     }
+
+    fn acquire_ref(&self) {
+        // Spawns onto a local executor happen on its owner thread.
+        let c = self.credits.get();
+        if c == 0 {
+            self.refs.fetch_add(CREDIT_BATCH, Ordering::Relaxed);
+            self.credits.set(CREDIT_BATCH - 1);
+        } else {
+            self.credits.set(c - 1);
+        }
+    }
+
+    fn arc_counted(&self) -> bool {
+        false
+    }
+
+    fn release_ref(&self) -> bool {
+        if self.on_owner_running() {
+            // A cell freed inside this executor's loop (the usual case: a
+            // JoinHandle dropped by a task): hand the reference back as a
+            // credit, without an atomic. The running executor holds its own
+            // reference, so this was not the last.
+            self.credits.set(self.credits.get() + 1);
+            return false;
+        }
+        self.refs.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// A counted pointer to an `Inner` (for the main-future waker).
+struct InnerRef(NonNull<Inner>);
+
+// SAFETY: `Inner` is Send + Sync; the count is atomic.
+unsafe impl Send for InnerRef {}
+// SAFETY: as above.
+unsafe impl Sync for InnerRef {}
+
+impl InnerRef {
+    fn new(inner: &Inner) -> Self {
+        inner.refs.fetch_add(1, Ordering::Relaxed);
+        Self(NonNull::from(inner))
+    }
+}
+
+impl std::ops::Deref for InnerRef {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        // SAFETY: our count keeps it alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for InnerRef {
+    fn drop(&mut self) {
+        if self.release_ref() {
+            // SAFETY: last counted reference: drop the shared strong count.
+            unsafe { free_scheduler(self.0) };
+        }
+    }
 }
 
 /// Wakes the main future of `run_until`.
-struct MainWaker(Arc<Inner>);
+struct MainWaker(InnerRef);
 
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
@@ -257,7 +344,12 @@ impl Wake for MainWaker {
 /// assert_eq!(*log.borrow(), ["child"]);
 /// ```
 pub struct LocalExecutor {
-    inner: Arc<Inner>,
+    /// Lives in an `Arc`; this pointer owns the one strong count that all
+    /// references counted in `Inner::refs` share (dropped when that count
+    /// reaches zero: possibly after the executor, when the last cell goes).
+    inner: NonNull<Inner>,
+    /// Another strong count, as the `dyn Schedule` the current-scheduler
+    /// thread-local points to.
     sched: Arc<dyn Schedule>,
     _not_send: PhantomData<*const ()>,
 }
@@ -282,6 +374,32 @@ impl LocalExecutor {
     /// assert_eq!(ex.run_until(async { 3 }), 3);
     /// ```
     pub fn new() -> Self {
+        Self::with_stacks(None)
+    }
+
+    /// An executor whose stackful tasks take their stacks from `stacks`
+    /// (instead of [`default_stacks`](crate::stackful::default_stacks)).
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let stacks = PooledStack::new(256 * 1024).unwrap();
+    /// let ex = coframe::LocalExecutor::with_stack_allocator(stacks.clone());
+    /// let h = ex.spawn_stackful(|| 1);
+    /// assert_eq!(stacks.live(), 1);
+    /// assert_eq!(ex.run_until(h).unwrap(), 1);
+    /// assert_eq!(stacks.live(), 0);
+    /// ```
+    pub fn with_stack_allocator(stacks: crate::context::PooledStack) -> Self {
+        Self::with_stacks(Some(stacks))
+    }
+
+    /// The stack allocator given to [`with_stack_allocator`](Self::with_stack_allocator), if any.
+    pub(crate) fn own_stacks(&self) -> Option<&crate::context::PooledStack> {
+        // SAFETY: `inner` is alive while the executor is.
+        unsafe { self.inner.as_ref() }.stacks.as_ref()
+    }
+
+    fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(64)),
             live: Cell::new(None),
@@ -294,11 +412,14 @@ impl LocalExecutor {
             main_woken: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             owner: thread::current(),
+            credits: Cell::new(0),
+            refs: AtomicUsize::new(1),
+            stacks,
         });
-        let sched: Arc<dyn Schedule> = inner.clone();
         Self {
-            inner,
-            sched,
+            sched: inner.clone(),
+            // SAFETY: `Arc::into_raw` is non-null.
+            inner: unsafe { NonNull::new_unchecked(Arc::into_raw(inner) as *mut Inner) },
             _not_send: PhantomData,
         }
     }
@@ -316,20 +437,29 @@ impl LocalExecutor {
     /// assert_eq!(*ex.run_until(h).unwrap(), 4);
     /// ```
     pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
-        use super::sealed::Spawn;
-        Spawn::<super::Local>::spawn_task(
-            future,
-            self.sched.clone(),
-            crate::frame::ResourceHandle::current(),
-        )
+        // SAFETY: a local executor runs its tasks on this thread (it is
+        // !Send); the handle is Send only if the output is.
+        unsafe {
+            crate::task::try_spawn_ref(
+                future,
+                self.inner(),
+                crate::frame::ResourceHandle::current(),
+            )
+        }
         .unwrap_or_else(|e| super::refused(e))
+    }
+
+    #[inline]
+    fn inner(&self) -> &Inner {
+        // SAFETY: the executor holds a reference until it is dropped.
+        unsafe { self.inner.as_ref() }
     }
 
     fn enter(&self) -> (EnterGuard, RunningGuard) {
         // SAFETY: `self.sched` outlives the guard (both are dropped before
         // `self` is).
         let e = unsafe { EnterGuard::new(&self.sched) };
-        let prev = set_running(Arc::as_ptr(&self.inner));
+        let prev = set_running(self.inner.as_ptr());
         (e, RunningGuard(prev))
     }
 
@@ -345,9 +475,9 @@ impl LocalExecutor {
     /// ```
     pub fn run_until<F: Future>(&self, future: F) -> F::Output {
         let _enter = self.enter();
-        let inner = &*self.inner;
+        let inner = self.inner();
         let mut future = pin!(future);
-        let waker = Waker::from(Arc::new(MainWaker(self.inner.clone())));
+        let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
         let mut cx = Context::from_waker(&waker);
         inner.main_woken.store(true, Ordering::SeqCst);
         loop {
@@ -376,7 +506,7 @@ impl LocalExecutor {
     /// ```
     pub fn run_until_stalled(&self) {
         let _enter = self.enter();
-        while self.inner.tick() != 0 || self.inner.has_local() {}
+        while self.inner().tick() != 0 || self.inner().has_local() {}
     }
 }
 
@@ -400,21 +530,25 @@ impl super::Executor for LocalExecutor {
     /// Queues `runnable` on the local queue.
     fn post(&self, runnable: Runnable) {
         // SAFETY: `&self` of a !Send, !Sync executor: owner thread.
-        unsafe { self.inner.push_local(runnable) }
+        unsafe { self.inner().push_local(runnable) }
     }
 
     fn running_in_this_thread(&self) -> bool {
-        self.inner.on_owner_running()
+        self.inner().on_owner_running()
     }
 }
 
 impl Drop for LocalExecutor {
     fn drop(&mut self) {
+        assert!(
+            !self.inner().on_owner_running(),
+            "coframe: a LocalExecutor was dropped from inside one of its own tasks"
+        );
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).
-        let _enter = self.enter();
-        let inner = &*self.inner;
+        let enter = self.enter();
+        let inner = self.inner();
         inner.closed.set(true);
         let remote = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,6 +567,14 @@ impl Drop for LocalExecutor {
             // inside its poll: the executor is being dropped), on the owner
             // thread. Completion unlinks it, so the loop advances.
             unsafe { cancel_now(task) };
+        }
+        drop(enter);
+        // The executor's own reference and its unspent credits; task cells
+        // still held by handles or wakers keep `Inner` alive after this.
+        let n = inner.credits.replace(0) + 1;
+        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // SAFETY: last counted reference: drop the shared strong count.
+            unsafe { free_scheduler(self.inner) };
         }
     }
 }

@@ -14,6 +14,30 @@
 //! While an executor runs a task, a thread-local *current scheduler* says
 //! where [`spawn`] and [`spawn_local`] put new tasks; the current frame
 //! resource (set around every poll) says where their cells come from.
+//!
+//! # Adding an executor (thread pool, `Strand<E>`)
+//!
+//! The crate-internal contract, for the executors still to come:
+//! - implement `task::Schedule` for the executor's shared state:
+//!   `schedule` (any thread: queue the `Runnable`; once shut down, forget it
+//!   with `Runnable::into_raw`, never drop it off the owner), `bind` (a new
+//!   task: put it on the live list used by shutdown, queue it), `release`
+//!   (completion, on the thread that ran it: unlink it), `acquire_ref` /
+//!   `release_ref` (every cell counts its scheduler; free the state with
+//!   `task::free_scheduler` when `release_ref` returns `true`), `is_local`;
+//! - implement `sealed::Executor` (return that state as `&dyn Schedule`) and
+//!   [`Executor`] with `Affinity = Shared` for anything that may run a task on
+//!   more than one thread: [`SpawnableOn`] then demands `Send` futures and
+//!   [`ResourceFor`] `Send + Sync` allocators;
+//! - run tasks with `Runnable::run` (polls through `safe_resume_with` with the
+//!   task's own resource) or `run_once` (the caller re-queues a task woken
+//!   while it ran), inside an `EnterGuard` so `spawn` finds the executor;
+//!   `spawn` on a non-local scheduler takes `SyncResourceHandle::current()`,
+//!   which falls back to the default resource when the slot holds a
+//!   local-only one (invariant 4);
+//! - on drop: mark closed, forget queued `Runnable`s, `cancel_now` every live
+//!   task (on a thread allowed to drop its future), then release the
+//!   executor's own reference.
 
 mod block_on;
 mod local;
@@ -34,6 +58,7 @@ use crate::frame::{ResourceHandle, SyncResourceHandle};
 use crate::task::{JoinHandle, Runnable, Schedule};
 use std::cell::Cell;
 use std::future::Future;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Marker: the executor runs all its tasks on one thread.
@@ -76,6 +101,15 @@ impl Affinity for Shared {}
 /// let not_send = std::rc::Rc::new(1);
 /// check(async move { *not_send });
 /// ```
+///
+/// A `!Send` future cannot reach a multi-threaded executor:
+///
+/// ```compile_fail
+/// use coframe::executor::{Shared, SpawnableOn};
+/// fn check<F: SpawnableOn<Shared>>(_: F) {}
+/// let not_send = std::rc::Rc::new(1);
+/// check(async move { *not_send });
+/// ```
 pub trait SpawnableOn<A: Affinity>: sealed::Spawn<A> {}
 impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 
@@ -86,6 +120,22 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 /// use coframe::executor::{Local, ResourceFor};
 /// fn check<R: ResourceFor<Local>>(_: R) {}
 /// check(coframe::frame::System);
+/// ```
+///
+/// A local-only allocator (`Send` but not `Sync`, like `bumpalo::Bump`)
+/// cannot own the frames of a multi-threaded executor (invariant 4):
+///
+/// ```compile_fail
+/// use coframe::executor::{ResourceFor, Shared};
+/// use coframe::frame::{AllocError, MemoryResource};
+/// use std::{alloc::Layout, cell::Cell, ptr::NonNull};
+/// struct LocalOnly(Cell<usize>); // Send, !Sync
+/// impl MemoryResource for LocalOnly {
+///     fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> { Err(AllocError) }
+///     unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {}
+/// }
+/// fn check<R: ResourceFor<Shared>>(_: R) {}
+/// check(LocalOnly(Cell::new(0)));
 /// ```
 pub trait ResourceFor<A: Affinity>: sealed::Resource<A> {}
 impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
@@ -138,7 +188,7 @@ pub(crate) mod sealed {
     }
 
     pub trait Executor {
-        /// The executor's scheduler, stored in every task cell.
+        /// The executor's scheduler, counted by every task cell.
         fn scheduler(&self) -> &Arc<dyn Schedule>;
     }
 
@@ -223,12 +273,23 @@ impl Drop for EnterGuard {
     }
 }
 
-/// A counted copy of the current scheduler, if an executor is running here.
+/// The scheduler of the executor running on this thread, if any. Valid
+/// until the caller returns to that executor (set only by an `EnterGuard`,
+/// which its executor outlives).
 #[inline(never)]
-pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
+pub(crate) fn current_scheduler_ref() -> Option<NonNull<dyn Schedule>> {
     let p = CURRENT.with(|c| c.get());
     // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
     // still alive (the guard is dropped before it).
+    (!p.is_null()).then(|| NonNull::from(unsafe { &**p }))
+}
+
+/// A counted (`Arc`) copy of the current scheduler, if an executor is
+/// running here.
+#[inline(never)]
+pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: as above.
     (!p.is_null()).then(|| unsafe { (*p).clone() })
 }
 
@@ -261,17 +322,18 @@ where
     F: Future + Send + 'static,
     F::Output: Send,
 {
-    let sched = current_scheduler().unwrap_or_else(|| {
+    let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn called outside a task: no executor is running on this thread")
     });
+    // SAFETY: the running executor outlives this call.
+    let sched = unsafe { sched.as_ref() };
     let resource = if sched.is_local() {
         ResourceHandle::current()
     } else {
         SyncResourceHandle::current().into()
     };
     // SAFETY: the future and its output are Send.
-    unsafe { crate::task::try_spawn_unchecked(future, sched, resource) }
-        .unwrap_or_else(|e| refused(e))
+    unsafe { crate::task::try_spawn_ref(future, sched, resource) }.unwrap_or_else(|e| refused(e))
 }
 
 /// Spawns a `!Send` future on the [`LocalExecutor`] running the current task,
@@ -296,14 +358,16 @@ pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
 {
-    let sched = current_scheduler().unwrap_or_else(|| {
+    let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn_local called outside a task: no executor is running on this thread")
     });
+    // SAFETY: the running executor outlives this call.
+    let sched = unsafe { sched.as_ref() };
     assert!(
         sched.is_local(),
         "coframe::spawn_local called from a task of a multi-threaded executor: use coframe::spawn"
     );
     // SAFETY: the scheduler is local: it runs the task on this thread.
-    unsafe { crate::task::try_spawn_unchecked(future, sched, ResourceHandle::current()) }
+    unsafe { crate::task::try_spawn_ref(future, sched, ResourceHandle::current()) }
         .unwrap_or_else(|e| refused(e))
 }

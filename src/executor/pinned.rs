@@ -74,6 +74,10 @@ impl Schedule for Pinned {
         false
     }
 
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        Some(self.pool.stacks().clone())
+    }
+
     fn pinned_worker(&self) -> Option<usize> {
         match self.worker.load(Ordering::Acquire) {
             UNPINNED => None,

@@ -314,7 +314,10 @@ impl super::LocalExecutor {
         F: FnOnce() -> R + 'static,
         R: 'static,
     {
-        self.spawn_stackful_with(DefaultStacks, f)
+        match self.own_stacks() {
+            Some(stacks) => self.spawn_stackful_with(stacks.clone(), f),
+            None => self.spawn_stackful_with(DefaultStacks, f),
+        }
     }
 
     /// Spawns a stackful task on a stack from `stacks`.
@@ -362,7 +365,38 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    spawn_stackful_with(DefaultStacks, f)
+    let stacks = match super::current_scheduler().and_then(|s| s.stacks()) {
+        Some(pool) => ExecutorStacks::Own(pool),
+        None => ExecutorStacks::Default(DefaultStacks),
+    };
+    spawn_stackful_with(stacks, f)
+}
+
+/// The current executor's stacks, or the default ones.
+enum ExecutorStacks {
+    Own(PooledStack),
+    Default(DefaultStacks),
+}
+
+// SAFETY: forwards to the allocator each stack came from (a stack from the
+// executor's pool goes back to it, one from the default pool to that).
+unsafe impl StackAllocator for ExecutorStacks {
+    fn allocate(&self) -> Result<crate::context::Stack, StackError> {
+        match self {
+            ExecutorStacks::Own(p) => p.allocate(),
+            ExecutorStacks::Default(d) => d.allocate(),
+        }
+    }
+
+    unsafe fn deallocate(&self, stack: crate::context::Stack) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match self {
+                ExecutorStacks::Own(p) => p.deallocate(stack),
+                ExecutorStacks::Default(d) => d.deallocate(stack),
+            }
+        }
+    }
 }
 
 /// [`spawn_stackful`] with a stack from `stacks` (say, a pool of larger

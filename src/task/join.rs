@@ -216,7 +216,7 @@ impl<T> JoinHandle<T> {
                 Ok(_) => {
                     if idle {
                         // The future must be dropped on the executor's thread.
-                        hd.scheduler.schedule(Runnable::from_raw(self.ptr));
+                        hd.scheduler().schedule(Runnable::from_raw(self.ptr));
                     }
                     return;
                 }
@@ -300,12 +300,31 @@ impl<T> Drop for JoinHandle<T> {
         loop {
             if s & COMPLETED != 0 {
                 // The handle owns the stage: drop the output (if not taken).
+                // A panicking destructor must not leak the cell: release
+                // first, then re-raise.
                 // SAFETY: COMPLETED gives the handle the stage.
-                unsafe { (hd.vtable.drop_output)(ptr) };
-                let prev = hd.state.fetch_sub(HANDLE | REFERENCE, Ordering::AcqRel);
-                if refs(prev) == 1 {
-                    // SAFETY: last reference.
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    (hd.vtable.drop_output)(ptr)
+                }));
+                // Completed: the executor's reference is gone, so if only
+                // ours is left nobody can take a new one (references are
+                // only ever cloned from existing ones) and the cell is ours
+                // alone: free it without a read-modify-write. The acquire
+                // load synchronises with every earlier release of a
+                // reference.
+                let s = hd.state.load(Ordering::Acquire);
+                if refs(s) == 1 {
+                    // SAFETY: sole reference, as argued above.
                     unsafe { (hd.vtable.dealloc)(ptr) };
+                } else {
+                    let prev = hd.state.fetch_sub(HANDLE | REFERENCE, Ordering::AcqRel);
+                    if refs(prev) == 1 {
+                        // SAFETY: last reference.
+                        unsafe { (hd.vtable.dealloc)(ptr) };
+                    }
+                }
+                if let Err(payload) = dropped {
+                    std::panic::resume_unwind(payload);
                 }
                 return;
             }

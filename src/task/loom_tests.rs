@@ -1,7 +1,8 @@
 //! Loom models of the task state machine (`RUSTFLAGS="--cfg loom" cargo
 //! test --lib --release loom_`): wake racing with poll, wake racing with
 //! completion, abort racing with poll, JoinHandle drop racing with
-//! completion. Each model spawns one task on a test scheduler whose queue
+//! completion, and the awaiter waker being replaced while the task
+//! completes. Each model spawns one task on a test scheduler whose queue
 //! is a loom mutex, races one other loom thread against the runner, and
 //! checks the outcome and that the cell went back to its resource.
 
@@ -245,6 +246,71 @@ fn loom_join_handle_drop_races_with_completion() {
             2,
             "output dropped exactly once"
         );
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+/// A waker that counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn loom_awaiter_replaced_while_completing() {
+    loom::model(|| {
+        // The handle is polled with one waker, then with another (which
+        // replaces it), while the task completes: either the second poll
+        // sees the result, or the second waker is woken.
+        let (fx, mut h) = spawn(0, 1);
+        let (w1, w2) = (
+            Arc::new(CountingWaker(AtomicUsize::new(0))),
+            Arc::new(CountingWaker(AtomicUsize::new(0))),
+        );
+        let (a, b) = (Waker::from(w1.clone()), Waker::from(w2.clone()));
+        let t = loom::thread::spawn(move || {
+            let first = Pin::new(&mut h)
+                .poll(&mut Context::from_waker(&a))
+                .is_ready();
+            let second = !first
+                && Pin::new(&mut h)
+                    .poll(&mut Context::from_waker(&b))
+                    .is_ready();
+            (h, first || second)
+        });
+        assert!(run_one(&fx.queue)); // completes
+        let (mut h, ready) = t.join().unwrap();
+        if !ready {
+            assert_eq!(w2.0.load(Ordering::SeqCst), 1, "the latest waker is woken");
+            assert!(matches!(poll_once(&mut h), Poll::Ready(Ok(_))));
+        }
+        drop(h);
+        drop(fx.slot.lock().unwrap().take());
+        assert_eq!(fx.drops.load(Ordering::SeqCst), 2);
+        assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_join_handle_drop_races_with_waker_drop() {
+    loom::model(|| {
+        // After completion, the handle and a cloned waker are dropped on two
+        // threads: exactly one of them frees the cell (the handle may take
+        // the no-RMW path when it sees itself as the only reference).
+        let (fx, mut h) = spawn(0, usize::MAX);
+        assert!(run_one(&fx.queue)); // poll 1 stores a waker clone
+        let waker = take_waker(&fx.slot);
+        fx.ready_flag.store(true, Ordering::SeqCst);
+        waker.wake_by_ref();
+        assert!(run_one(&fx.queue)); // completes
+        let t = loom::thread::spawn(move || drop(waker));
+        assert!(matches!(poll_once(&mut h), Poll::Ready(Ok(_))));
+        drop(h);
+        t.join().unwrap();
+        assert_eq!(fx.drops.load(Ordering::SeqCst), 2);
         assert_eq!(fx.counting.live_frames(), 0);
     });
 }

@@ -31,7 +31,11 @@
 //! only while the task is not `COMPLETED`, and completion happens only by
 //! consuming it — so the executor's reference always covers it. Whoever
 //! drops the count to zero frees the cell, through the resource handle
-//! recorded in it, never through the thread-local slot.
+//! recorded in it, never through the thread-local slot. One shortcut: a
+//! `JoinHandle` dropped after `COMPLETED` that sees (acquire load) a count
+//! of one frees the cell without a read-modify-write — with the executor's
+//! reference gone, references can only be cloned from existing ones, so
+//! none can appear.
 //!
 //! **The future** (stage `Running`) is accessed only by whoever set
 //! `RUNNING`: `Runnable::run` (CAS `SCHEDULED -> RUNNING`), or the
@@ -91,10 +95,11 @@ pub use join::{JoinError, JoinHandle};
 pub use runnable::Runnable;
 
 pub(crate) use raw::{cancel_now, Header};
-pub(crate) use runnable::Schedule;
+pub(crate) use runnable::{free_scheduler, Schedule};
 
 use crate::frame::{AllocError, ResourceHandle};
 use std::future::Future;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Allocates a task for `future` from `resource`, registers it with
@@ -111,12 +116,61 @@ pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
     scheduler: Arc<dyn Schedule>,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
+    if scheduler.arc_counted() {
+        // Adopt the caller's strong count as the cell's reference.
+        let sched = Arc::into_raw(scheduler);
+        // SAFETY: `Arc::into_raw` is non-null and the count is ours.
+        let sched = unsafe { NonNull::new_unchecked(sched as *mut dyn Schedule) };
+        // SAFETY: forwarded contract; the count is handed to the cell.
+        unsafe { spawn_with(future, sched, resource) }
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { try_spawn_ref(future, &*scheduler, resource) }
+    }
+}
+
+/// Like [`try_spawn_unchecked`] with a borrowed scheduler: the cell takes
+/// its own reference with [`Schedule::acquire_ref`] (the local executor
+/// hands out pre-counted credits, no atomic).
+///
+/// # Safety
+///
+/// As [`try_spawn_unchecked`].
+pub(crate) unsafe fn try_spawn_ref<F: Future>(
+    future: F,
+    scheduler: &dyn Schedule,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, AllocError> {
+    scheduler.acquire_ref();
+    // SAFETY: forwarded contract; the reference just taken goes to the cell.
+    unsafe { spawn_with(future, NonNull::from(scheduler), resource) }
+}
+
+/// # Safety
+/// As [`try_spawn_unchecked`]; the caller hands over one reference on
+/// `sched` (released here if the allocation fails).
+unsafe fn spawn_with<F: Future>(
+    future: F,
+    sched: NonNull<dyn Schedule>,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, AllocError> {
+    // SAFETY: the handed-over reference keeps the scheduler alive.
+    let scheduler = unsafe { sched.as_ref() };
     // SAFETY: forwarded contract.
-    let ptr = unsafe { raw::allocate(future, scheduler, resource)? };
+    let ptr = match unsafe { raw::allocate(future, sched, resource) } {
+        Ok(p) => p,
+        Err(e) => {
+            if scheduler.release_ref() {
+                // SAFETY: the reference we were handed was a strong count.
+                unsafe { free_scheduler(sched) };
+            }
+            return Err(e);
+        }
+    };
     // SAFETY: the fresh cell's HANDLE bit and reference go to the handle.
     let handle = unsafe { JoinHandle::from_raw(ptr) };
     // SAFETY: the cell is alive (the executor's reference, taken at spawn).
     let hd = unsafe { raw::header(ptr) };
-    hd.scheduler.bind(Runnable::from_raw(ptr));
+    hd.scheduler().bind(Runnable::from_raw(ptr));
     Ok(handle)
 }

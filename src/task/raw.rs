@@ -9,7 +9,7 @@
 //! |   state     AtomicUsize          the state word (state.rs)   |
 //! |   vtable    &'static TaskVTable  monomorphised for F         |
 //! |   awaiter   UnsafeCell<Option<Waker>>  JoinHandle's waker    |
-//! |   scheduler Arc<dyn Schedule>    where wakes push Runnables  |
+//! |   scheduler NonNull<dyn Schedule> (counted) where wakes go    |
 //! |   resource  RawHandle            how to free this cell       |
 //! |   links     owner-thread list links for the executor         |
 //! +--------------------------------------------------------------+
@@ -25,7 +25,7 @@
 //! drop them), so freeing the cell on any thread drops only `Send` data.
 
 use super::join::JoinError;
-use super::runnable::{Runnable, Schedule};
+use super::runnable::{free_scheduler, Schedule};
 use super::state::*;
 use super::waker::WAKER_VTABLE;
 use crate::loom::cell::UnsafeCell;
@@ -37,15 +37,17 @@ use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, Waker};
 
-use crate::frame::{safe_resume_with, AllocError, RawHandle, ResourceHandle};
+use crate::frame::{
+    replace_current_uncounted, safe_resume_with, AllocError, RawHandle, ResourceHandle,
+};
 
 /// Type-erased operations on a cell, monomorphised per future type.
 pub(crate) struct TaskVTable {
-    /// Polls the future once (caller holds `RUNNING`). Returns `true` when the
-    /// future is gone and the stage holds the result.
+    /// Polls the future once (caller holds `RUNNING` and has made the task's
+    /// resource current). Returns `true` when the future is gone and the
+    /// stage holds the result.
     pub(crate) poll: unsafe fn(NonNull<Header>) -> bool,
     /// Drops the future (caller holds `RUNNING`); the stage becomes
     /// `Finished(Err(Cancelled))`, or `Err(Panic)` if the destructor panicked.
@@ -71,11 +73,32 @@ pub struct Header {
     pub(crate) state: AtomicUsize,
     pub(crate) vtable: &'static TaskVTable,
     pub(crate) awaiter: UnsafeCell<Option<Waker>>,
-    pub(crate) scheduler: Arc<dyn Schedule>,
+    /// Counted (`Schedule::acquire_ref`): the scheduler outlives the cell.
+    pub(crate) scheduler: SchedRef,
     pub(crate) resource: ManuallyDrop<RawHandle>,
     /// Owned by the executor the task belongs to; only its owner thread
     /// touches them (the local executor's shutdown list).
     pub(crate) links: Links,
+}
+
+impl Header {
+    /// The task's scheduler.
+    #[inline(always)]
+    pub(crate) fn scheduler(&self) -> &dyn Schedule {
+        &*self.scheduler
+    }
+}
+
+/// A cell's counted pointer to its scheduler (released by `dealloc`).
+pub(crate) struct SchedRef(pub(crate) NonNull<dyn Schedule>);
+
+impl std::ops::Deref for SchedRef {
+    type Target = dyn Schedule;
+    #[inline(always)]
+    fn deref(&self) -> &(dyn Schedule + 'static) {
+        // SAFETY: the cell holds a count on its scheduler until it is freed.
+        unsafe { self.0.as_ref() }
+    }
 }
 
 /// What the cell holds besides the header: future, result, or nothing.
@@ -117,7 +140,7 @@ impl<F: Future> Cell<F> {
 /// is not `Send`. `F` must outlive the task (`'static` for public callers).
 pub(crate) unsafe fn allocate<F: Future>(
     future: F,
-    scheduler: Arc<dyn Schedule>,
+    scheduler: NonNull<dyn Schedule>,
     resource: ResourceHandle,
 ) -> Result<NonNull<Header>, AllocError> {
     let layout = Layout::new::<Cell<F>>();
@@ -127,7 +150,7 @@ pub(crate) unsafe fn allocate<F: Future>(
             state: AtomicUsize::new(INITIAL),
             vtable: &Cell::<F>::VTABLE,
             awaiter: UnsafeCell::new(None),
-            scheduler,
+            scheduler: SchedRef(scheduler),
             resource: ManuallyDrop::new(resource.into_raw()),
             links: Links::default(),
         },
@@ -160,7 +183,8 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
 }
 
 /// # Safety
-/// `h` points to a live `Cell<F>` and the caller holds `RUNNING`.
+/// `h` points to a live `Cell<F>`, the caller holds `RUNNING`, and the
+/// task's resource is the current one.
 unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
     let cell = h.cast::<Cell<F>>().as_ptr();
     // SAFETY: the cell is live; the waker borrows the executor's reference
@@ -169,14 +193,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
         Waker::from_raw(RawWaker::new(h.as_ptr() as *const (), &WAKER_VTABLE))
     });
     let mut cx = Context::from_waker(&waker);
-    // SAFETY: the cell is live for the whole call.
-    let header = unsafe { &(*cell).header };
-    // SAFETY: tasks are polled on their executor's thread; a local-only
-    // resource only ever backs tasks of a `LocalExecutor` (spawns on
-    // multi-threaded executors take `SyncResourceHandle::current()`), whose
-    // thread is the root's owner thread.
-    let resource = unsafe { header.resource.as_local() };
-    safe_resume_with(resource, || {
+    {
         // SAFETY: RUNNING gives exclusive access to the stage.
         unsafe {
             (*cell).stage.with_mut(|stage| {
@@ -197,7 +214,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                 }
             })
         }
-    })
+    }
 }
 
 /// # Safety
@@ -260,12 +277,17 @@ unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
             .stage
             .with(|s| debug_assert!(matches!(&*s, Stage::Consumed)));
         let resource = ManuallyDrop::take(&mut (*cell).header.resource);
+        let scheduler = (*cell).header.scheduler.0;
         ptr::drop_in_place(cell);
         resource.deallocate(
             NonNull::new_unchecked(cell.cast()),
             Layout::new::<Cell<F>>(),
         );
         drop(resource);
+        // The cell's count on its scheduler goes last.
+        if scheduler.as_ref().release_ref() {
+            free_scheduler(scheduler);
+        }
     }
 }
 
@@ -302,10 +324,21 @@ pub(crate) unsafe fn drop_ref(h: NonNull<Header>) {
 
 /// Runs a scheduled task once: poll, or drop the future if it was closed.
 ///
+/// Returns `true` if the task was woken while it ran: the caller then owns
+/// the task's `Runnable` again and must queue it (with `Schedule::schedule`,
+/// or directly on its own run queue when it is the task's executor).
+///
 /// # Safety
 /// The caller consumed the task's only `Runnable` (`SCHEDULED` is set, the
 /// task is not running or completed), on a thread allowed to poll it.
-pub(crate) unsafe fn run(h: NonNull<Header>) {
+/// With `batched`, the task's resource is made current with one slot
+/// write and not restored: the caller runs inside a `frame::safe_resume`
+/// that restores the slot once for its whole batch of polls, and polls
+/// nothing else before its next `run` (the slot may name a resource freed
+/// since, until the next write). Without it, the poll goes through
+/// `safe_resume_with`.
+#[must_use]
+pub(crate) unsafe fn run(h: NonNull<Header>, batched: bool) -> bool {
     // SAFETY: the executor's reference keeps the cell alive until completion.
     let hd = unsafe { header(h) };
     let mut s = hd.state.load(Ordering::Acquire);
@@ -326,13 +359,28 @@ pub(crate) unsafe fn run(h: NonNull<Header>) {
             (hd.vtable.drop_future)(h);
             complete(h);
         }
-        return;
+        return false;
     }
-    // SAFETY: we hold RUNNING.
-    if unsafe { (hd.vtable.poll)(h) } {
+    // SAFETY: tasks are polled on their executor's thread; a local-only
+    // resource only ever backs tasks of a `LocalExecutor` (spawns on
+    // multi-threaded executors take `SyncResourceHandle::current()`), whose
+    // thread is the root's owner thread.
+    let resource = unsafe { hd.resource.as_local() };
+    // SAFETY: we hold RUNNING; the resource is made current first. In the
+    // batched case the cell (hence `resource`) is alive for the whole poll
+    // and the caller's enclosing `safe_resume` restores the slot.
+    let done = unsafe {
+        if batched {
+            replace_current_uncounted(resource);
+            (hd.vtable.poll)(h)
+        } else {
+            safe_resume_with(resource, || (hd.vtable.poll)(h))
+        }
+    };
+    if done {
         // SAFETY: the future finished; we still hold RUNNING.
         unsafe { complete(h) };
-        return;
+        return false;
     }
     let mut s = hd.state.load(Ordering::Acquire);
     loop {
@@ -343,20 +391,15 @@ pub(crate) unsafe fn run(h: NonNull<Header>) {
                 (hd.vtable.drop_future)(h);
                 complete(h);
             }
-            return;
+            return false;
         }
         let new = s & !RUNNING;
         match hd
             .state
             .compare_exchange_weak(s, new, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => {
-                if new & SCHEDULED != 0 {
-                    // Woken while running: the waker left the Runnable to us.
-                    hd.scheduler.schedule(Runnable::from_raw(h));
-                }
-                return;
-            }
+            // Woken while running: the waker left the Runnable to us.
+            Ok(_) => return new & SCHEDULED != 0,
             Err(actual) => s = actual,
         }
     }
@@ -400,7 +443,7 @@ pub(crate) unsafe fn cancel_now(h: NonNull<Header>) {
 unsafe fn complete(h: NonNull<Header>) {
     // SAFETY: the executor's reference keeps the cell alive.
     let hd = unsafe { header(h) };
-    hd.scheduler.release(h);
+    hd.scheduler().release(h);
     let mut s = hd.state.load(Ordering::Acquire);
     let fused;
     loop {

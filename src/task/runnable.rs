@@ -62,10 +62,35 @@ impl Runnable {
     /// ```
     #[inline]
     pub fn run(self) {
+        if let Some(again) = self.run_once() {
+            // SAFETY: the task is scheduled, hence alive.
+            let hd = unsafe { raw::header(again.ptr) };
+            hd.scheduler().schedule(again);
+        }
+    }
+
+    /// Runs the task once; if it was woken while running, returns its
+    /// `Runnable` for the caller (the task's executor) to queue.
+    #[inline]
+    pub(crate) fn run_once(self) -> Option<Runnable> {
         let ptr = self.into_raw();
         // SAFETY: this was the task's only Runnable; executors run it on the
         // thread the task belongs to.
-        unsafe { raw::run(ptr) }
+        unsafe { raw::run(ptr, false) }.then(|| Runnable::from_raw(ptr))
+    }
+
+    /// [`run_once`](Self::run_once) for executor batch loops: the task's
+    /// resource is made current without saving and restoring the slot.
+    ///
+    /// # Safety
+    /// The caller runs inside a `frame::safe_resume` and, until it returns,
+    /// only runs tasks through this method (nothing reads the slot between
+    /// two runs).
+    #[inline]
+    pub(crate) unsafe fn run_batched(self) -> Option<Runnable> {
+        let ptr = self.into_raw();
+        // SAFETY: as `run_once`; the slot discipline is the caller's.
+        unsafe { raw::run(ptr, true) }.then(|| Runnable::from_raw(ptr))
     }
 }
 
@@ -92,6 +117,32 @@ pub trait Schedule: Send + Sync + 'static {
     /// then cancelled by the shutdown's pass over live tasks.
     fn schedule(&self, runnable: Runnable);
 
+    /// Takes a reference for a new task cell (on the spawning thread). The
+    /// scheduler stays alive while any cell holds one.
+    ///
+    /// Every scheduler lives in a `std::sync::Arc`. Default: the reference
+    /// is one strong count of that `Arc`.
+    fn acquire_ref(&self) {
+        // SAFETY: schedulers live in an `Arc` (trait contract), and the
+        // caller's borrow proves a count is held.
+        unsafe { std::sync::Arc::increment_strong_count(self as *const Self) }
+    }
+
+    /// Drops a task cell's reference (any thread). Returns `true` when the
+    /// caller must now drop one strong count of the scheduler's `Arc` (with
+    /// [`free_scheduler`], after this borrow ends). Default: always (the
+    /// reference was a strong count).
+    fn release_ref(&self) -> bool {
+        true
+    }
+
+    /// Whether a cell's reference is one `Arc` strong count (the default
+    /// protocol), so a strong count handed over by a spawner can be adopted
+    /// as is. Schedulers that count their cells themselves return `false`.
+    fn arc_counted(&self) -> bool {
+        true
+    }
+
     /// Registers a newly spawned task and queues its first runnable.
     /// Called on the spawning thread.
     fn bind(&self, runnable: Runnable);
@@ -109,4 +160,22 @@ pub trait Schedule: Send + Sync + 'static {
     fn pinned_worker(&self) -> Option<usize> {
         None
     }
+
+    /// The executor's stack allocator for stackful tasks spawned from its
+    /// tasks (`coframe::spawn_stackful`), if it has its own. Default: none,
+    /// the process-wide default stacks are used.
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        None
+    }
+}
+
+/// Drops one strong count of a scheduler's `Arc` (after
+/// [`Schedule::release_ref`] returned `true`), freeing it if it was the
+/// last.
+///
+/// # Safety
+/// `sched` points into a live `Arc` and the caller owns one strong count.
+pub(crate) unsafe fn free_scheduler(sched: NonNull<dyn Schedule>) {
+    // SAFETY: by contract.
+    drop(unsafe { std::sync::Arc::from_raw(sched.as_ptr() as *const dyn Schedule) });
 }

@@ -72,7 +72,7 @@ unsafe fn wake_by_ref(data: *const ()) {
         {
             Ok(_) => {
                 if s & RUNNING == 0 {
-                    hd.scheduler.schedule(Runnable::from_raw(h));
+                    hd.scheduler().schedule(Runnable::from_raw(h));
                 }
                 return;
             }

@@ -188,7 +188,12 @@ impl Parker {
         match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
             Ok(_) => {}
             Err(NOTIFIED) => {
-                self.state.store(EMPTY, SeqCst);
+                // A swap, not a store: it reads the latest unpark (and
+                // acquires what that unparker wrote, e.g. the shutdown
+                // flag). A plain store can read-from an older unpark and
+                // miss a later one's writes; loom found that lost wake-up.
+                let old = self.state.swap(EMPTY, SeqCst);
+                debug_assert_eq!(old, NOTIFIED);
                 return;
             }
             Err(s) => unreachable!("coframe: parker in state {s}"),

@@ -30,6 +30,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+fn stacks() -> crate::context::PooledStack {
+    crate::context::PooledStack::builder().build().unwrap()
+}
+
 fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
     loom::thread::spawn(move || {
         let core = Core::new(shared, index, local);
@@ -76,7 +80,7 @@ impl Future for Signal {
 fn loom_pool_park_unpark_no_lost_wakeup() {
     loom::model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1);
+        let (shared, mut locals) = Shared::new(1, stacks());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let done = Arc::new(Notify::new());
@@ -95,7 +99,7 @@ fn loom_pool_last_searcher_wakes_another() {
     b.preemption_bound = Some(2);
     b.check(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, locals) = Shared::new(2);
+        let (shared, locals) = Shared::new(2, stacks());
         let shared = Arc::new(shared);
         let ws: Vec<_> = locals
             .into_iter()
@@ -142,7 +146,7 @@ impl Future for WaitFlag {
 fn loom_pool_wake_races_with_steal() {
     loom::model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(2);
+        let (shared, mut locals) = Shared::new(2, stacks());
         let shared = Arc::new(shared);
         let local1 = locals.pop().unwrap();
         let local0 = locals.pop().unwrap();
@@ -209,7 +213,7 @@ impl Drop for DropCount {
 fn loom_pool_spawn_races_with_shutdown() {
     loom::model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1);
+        let (shared, mut locals) = Shared::new(1, stacks());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let drops = Arc::new(AtomicUsize::new(0));

@@ -33,9 +33,7 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-#[allow(unused_imports)] // used by stackful tasks (issue 7)
 pub(crate) use shared::Shared;
-#[allow(unused_imports)] // used by stackful tasks (issue 7)
 pub(crate) use worker::current_worker;
 
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
@@ -205,7 +203,7 @@ impl ThreadPoolBuilder {
             )
             .map_err(BuildError::Stack)?,
         };
-        let (shared, locals) = Shared::new(workers);
+        let (shared, locals) = Shared::new(workers, stacks);
         let shared = Arc::new(shared);
         let sched: Arc<dyn Schedule> = shared.clone();
         let mut threads = Vec::with_capacity(workers);
@@ -224,7 +222,6 @@ impl ThreadPoolBuilder {
                         shared,
                         sched,
                         threads: Mutex::new(threads),
-                        stacks,
                     };
                     // Workers never started still count as participants.
                     for _ in index..workers {
@@ -239,7 +236,6 @@ impl ThreadPoolBuilder {
             shared,
             sched,
             threads: Mutex::new(threads),
-            stacks,
         })
     }
 }
@@ -309,7 +305,6 @@ pub struct ThreadPool {
     shared: Arc<Shared>,
     sched: Arc<dyn Schedule>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
-    stacks: PooledStack,
 }
 
 impl fmt::Debug for ThreadPool {
@@ -377,7 +372,7 @@ impl ThreadPool {
     /// assert_eq!(pool.stack_allocator().live(), 0);
     /// ```
     pub fn stack_allocator(&self) -> &PooledStack {
-        &self.stacks
+        self.shared.stacks()
     }
 
     /// Spawns a `Send` future; its cell comes from the current frame

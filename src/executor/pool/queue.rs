@@ -22,6 +22,7 @@ use crate::task::Runnable;
 
 /// Most tasks moved by one steal: about half of the victim's queue, at most
 /// this many (tokio moves half of a 256-slot ring).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const MAX_STEAL: usize = 128;
 
 #[cfg(not(loom))]

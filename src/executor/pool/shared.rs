@@ -50,6 +50,7 @@
 use super::idle::{Idle, Parker};
 use super::queue::{Injector, Local, Stealer};
 use super::worker;
+use crate::context::PooledStack;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 use crate::task::{cancel_now, Header, Runnable, Schedule};
@@ -237,11 +238,13 @@ pub(crate) struct Shared {
     pub(crate) stats: Box<[Padded<WorkerStats>]>,
     pub(crate) remote_spawned: Padded<AtomicU64>,
     pub(crate) injector_pushes: Padded<AtomicU64>,
+    /// The stack allocator of stackful tasks spawned on this pool.
+    stacks: PooledStack,
 }
 
 impl Shared {
     /// The shared state for `workers` workers, and their local queues.
-    pub(crate) fn new(workers: usize) -> (Self, Vec<Local>) {
+    pub(crate) fn new(workers: usize, stacks: PooledStack) -> (Self, Vec<Local>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         let shared = Shared {
             closed: Padded(AtomicBool::new(false)),
@@ -258,8 +261,15 @@ impl Shared {
             stats: (0..workers).map(|_| Padded::default()).collect(),
             remote_spawned: Padded::default(),
             injector_pushes: Padded::default(),
+            stacks,
         };
         (shared, locals)
+    }
+
+    /// The stack allocator of stackful tasks on this pool (reached through
+    /// `current_worker()` by `spawn_stackful` inside a pool task).
+    pub(crate) fn stacks(&self) -> &PooledStack {
+        &self.stacks
     }
 
     pub(crate) fn workers(&self) -> usize {
@@ -323,7 +333,6 @@ impl Shared {
     ///
     /// # Panics
     /// If `worker` is not a worker index of this pool.
-    #[allow(dead_code)] // used by stackful tasks (issue 7)
     pub(crate) fn schedule_on(&self, worker: usize, r: Runnable) {
         assert!(
             worker < self.workers(),
@@ -398,6 +407,10 @@ impl Shared {
 }
 
 impl Schedule for Shared {
+    fn stacks(&self) -> Option<crate::context::PooledStack> {
+        Some(self.stacks.clone())
+    }
+
     #[inline]
     fn schedule(&self, runnable: Runnable) {
         match worker::current_for(self) {

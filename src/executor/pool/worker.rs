@@ -87,7 +87,6 @@ pub(crate) fn on_any_worker() -> bool {
 
 /// The pool and index of the worker running on this thread (for pinned
 /// tasks, issue 7).
-#[allow(dead_code)] // used by stackful tasks (issue 7)
 pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
     let p = current_ptr();
     // SAFETY: as in `current_for`.
