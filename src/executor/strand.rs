@@ -244,6 +244,24 @@ impl Item {
 /// let not_send = std::rc::Rc::new(1);
 /// check(move || drop(not_send));
 /// ```
+///
+/// A `!Send` closure cannot be posted to a strand over a thread pool:
+///
+/// ```compile_fail
+/// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+/// let strand = coframe::Strand::new(&pool);
+/// let not_send = std::rc::Rc::new(1);
+/// strand.post(move || drop(not_send));
+/// ```
+///
+/// and a strand over a [`LocalExecutor`](crate::LocalExecutor) cannot leave
+/// its thread:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let ex = coframe::LocalExecutor::new();
+/// send(coframe::Strand::new(&ex));
+/// ```
 pub trait HandlerFor<A: Affinity>: handler::Sealed<A> {}
 impl<A: Affinity, F: handler::Sealed<A>> HandlerFor<A> for F {}
 
