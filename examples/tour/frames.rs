@@ -53,7 +53,7 @@ fn fib(n: u32) -> Pin<FrameBox<dyn Future<Output = u64>>> {
 
 /// Runs this part of the tour.
 pub fn run() {
-    println!("\n== frames: pluggable frame allocators");
+    println!("\n== 2. frames: pluggable frame allocators");
 
     // 1. The default resource recycles: after a warm-up, frames come from
     //    the thread cache, not from the system allocator.

@@ -62,7 +62,7 @@ impl Drop for BumpResource {
 
 /// Runs the part.
 pub fn run() {
-    println!("\n-- tasks: LocalExecutor + run_async");
+    println!("\n== 3. tasks: LocalExecutor + run_async");
     let ex = LocalExecutor::new();
 
     let counting = Arc::new(Counting::new(Recycling));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn run() {
-    println!("\n== thread pool: work stealing, frames from a Counting resource");
+    println!("\n== 4. thread pool: work stealing, frames from a Counting resource");
     let pool = ThreadPool::builder()
         .worker_threads(2)
         .thread_name("tour-worker")

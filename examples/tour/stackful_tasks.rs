@@ -63,7 +63,7 @@ impl Parser<'_> {
 }
 
 pub fn run() {
-    println!("\n== stackful tasks: a blocking-style parser inside an async program");
+    println!("\n== 5. stackful tasks: a blocking-style parser inside an async program");
     let ex = LocalExecutor::new();
     let (tx, rx) = async_channel::bounded::<char>(2);
     let text = "(1+2)*(3+4)-5*2";

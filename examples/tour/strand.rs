@@ -77,7 +77,7 @@ fn plan(teller: usize) -> Vec<(usize, usize, i64)> {
 }
 
 pub fn run() {
-    println!("\n== strands: a bank, one strand per account, no locks");
+    println!("\n== 6. strands: a bank, one strand per account, no locks");
     let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
     let bank: Arc<Vec<Account>> = Arc::new(
         (0..ACCOUNTS)
