@@ -53,7 +53,7 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::
     loom::thread::spawn(move || {
         let core = Core::new(shared, index, local);
         let prev = super::worker::set_current(&core);
-        core.run();
+        crate::frame::safe_resume(|| core.run());
         super::worker::set_current(prev);
         core.exit();
     })

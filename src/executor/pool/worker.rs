@@ -26,9 +26,13 @@
 //! occupant to the local queue, then an idle worker is notified so it can
 //! steal). From other threads, tasks go to the injector (`shared.rs`).
 //!
-//! Invariant: `CURRENT` points to the core of the worker running on this
+//! Invariants: `CURRENT` points to the core of the worker running on this
 //! thread (set for the worker loop's whole life, cleared before the exit
-//! path), so `schedule` on this thread may touch the core's `Cell`s.
+//! path), so `schedule` on this thread may touch the core's `Cell`s. The
+//! frame slot is saved once around the whole loop (`safe_resume`) and each
+//! poll writes its task's resource into it (`run_batched`); nothing between
+//! two polls reads the slot, and the exit path (cancellations) runs after
+//! the slot is restored.
 
 use super::queue::Local;
 use super::shared::{bump, Shared};
@@ -253,9 +257,17 @@ impl Core {
         let p = r.into_raw();
         self.running.set(p.as_ptr());
         bump(&self.shared.stats[self.index].polls);
-        // Polls through `safe_resume_with` with the task's resource
-        // (task/raw.rs); panics are caught there.
-        Runnable::from_raw(p).run();
+        // The task's resource is made current for the poll (panics are
+        // caught in the cell).
+        // SAFETY: `worker_main` runs the whole loop inside one
+        // `frame::safe_resume`, and between two runs the loop only touches
+        // queues, the idle word and the parker, none of which reads the
+        // current-resource slot.
+        if let Some(again) = unsafe { Runnable::from_raw(p).run_batched() } {
+            // Woken while running (a yield): `running` is still this task,
+            // so it goes to the back of the local queue, not the LIFO slot.
+            self.schedule_local(again);
+        }
         self.running.set(ptr::null());
     }
 
@@ -321,7 +333,9 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, local: Local) {
         }
     }
     let clear = Clear(prev);
-    core.run();
+    // One save/restore of the current-resource slot for the whole loop;
+    // each poll writes its task's resource (`Core::poll`).
+    crate::frame::safe_resume(|| core.run());
     drop(clear);
     core.exit();
 }
