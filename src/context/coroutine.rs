@@ -45,8 +45,9 @@
 //! never started has its closure dropped without any switch.
 
 use super::asan::{self, Bounds};
+use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
-use super::stack::{ProtectedStack, Stack, StackAllocator, StackError, STACK_ALIGN};
+use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
@@ -62,11 +63,6 @@ const IN_PANIC: usize = 2;
 const OUT_YIELD: usize = 1;
 const OUT_DONE: usize = 2;
 const OUT_UNWOUND: usize = 3;
-
-/// Bytes left between the control block and the first frame.
-const GAP: usize = 64;
-/// Usable stack that must remain below the control block and closure.
-const MIN_FRAMES: usize = 4096;
 
 /// The private payload that unwinds a coroutine or fiber being dropped.
 /// Code that catches panics inside a coroutine should let it pass
@@ -197,12 +193,6 @@ struct Record<I, Y, R> {
     drop_f: unsafe fn(*mut u8),
 }
 
-/// What is moved onto the stack below the record.
-struct Extra<F, S> {
-    f: ManuallyDrop<F>,
-    alloc: ManuallyDrop<S>,
-}
-
 /// `!Send`, `!Sync`, and owning values of `I`, `Y` and `R` (for drop check).
 type Marker<I, Y, R> = (*mut (), I, Y, R);
 
@@ -284,28 +274,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         S: StackAllocator + 'static,
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
-        let stack = alloc.allocate()?;
-        let top = stack.top().as_ptr() as usize;
-        let rec_addr = (top - std::mem::size_of::<Record<I, Y, R>>())
-            & !(std::mem::align_of::<Record<I, Y, R>>().max(STACK_ALIGN) - 1);
-        let extra_addr = (rec_addr - std::mem::size_of::<Extra<F, S>>())
-            & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
-        let sp = (extra_addr - GAP) & !(STACK_ALIGN - 1);
-        let limit = stack.limit() as usize;
-        if sp < limit + MIN_FRAMES {
-            // SAFETY: the stack came from `alloc` and nothing runs on it.
-            unsafe { alloc.deallocate(stack) };
-            return Err(StackError::Invalid(
-                "the closure does not fit on the stack with room to run",
-            ));
-        }
-        let rec = rec_addr as *mut Record<I, Y, R>;
-        let extra = extra_addr as *mut Extra<F, S>;
+        let (stack, at) = control::place::<Record<I, Y, R>, F, S>(&alloc)?;
+        let (rec, extra) = (at.rec, at.extra);
         let own_bounds = Bounds::of(&stack);
         // SAFETY: both addresses are aligned, inside `[limit, top)` of a
         // stack we own, and do not overlap (checked layout above).
         unsafe {
-            extra.write(Extra {
+            extra.write(control::Extra {
                 f: ManuallyDrop::new(f),
                 alloc: ManuallyDrop::new(alloc),
             });
@@ -325,20 +300,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 stack: ManuallyDrop::new(stack),
                 own_bounds,
                 extra: extra.cast(),
-                release: release::<F, S>,
-                drop_f: drop_f::<F, S>,
+                release: control::release::<F, S>,
+                drop_f: control::drop_f::<F, S>,
             });
         }
-        let frames = sp - limit;
-        // SAFETY: `[limit, sp)` is writable stack memory owned by the record,
-        // and `entry` never returns.
-        let ctx = unsafe {
-            raw::make(
-                NonNull::new_unchecked(sp as *mut u8),
-                frames,
-                entry::<I, Y, R, F, S>,
-            )
-        };
+        // SAFETY: the `at.frames` bytes below `at.sp` are writable stack
+        // memory owned by the record, and `entry` never returns.
+        let ctx = unsafe { raw::make(at.sp, at.frames, entry::<I, Y, R, F, S>) };
         Ok(Coroutine {
             // SAFETY: `rec` is non-null (inside the stack).
             rec: unsafe { NonNull::new_unchecked(rec) },
@@ -615,7 +583,7 @@ where
         let y = &(*rec).yielder;
         y.parent.set(t.ctx);
         y.parent_bounds.set(asan::finish(ptr::null_mut()));
-        let extra = (*rec).extra as *mut Extra<F, S>;
+        let extra = (*rec).extra as *mut control::Extra<F, S>;
         let f = ManuallyDrop::take(&mut (*extra).f);
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
             let input = (*y.input.get()).assume_init_read();
@@ -641,23 +609,6 @@ where
     }
     // A finished coroutine is never resumed.
     std::process::abort()
-}
-
-/// Gives a coroutine's stack back to its allocator.
-unsafe fn release<F, S: StackAllocator>(extra: *mut u8, stack: Stack) {
-    // SAFETY: `extra` is the `Extra<F, S>` on `stack`, whose closure was
-    // already taken or dropped; the allocator is moved out before the memory
-    // it lives in is released.
-    unsafe {
-        let alloc = ManuallyDrop::take(&mut (*(extra as *mut Extra<F, S>)).alloc);
-        alloc.deallocate(stack);
-    }
-}
-
-/// Drops the closure of a coroutine that never ran.
-unsafe fn drop_f<F, S>(extra: *mut u8) {
-    // SAFETY: the closure was never taken.
-    unsafe { ManuallyDrop::drop(&mut (*(extra as *mut Extra<F, S>)).f) }
 }
 
 /// A generator: a coroutine that takes no input and yields `Y`s, as an

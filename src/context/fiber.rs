@@ -36,9 +36,10 @@
 //! that thread with a message, leaving the dropping fiber suspended.
 
 use super::asan::{self, Bounds};
+use super::control;
 use super::coroutine::Payload;
 use super::raw::{self, Ctx, Switch, Transfer};
-use super::stack::{ProtectedStack, Stack, StackAllocator, StackError, STACK_ALIGN};
+use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
@@ -50,9 +51,6 @@ use std::ptr::{self, NonNull};
 const IN_UNWIND: usize = 1;
 /// Data words at or above this are boxed panic payloads to re-raise.
 const MIN_PTR: usize = 4096;
-
-const GAP: usize = 64;
-const MIN_FRAMES: usize = 4096;
 
 /// The payload that unwinds a fiber being dropped; carries the dropper.
 struct FiberUnwind(*mut c_void);
@@ -80,11 +78,6 @@ struct Header {
     extra: *mut u8,
     release: unsafe fn(*mut u8, Stack),
     drop_f: unsafe fn(*mut u8),
-}
-
-struct Extra<F, S> {
-    f: ManuallyDrop<F>,
-    alloc: ManuallyDrop<S>,
 }
 
 thread_local! {
@@ -185,27 +178,12 @@ impl Fiber {
         S: StackAllocator + 'static,
         F: FnOnce(Fiber) -> Fiber + 'static,
     {
-        let stack = alloc.allocate()?;
-        let top = stack.top().as_ptr() as usize;
-        let rec_addr = (top - std::mem::size_of::<Header>())
-            & !(std::mem::align_of::<Header>().max(STACK_ALIGN) - 1);
-        let extra_addr = (rec_addr - std::mem::size_of::<Extra<F, S>>())
-            & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
-        let sp = (extra_addr - GAP) & !(STACK_ALIGN - 1);
-        let limit = stack.limit() as usize;
-        if sp < limit + MIN_FRAMES {
-            // SAFETY: the stack came from `alloc` and nothing runs on it.
-            unsafe { alloc.deallocate(stack) };
-            return Err(StackError::Invalid(
-                "the closure does not fit on the stack with room to run",
-            ));
-        }
-        let rec = rec_addr as *mut Header;
-        let extra = extra_addr as *mut Extra<F, S>;
+        let (stack, at) = control::place::<Header, F, S>(&alloc)?;
+        let (rec, extra) = (at.rec, at.extra);
         let own_bounds = Bounds::of(&stack);
         // SAFETY: aligned, disjoint, inside a stack we own.
         unsafe {
-            extra.write(Extra {
+            extra.write(control::Extra {
                 f: ManuallyDrop::new(f),
                 alloc: ManuallyDrop::new(alloc),
             });
@@ -220,18 +198,13 @@ impl Fiber {
                 stack: ManuallyDrop::new(stack),
                 own_bounds,
                 extra: extra.cast(),
-                release: release::<F, S>,
-                drop_f: drop_f::<F, S>,
+                release: control::release::<F, S>,
+                drop_f: control::drop_f::<F, S>,
             });
         }
-        // SAFETY: `[limit, sp)` is ours; `entry` never returns.
-        let ctx = unsafe {
-            raw::make(
-                NonNull::new_unchecked(sp as *mut u8),
-                sp - limit,
-                entry::<F, S>,
-            )
-        };
+        // SAFETY: the `at.frames` bytes below `at.sp` are ours; `entry`
+        // never returns.
+        let ctx = unsafe { raw::make(at.sp, at.frames, entry::<F, S>) };
         Ok(Fiber {
             ctx: Some(ctx),
             fresh: rec,
@@ -498,7 +471,7 @@ where
     let (next, next_bounds, out) = unsafe {
         let h = &*rec;
         h.last_resumer.set(t.ctx);
-        let f = ManuallyDrop::take(&mut (*(h.extra as *mut Extra<F, S>)).f);
+        let f = ManuallyDrop::take(&mut (*(h.extra as *mut control::Extra<F, S>)).f);
         let caller = Fiber {
             ctx: NonNull::new(t.ctx),
             fresh: ptr::null_mut(),
@@ -583,18 +556,4 @@ unsafe fn release_stack(rec: *mut Header) {
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         ((*rec).release)((*rec).extra, stack);
     }
-}
-
-unsafe fn release<F, S: StackAllocator>(extra: *mut u8, stack: Stack) {
-    // SAFETY: `extra` is the `Extra<F, S>` on `stack`; the allocator is moved
-    // out before its memory is released.
-    unsafe {
-        let alloc = ManuallyDrop::take(&mut (*(extra as *mut Extra<F, S>)).alloc);
-        alloc.deallocate(stack);
-    }
-}
-
-unsafe fn drop_f<F, S>(extra: *mut u8) {
-    // SAFETY: the closure was never taken.
-    unsafe { ManuallyDrop::drop(&mut (*(extra as *mut Extra<F, S>)).f) }
 }

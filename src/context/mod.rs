@@ -19,6 +19,7 @@
 //! thread pool face the thread-local question; see the executor docs.)
 
 mod asan;
+mod control;
 mod coroutine;
 mod fiber;
 pub(crate) mod raw;

@@ -69,6 +69,14 @@ impl Runnable {
         }
     }
 
+    /// The pool worker the task's scheduler pins it to, if any (a
+    /// re-queued pinned task must go back to that worker's inbox, never to
+    /// a stealable queue).
+    pub(crate) fn pinned_worker(&self) -> Option<usize> {
+        // SAFETY: the task is scheduled, hence alive.
+        unsafe { raw::header(self.ptr) }.scheduler().pinned_worker()
+    }
+
     /// Runs the task once; if it was woken while running, returns its
     /// `Runnable` for the caller (the task's executor) to queue.
     #[inline]

@@ -264,9 +264,16 @@ impl Core {
         // queues, the idle word and the parker, none of which reads the
         // current-resource slot.
         if let Some(again) = unsafe { Runnable::from_raw(p).run_batched() } {
-            // Woken while running (a yield): `running` is still this task,
-            // so it goes to the back of the local queue, not the LIFO slot.
-            self.schedule_local(again);
+            if again.pinned_worker().is_some() {
+                // A pinned (stackful) task woken while it ran: back to this
+                // worker's pinned inbox, which nobody steals from.
+                self.shared.schedule_on(self.index, again);
+            } else {
+                // Woken while running (a yield): `running` is still this
+                // task, so it goes to the back of the local queue, not the
+                // LIFO slot.
+                self.schedule_local(again);
+            }
         }
         self.running.set(ptr::null());
     }

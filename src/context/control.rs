@@ -1,0 +1,97 @@
+//! The top of a fiber's or coroutine's stack, shared by both: where the
+//! control record and the closure go, and the type-erased functions that
+//! drop a closure that never ran and give the stack back.
+//!
+//! ```text
+//!   top ─┬──────────────────────┐
+//!        │ record (Rec)         │  aligned to max(align_of, 16)
+//!        ├──────────────────────┤
+//!        │ Extra<F, S>          │  the closure and the stack allocator
+//!        ├──────────────────────┤
+//!        │ GAP (64 bytes)       │
+//!        ├──────────────────────┤  <- sp for make_fcontext, 16-aligned
+//!        │ at least MIN_FRAMES  │
+//!        ⋮  for the code        ⋮
+//!  limit └──────────────────────┘
+//! ```
+
+use super::stack::{Stack, StackAllocator, StackError, STACK_ALIGN};
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+
+/// Bytes left between the control block and the first frame.
+const GAP: usize = 64;
+/// Usable stack that must remain below the control block and closure.
+const MIN_FRAMES: usize = 4096;
+
+/// What is moved onto the stack below the record.
+pub(crate) struct Extra<F, S> {
+    pub(crate) f: ManuallyDrop<F>,
+    pub(crate) alloc: ManuallyDrop<S>,
+}
+
+/// Where things go on a freshly allocated stack.
+pub(crate) struct Placement<Rec, F, S> {
+    pub(crate) rec: *mut Rec,
+    pub(crate) extra: *mut Extra<F, S>,
+    /// The initial stack pointer (16-aligned) and the bytes below it.
+    pub(crate) sp: NonNull<u8>,
+    pub(crate) frames: usize,
+}
+
+/// Takes a stack from `alloc` and lays out a record `Rec` and an
+/// `Extra<F, S>` at its top. Gives the stack back and fails if fewer than
+/// `MIN_FRAMES` bytes would be left to run on.
+pub(crate) fn place<Rec, F, S: StackAllocator>(
+    alloc: &S,
+) -> Result<(Stack, Placement<Rec, F, S>), StackError> {
+    let stack = alloc.allocate()?;
+    let top = stack.top().as_ptr() as usize;
+    let rec =
+        (top - std::mem::size_of::<Rec>()) & !(std::mem::align_of::<Rec>().max(STACK_ALIGN) - 1);
+    let extra = (rec - std::mem::size_of::<Extra<F, S>>())
+        & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
+    let sp = (extra - GAP) & !(STACK_ALIGN - 1);
+    let limit = stack.limit() as usize;
+    if sp < limit + MIN_FRAMES {
+        // SAFETY: the stack came from `alloc` and nothing runs on it.
+        unsafe { alloc.deallocate(stack) };
+        return Err(StackError::Invalid(
+            "the closure does not fit on the stack with room to run",
+        ));
+    }
+    let placement = Placement {
+        rec: rec as *mut Rec,
+        extra: extra as *mut Extra<F, S>,
+        // SAFETY: `sp` lies inside the stack, above `limit`: non-null.
+        sp: unsafe { NonNull::new_unchecked(sp as *mut u8) },
+        frames: sp - limit,
+    };
+    Ok((stack, placement))
+}
+
+/// Gives a stack back to its allocator, which lives in the `Extra<F, S>`
+/// on that very stack.
+///
+/// # Safety
+///
+/// `extra` is the `Extra<F, S>` on `stack`, whose closure was already taken
+/// or dropped, and nothing runs on `stack` any more.
+pub(crate) unsafe fn release<F, S: StackAllocator>(extra: *mut u8, stack: Stack) {
+    // SAFETY: per the contract; the allocator is moved out before the memory
+    // it lives in is released.
+    unsafe {
+        let alloc = ManuallyDrop::take(&mut (*(extra as *mut Extra<F, S>)).alloc);
+        alloc.deallocate(stack);
+    }
+}
+
+/// Drops the closure of a fiber or coroutine that never ran.
+///
+/// # Safety
+///
+/// `extra` is an `Extra<F, S>` whose closure was never taken.
+pub(crate) unsafe fn drop_f<F, S>(extra: *mut u8) {
+    // SAFETY: per the contract.
+    unsafe { ManuallyDrop::drop(&mut (*(extra as *mut Extra<F, S>)).f) }
+}
