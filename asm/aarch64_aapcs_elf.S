@@ -271,6 +271,111 @@
         ONTOP   coframe_ontop_fcontext_lean, 0
 
 /*
+ * ---------------------------------------------------------------------------
+ * The compact convention (coroutines); see the x86_64 file for the idea
+ * ---------------------------------------------------------------------------
+ *
+ *   fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
+ *   coframe_jump_compact[_lean]    (X0 = to, X1 = data) -> X0:X1
+ *   coframe_ontop_compact[_lean]   (X0 = to, X1 = data, X2 = fn) -> X0:X1
+ *
+ * Not AAPCS64 functions: called only by `bl` from Rust inline assembly that
+ * declares every register of the C ABI (X0-X17, X30, all of V0-V31)
+ * and X20-X28 clobbered. What a caller cannot declare clobbered (X19:
+ * reserved by LLVM; X29: the frame pointer) and the resume address are
+ * saved here, with FPCR:
+ *
+ *   offset  contents (compact block, 0x20 bytes, 16-byte aligned)
+ *   ------  ----------------------------------------------------------------
+ *    0x00   X19    (fresh context: the entry function `fn`)
+ *    0x08   X29    (fresh context: 0)
+ *    0x10   X30    the resume address (fresh context: the trampoline)
+ *    0x18   FPCR (full) or -1, "no FP state" (lean), as in the fcontext block
+ *   ------
+ *    0x20   the suspended context's SP after resumption
+ *
+ * Register contract of the four switches: X19, X29, SP and FPCR (full) are
+ * preserved, X0:X1 = transfer_t{from, data}, X16 = fn in ontop; everything
+ * else is clobbered (X4, X9, X10, X16, X30 are written). A compact block is
+ * resumed only by a compact function.
+ */
+.macro SWITCH_COMPACT name, full, ontop
+        .globl  \name
+        .hidden \name
+        .type   \name, %function
+        .p2align 4
+\name:
+        .cfi_startproc
+        BTI_C
+        sub     sp, sp, #0x20           /* room for the compact block        */
+        .cfi_def_cfa_offset 0x20
+        stp     x19, x29, [sp, #0x00]   /* 0x00, 0x08: X19, FP               */
+.if \full
+        mrs     x9, fpcr                /* X9 = current FPCR                 */
+.else
+        mov     x9, #-1                 /* X9 = "no FP state" marker         */
+.endif
+        stp     x30, x9,  [sp, #0x10]   /* 0x10: LR (resume addr); 0x18: FP state */
+        .cfi_offset x19, -0x20
+        .cfi_offset x29, -0x18
+        .cfi_offset x30, -0x10
+        mov     x4, sp                  /* X4 = the caller's compact block   */
+        mov     sp, x0                  /* switch stacks: SP = target block  */
+.if \full
+        ldr     x10, [sp, #0x18]        /* X10 = target's FPCR (or marker)   */
+        cmp     x10, x9                 /* equal to the current FPCR?        */
+        b.eq    1f                      /*   yes (the common case): skip     */
+        cmn     x10, #1                 /* marker (-1): suspended lean?      */
+        b.eq    1f                      /*   yes: keep the current FPCR      */
+        msr     fpcr, x10               /* FPCR = target's                   */
+1:
+.endif
+        ldp     x19, x29, [sp, #0x00]   /* X19, FP                           */
+        ldr     x30, [sp, #0x10]        /* LR = the target's resume address  */
+        add     sp, sp, #0x20           /* drop the block                    */
+        .cfi_def_cfa_offset 0
+        .cfi_restore x19
+        .cfi_restore x29
+        .cfi_restore x30
+        mov     x0, x4                  /* X0:X1 = transfer_t{from, data}    */
+.if \ontop
+        mov     x16, x2                 /* X16: BTI-compatible tail call     */
+        br      x16                     /* fn, returning into the target     */
+.else
+        ret                             /* resume at X30                     */
+.endif
+        .cfi_endproc
+        .size   \name, .-\name
+.endm
+
+        SWITCH_COMPACT  coframe_jump_compact, 1, 0
+        SWITCH_COMPACT  coframe_jump_compact_lean, 0, 0
+        SWITCH_COMPACT  coframe_ontop_compact, 1, 1
+        SWITCH_COMPACT  coframe_ontop_compact_lean, 0, 1
+
+/*
+ * fcontext_t coframe_make_compact(void *sp = X0, size_t size = X1,
+ *                                 void (*fn)(transfer_t) = X2)
+ * An AAPCS64 function: a fresh compact block below the 16-aligned `sp`.
+ */
+        .globl  coframe_make_compact
+        .hidden coframe_make_compact
+        .type   coframe_make_compact, %function
+        .p2align 4
+coframe_make_compact:
+        .cfi_startproc
+        BTI_C
+        and     x0, x0, #~0xf           /* top of stack, 16-aligned          */
+        sub     x0, x0, #0x20           /* X0 = block (fcontext_t)           */
+        stp     x2, xzr, [x0, #0x00]    /* 0x00: X19 = fn; 0x08: FP = 0      */
+        adr     x9, .Lcoframe_start_entry
+        mrs     x10, fpcr
+        stp     x9, x10, [x0, #0x10]    /* 0x10: LR = trampoline; 0x18: FPCR */
+        ret
+        .cfi_endproc
+        .size   coframe_make_compact, .-coframe_make_compact
+
+/*
  * fcontext_t coframe_make_fcontext(void *sp = X0, size_t size = X1,
  *                                  void (*fn)(transfer_t) = X2)
  */

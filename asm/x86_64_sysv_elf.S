@@ -298,6 +298,178 @@
         ONTOP   coframe_ontop_fcontext_lean, 0
 
 /*
+ * ---------------------------------------------------------------------------
+ * The compact convention (coroutines)
+ * ---------------------------------------------------------------------------
+ *
+ *   fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
+ *   coframe_jump_compact[_lean]    (RDI = to, RSI = data) -> RAX:RDX
+ *   coframe_yield_compact[_lean]   (RDI = to, RSI = data) -> RAX:RDX
+ *   coframe_ontop_compact[_lean]   (RDI = to, RSI = data, RDX = fn) -> RAX:RDX
+ *
+ * The same make/jump/ontop semantics as above, for callers that declare
+ * R12-R15 clobbered at the call site: the six switches are NOT SysV
+ * functions. They are called only from Rust inline assembly whose operand
+ * list clobbers every register of the C ABI plus R12-R15, so the compiler
+ * keeps only what is live across the switch, in the frame it already has.
+ * What a caller cannot declare clobbered (RBX: reserved by LLVM; RBP: the
+ * frame pointer) and the resume address are saved here, and the FP control
+ * state in the full variants: a suspended context is three or four words.
+ *
+ *   offset  size  contents (compact block; fcontext_t points at 0x00,
+ *   ------  ----  which is 8 mod 16 aligned for a suspended context)
+ *   -0x08    4    MXCSR           ] full variants only; lean variants never
+ *   -0x04    2    x87 CW          ] touch these 8 bytes (below the block,
+ *   -0x02    2    unused          ] in the red zone until RSP moves away)
+ *    0x00    8    RBX   (fresh context: the entry function `fn`)
+ *    0x08    8    RBP   (fresh context: 0)
+ *    0x10    8    RIP   resume address (fresh context: the start trampoline)
+ *   ------  ----
+ *    0x18           the suspended context's stack pointer after resumption
+ *
+ * Flavours must match: a block suspended lean has no FP word and must be
+ * resumed lean; a block suspended full, or made by make_compact (which
+ * writes the FP word), may be resumed by either. coframe's Coroutine fixes
+ * the flavour at creation and switches both ways with it, so every block is
+ * resumed by the flavour that suspended it. Blocks of the two conventions
+ * are not interchangeable either: a compact block is resumed only by a
+ * compact function. A fresh compact context lands in the same trampoline
+ * as an fcontext one, with the same registers (RSP = aligned top, RBX = fn,
+ * RBP = 0, RAX:RDX = transfer_t), so unwinders stop at the same frame.
+ *
+ * Register contract of the six switches: RBX, RBP, RSP and (full) the FP
+ * control state are preserved; RAX:RDX = transfer_t{from, data}; every
+ * other general register and all vector and x87 registers are clobbered.
+ *
+ * Branches. A resumer enters `jump` (or `ontop`) with a `call`, which
+ * pushes its return address on the return-stack predictor; `jump` resumes
+ * the coroutine with an indirect `jmp` (predicted by the branch target
+ * buffer, as ping-pong patterns are). The coroutine enters `yield` with a
+ * `jmp` after pushing its own resume address by hand (no predictor entry),
+ * and `yield` resumes the resumer with `ret`: the predictor's top entry is
+ * exactly that return address. Calls and returns stay paired, so code
+ * after the switch does not inherit mispredicted returns. Any function may
+ * resume any (flavour-matched) block: `ret` and `pop; jmp` consume the same
+ * RIP slot.
+ *
+ * Why (measured with benches/context.rs): a coroutine round trip through
+ * the fcontext functions pays twelve stores and twelve loads for R12-R15,
+ * RBX and RBP whether or not anything lives in them; the compact round
+ * trip saves two or three words per side and lets the compiler spill what
+ * is live (in a loop, often nothing).
+ */
+.macro SWITCH_COMPACT name, full, mode
+        /* mode: 0 = jump (resume by jmp), 1 = yield (resume by ret),
+         *       2 = ontop (RDX = fn, tail-called on the target's stack) */
+        .globl  \name
+        .hidden \name
+        .type   \name, @function
+        .p2align 4
+\name:
+        .cfi_startproc
+        ENDBR
+.if \mode == 2
+        movq    %rdx, %r8               /* R8 = fn (RDX is scratch below)    */
+.endif
+        pushq   %rbp                    /* 0x08: RBP                         */
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbp, 0
+        pushq   %rbx                    /* 0x00: RBX                         */
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
+        movq    %rsp, %rax              /* RAX = the caller's compact block  */
+.if \full
+        /* -0x08 lies in the red zone, which signal delivery preserves;
+         * RSP leaves this stack right after. */
+        stmxcsr -0x8(%rax)              /* -0x08: MXCSR                      */
+        fnstcw  -0x4(%rax)              /* -0x04: x87 control word           */
+        movl    -0x8(%rax), %edx        /* EDX = current MXCSR               */
+        movl    -0x8(%rdi), %ecx        /* ECX = target's MXCSR              */
+        xorl    %edx, %ecx              /* ECX = differing bits              */
+        testl   $MXCSR_CONTROL, %ecx    /* a control bit differs?            */
+        jnz     .L\name\()_mxcsr        /*   yes: reload MXCSR (out of line) */
+.L\name\()_mxcsr_done:
+        movzwl  -0x4(%rdi), %ecx        /* ECX = target's x87 control word   */
+        cmpw    -0x4(%rax), %cx         /* differs from the current one?     */
+        jne     .L\name\()_x87          /*   yes: reload it (out of line)    */
+.L\name\()_x87_done:
+        .cfi_remember_state
+.endif
+        movq    %rdi, %rsp              /* switch stacks: RSP = target block */
+        .cfi_def_cfa_offset 0x10
+        popq    %rbx                    /* 0x00: RBX                         */
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp                    /* 0x08: RBP                         */
+        .cfi_adjust_cfa_offset -8
+.if \mode == 0
+        movq    %rsi, %rdx              /* RAX:RDX = transfer_t{from, data}  */
+        popq    %r8                     /* 0x10: R8 = target's resume address */
+        .cfi_adjust_cfa_offset -8
+        .cfi_register %rip, %r8
+        NOTRACK jmp *%r8                /* resume (see "Branches")           */
+.elseif \mode == 1
+        movq    %rsi, %rdx              /* RAX:RDX = transfer_t{from, data}  */
+        ret                             /* resume at 0x10 (see "Branches")   */
+.else
+        /* RSP = the target's RIP slot, left in place as fn's return
+         * address; RSP + 8 is 16-byte aligned, as after a call. */
+        movq    %rax, %rdi              /* RDI:RSI = transfer_t{from, data}  */
+        jmp     *%r8                    /* tail-call fn (a function: tracked) */
+.endif
+.if \full
+        .cfi_restore_state
+.L\name\()_mxcsr:
+        /* EDX = current MXCSR, ECX = current ^ target. New MXCSR = target's
+         * control bits with the current status flags (thread state),
+         * loaded through the target's slot (consumed by this switch). */
+        andl    $MXCSR_CONTROL, %ecx    /* keep only differing control bits  */
+        xorl    %ecx, %edx              /* EDX = current with target control */
+        movl    %edx, -0x8(%rdi)        /* the target's MXCSR slot           */
+        ldmxcsr -0x8(%rdi)              /* MXCSR = EDX                       */
+        jmp     .L\name\()_mxcsr_done
+.L\name\()_x87:
+        fldcw   -0x4(%rdi)              /* x87 control word = target's       */
+        jmp     .L\name\()_x87_done
+.endif
+        .cfi_endproc
+        .size   \name, .-\name
+.endm
+
+        SWITCH_COMPACT  coframe_jump_compact, 1, 0
+        SWITCH_COMPACT  coframe_jump_compact_lean, 0, 0
+        SWITCH_COMPACT  coframe_yield_compact, 1, 1
+        SWITCH_COMPACT  coframe_yield_compact_lean, 0, 1
+        SWITCH_COMPACT  coframe_ontop_compact, 1, 2
+        SWITCH_COMPACT  coframe_ontop_compact_lean, 0, 2
+
+/*
+ * fcontext_t coframe_make_compact(void *sp = RDI, size_t size = RSI,
+ *                                 void (*fn)(transfer_t) = RDX)
+ * A SysV function. Builds a fresh compact block, with the creator's FP
+ * control state, below the 16-byte aligned `sp` (writes at most 0x20 + 15
+ * bytes below it); `size` is unused.
+ */
+        .globl  coframe_make_compact
+        .hidden coframe_make_compact
+        .type   coframe_make_compact, @function
+        .p2align 4
+coframe_make_compact:
+        .cfi_startproc
+        ENDBR
+        movq    %rdi, %rax
+        andq    $-16, %rax              /* RAX = top of stack, 16-aligned    */
+        leaq    -0x18(%rax), %rax       /* RAX = block (fcontext_t)          */
+        stmxcsr -0x8(%rax)              /* -0x08: creator's MXCSR            */
+        fnstcw  -0x4(%rax)              /* -0x04: creator's x87 control word */
+        movq    %rdx, 0x0(%rax)         /* 0x00: RBX = fn, for the trampoline*/
+        movq    $0, 0x8(%rax)           /* 0x08: RBP = 0, ends the FP chain  */
+        leaq    .Lcoframe_start_entry(%rip), %rcx
+        movq    %rcx, 0x10(%rax)        /* 0x10: RIP = the trampoline        */
+        ret
+        .cfi_endproc
+        .size   coframe_make_compact, .-coframe_make_compact
+
+/*
  * fcontext_t coframe_make_fcontext(void *sp = RDI, size_t size = RSI,
  *                                  void (*fn)(transfer_t) = RDX)
  * Builds a fresh context's block below the 16-byte aligned `sp`; see the

@@ -38,6 +38,14 @@
 //! | out | `OUT_DONE` | `ret` holds `Ok(R)` or the panic payload |
 //! | out | `OUT_UNWOUND` | forced unwinding reached the base |
 //!
+//! Coroutines switch with the *compact* convention of `asm/` (see
+//! `raw.rs`): the resumer enters the coroutine with `jump_compact`, the
+//! coroutine returns with `yield_compact`, and only the registers the
+//! compiler cannot spill around an inline call (and the FP control state
+//! for [`Switch::Full`]) are saved in the assembly. The flavour chosen at
+//! creation is used for every switch in both directions, as the compact
+//! blocks require.
+//!
 //! Panics never cross the assembly: the base catches them and the resumer
 //! re-raises them with `resume_unwind`. Dropping a suspended coroutine runs
 //! an ontop function on its stack that makes `suspend` raise `ForcedUnwind`,
@@ -136,9 +144,11 @@ impl<I, Y> Yielder<I, Y> {
             (*self.yielded.get()).write(value);
             let mut fake = ptr::null_mut();
             asan::start(&mut fake, self.parent_bounds.get());
-            self.fake_stack.set(fake);
+            if cfg!(feature = "asan") {
+                self.fake_stack.set(fake);
+            }
             let parent = NonNull::new_unchecked(self.parent.get());
-            let t = self.switch.jump(parent, OUT_YIELD as *mut c_void);
+            let t = self.switch.yield_compact(parent, OUT_YIELD as *mut c_void);
             self.arrived(t);
             (*self.input.get()).assume_init_read()
         }
@@ -306,7 +316,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
         // SAFETY: the `at.frames` bytes below `at.sp` are writable stack
         // memory owned by the record, and `entry` never returns.
-        let ctx = unsafe { raw::make(at.sp, at.frames, entry::<I, Y, R, F, S>) };
+        let ctx = unsafe { raw::make_compact(at.sp, at.frames, entry::<I, Y, R, F, S>) };
         Ok(Coroutine {
             // SAFETY: `rec` is non-null (inside the stack).
             rec: unsafe { NonNull::new_unchecked(rec) },
@@ -332,7 +342,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// finished). Panics if the coroutine has already finished.
     #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        let ctx = self.take_ctx();
+        let ctx = self.suspended_ctx();
         let rec = self.rec.as_ptr();
         // SAFETY: the record is alive while `ctx` is Some; the coroutine is
         // suspended (or fresh) and waits for exactly this switch.
@@ -346,7 +356,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             };
             let mut fake = ptr::null_mut();
             asan::start(&mut fake, (*rec).own_bounds);
-            let t = (*rec).yielder.switch.jump(ctx, data);
+            let t = (*rec).yielder.switch.jump_compact(ctx, data);
             asan::finish(fake);
             self.came_back(t)
         }
@@ -376,7 +386,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if !self.started {
             return self.resume(g());
         }
-        let ctx = self.take_ctx();
+        let ctx = self.suspended_ctx();
         let rec = self.rec.as_ptr();
         let mut msg = OntopMsg {
             g: ManuallyDrop::new(g),
@@ -388,7 +398,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             let mut fake = ptr::null_mut();
             asan::start(&mut fake, (*rec).own_bounds);
-            let t = (*rec).yielder.switch.ontop(
+            let t = (*rec).yielder.switch.ontop_compact(
                 ctx,
                 ptr::addr_of_mut!(msg).cast(),
                 ontop_input::<I, Y, G>,
@@ -398,9 +408,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
+    /// The suspended context, left in place: `came_back` replaces it (a
+    /// yield) or clears it (the end) before anything can observe it.
     #[inline(always)]
-    fn take_ctx(&mut self) -> Ctx {
-        match self.ctx.take() {
+    fn suspended_ctx(&mut self) -> Ctx {
+        match self.ctx {
             Some(ctx) => ctx,
             None => panic!("coframe: resumed a coroutine that has already finished"),
         }
@@ -417,6 +429,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 (*(*rec).yielder.yielded.get()).assume_init_read()
             });
         }
+        self.ctx = None;
         // SAFETY: OUT_DONE: `ret` was written and the coroutine's frames are
         // dead (its last switch never returns), so its stack can go.
         let ret = unsafe { self.finish(t) };
@@ -485,10 +498,11 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             let t = unsafe {
                 let mut fake = ptr::null_mut();
                 asan::start(&mut fake, (*rec).own_bounds);
-                let t = (*rec)
-                    .yielder
-                    .switch
-                    .ontop(ctx, rec.cast(), unwind_ontop::<I, Y, R>);
+                let t =
+                    (*rec)
+                        .yielder
+                        .switch
+                        .ontop_compact(ctx, rec.cast(), unwind_ontop::<I, Y, R>);
                 asan::finish(fake);
                 t
             };
@@ -605,7 +619,7 @@ where
         };
         asan::start(ptr::null_mut(), y.parent_bounds.get());
         let parent = NonNull::new_unchecked(y.parent.get());
-        y.switch.jump(parent, code as *mut c_void);
+        y.switch.jump_compact(parent, code as *mut c_void);
     }
     // A finished coroutine is never resumed.
     std::process::abort()

@@ -21,6 +21,14 @@
 //! x87 control word on x86_64); the saved block has the same layout, so mixing
 //! flavours is memory safe, merely restoring a stale (valid) control word.
 //!
+//! Coroutines switch through the *compact* functions instead (same
+//! semantics, a four-word block): they are not C functions but are called
+//! from inline assembly that declares every other register clobbered, one
+//! file per architecture with the same function set (`raw/x86_64.rs`,
+//! `raw/aarch64.rs`); see the "compact convention" in the assembly files.
+//! A context made by [`make_compact`] is switched only by
+//! [`Switch::jump_compact`] and [`Switch::ontop_compact`], and vice versa.
+//!
 //! Nothing unwinds through these functions: every Rust function the assembly
 //! calls (entry functions, ontop functions) catches panics itself and hands
 //! them over as data. They are still declared `C-unwind` so that, should a
@@ -48,7 +56,12 @@ pub(crate) type EntryFn = unsafe extern "C-unwind" fn(Transfer) -> !;
 /// A function run on top of a resumed context.
 pub(crate) type OntopFn = unsafe extern "C-unwind" fn(Transfer) -> Transfer;
 
+#[cfg_attr(target_arch = "x86_64", path = "raw/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "raw/aarch64.rs")]
+mod arch;
+
 extern "C-unwind" {
+    fn coframe_make_compact(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
     fn coframe_make_fcontext(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
     fn coframe_jump_fcontext(to: *mut c_void, data: *mut c_void) -> Transfer;
     fn coframe_ontop_fcontext(to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer;
@@ -68,6 +81,19 @@ pub(crate) unsafe fn make(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx 
     // SAFETY: forwarded contract; the assembly writes below `top` only.
     let ctx = unsafe { coframe_make_fcontext(top.as_ptr().cast(), size, entry) };
     NonNull::new(ctx).expect("coframe_make_fcontext returned null")
+}
+
+/// Prepares a fresh *compact* context (see the module docs), switched only
+/// by [`Switch::jump_compact`] and [`Switch::ontop_compact`].
+///
+/// # Safety
+///
+/// As for [`make`].
+#[inline]
+pub(crate) unsafe fn make_compact(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx {
+    // SAFETY: forwarded contract; the assembly writes below `top` only.
+    let ctx = unsafe { coframe_make_compact(top.as_ptr().cast(), size, entry) };
+    NonNull::new(ctx).expect("coframe_make_compact returned null")
 }
 
 /// Which switch functions a context uses: the default preserves the
@@ -116,6 +142,43 @@ impl Switch {
                 Switch::Lean => coframe_ontop_fcontext_lean(to.as_ptr(), data, f),
             }
         }
+    }
+}
+
+impl Switch {
+    /// Resumes the compact context `to`, handing it `data`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump`], and `to` was made by [`make_compact`] or
+    /// suspended by a compact switch.
+    #[inline(always)]
+    pub(crate) unsafe fn jump_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe { arch::jump(self == Switch::Full, to.as_ptr(), data) }
+    }
+
+    /// Like [`Switch::jump_compact`], for a coroutine returning to its
+    /// resumer.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump_compact`].
+    #[inline(always)]
+    pub(crate) unsafe fn yield_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe { arch::yield_to(self == Switch::Full, to.as_ptr(), data) }
+    }
+
+    /// Resumes the compact context `to` and runs `f` on top of its stack.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump_compact`]; `f` must not unwind.
+    #[inline(always)]
+    pub(crate) unsafe fn ontop_compact(self, to: Ctx, data: *mut c_void, f: OntopFn) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe { arch::ontop(self == Switch::Full, to.as_ptr(), data, f) }
     }
 }
 
