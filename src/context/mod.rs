@@ -26,6 +26,7 @@ pub(crate) mod raw;
 pub mod stack;
 pub(crate) mod valgrind;
 
+pub(crate) use control::prefetch_top;
 pub use coroutine::{Coroutine, CoroutineResult, Generator, Yielder};
 pub use fiber::Fiber;
 pub use raw::Switch;
