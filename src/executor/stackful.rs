@@ -84,9 +84,12 @@ pub fn default_stacks() -> &'static PooledStack {
 /// Spawning and finishing stackful tasks is on the hot path of programs
 /// that use them like functions; the shared pool costs a lock and two atomic
 /// counts per stack. Each thread keeps up to [`THREAD_CACHE`] stacks that
-/// came back to it and hands them out again without either; what does not
-/// fit goes back to the shared pool, and so does the whole cache when the
-/// thread exits. Stacks a thread caches count as live in the shared pool.
+/// came back to it and hands them out again without either. The cache moves
+/// stacks to and from the shared pool in batches of half its size, one lock
+/// per batch (as tcmalloc's thread caches do): an empty cache refills with
+/// up to half a cache of free stacks, a full one gives half back. The whole
+/// cache goes back when the thread exits. Stacks a thread caches count as
+/// live in the shared pool.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct DefaultStacks;
 
@@ -109,24 +112,43 @@ thread_local! {
         const { ThreadStacks(std::cell::RefCell::new(Vec::new())) };
 }
 
-/// Takes a cached stack (never inlined: invariant 7).
+/// Takes a cached stack, refilling the cache with a batch from the shared
+/// pool when it is empty; `None` if the cache is unusable (thread exiting).
+/// Never inlined: invariant 7.
 #[inline(never)]
-fn cached_stack() -> Option<crate::context::Stack> {
+fn cached_stack() -> Option<Result<crate::context::Stack, StackError>> {
     THREAD_STACKS
-        .try_with(|c| c.0.try_borrow_mut().ok()?.pop())
+        .try_with(|c| {
+            let mut v = c.0.try_borrow_mut().ok()?;
+            if v.is_empty() {
+                if let Err(e) = default_stacks().take_batch(THREAD_CACHE / 2, &mut v) {
+                    return Some(Err(e));
+                }
+            }
+            let stack = v.pop()?;
+            if let Some(next) = v.last() {
+                crate::context::prefetch_top(next);
+            }
+            Some(Ok(stack))
+        })
         .ok()
         .flatten()
 }
 
-/// Caches a stack, or hands it back if the cache is full or gone.
+/// Caches a stack, first giving half the cache back to the shared pool if
+/// it is full; hands the stack back if the cache is gone.
 #[inline(never)]
 fn cache_stack(stack: crate::context::Stack) -> Option<crate::context::Stack> {
     let mut stack = Some(stack);
     let _ = THREAD_STACKS.try_with(|c| {
         if let Ok(mut v) = c.0.try_borrow_mut() {
-            if v.len() < THREAD_CACHE {
-                v.push(stack.take().expect("present"));
+            if v.len() >= THREAD_CACHE {
+                // The oldest half goes back; the stacks returned last (their
+                // top lines still cached) stay for the next spawns.
+                // SAFETY: cached stacks came from the default pool, unused.
+                unsafe { default_stacks().give_batch(v.drain(..THREAD_CACHE / 2)) };
             }
+            v.push(stack.take().expect("present"));
         }
     });
     stack
@@ -138,7 +160,7 @@ unsafe impl StackAllocator for DefaultStacks {
     #[inline]
     fn allocate(&self) -> Result<crate::context::Stack, StackError> {
         match cached_stack() {
-            Some(stack) => Ok(stack),
+            Some(stack) => stack,
             None => default_stacks().allocate(),
         }
     }

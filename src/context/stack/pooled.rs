@@ -139,6 +139,41 @@ impl PooledStack {
     }
 }
 
+impl PooledStack {
+    /// Moves up to `n` free stacks into `out` under one lock (a thread
+    /// cache refilling itself); maps one stack if none is free. Returns how
+    /// many were added (at least one on success).
+    pub(crate) fn take_batch(&self, n: usize, out: &mut Vec<Stack>) -> Result<usize, StackError> {
+        let inner = &*self.inner;
+        {
+            let mut free = inner.free.lock();
+            let k = n.min(free.len());
+            if k > 0 {
+                let from = free.len() - k;
+                out.extend(free.drain(from..));
+                inner.live.fetch_add(k, Ordering::Relaxed);
+                return Ok(k);
+            }
+        }
+        out.push(self.allocate()?);
+        Ok(1)
+    }
+
+    /// Gives back every stack `stacks` yields under one lock.
+    ///
+    /// # Safety
+    ///
+    /// As for [`StackAllocator::deallocate`], for each stack.
+    pub(crate) unsafe fn give_batch(&self, stacks: impl Iterator<Item = Stack>) {
+        let mut free = self.inner.free.lock();
+        let before = free.len();
+        free.extend(stacks);
+        self.inner
+            .live
+            .fetch_sub(free.len() - before, Ordering::Relaxed);
+    }
+}
+
 impl Default for PooledStack {
     fn default() -> Self {
         Self::builder().build().expect("the default pool is valid")
