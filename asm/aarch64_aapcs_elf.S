@@ -301,7 +301,6 @@
  */
 .macro SWITCH_COMPACT name, full, ontop
         .globl  \name
-        .hidden \name
         .type   \name, %function
         .p2align 4
 \name:
@@ -359,7 +358,6 @@
  * An AAPCS64 function: a fresh compact block below the 16-aligned `sp`.
  */
         .globl  coframe_make_compact
-        .hidden coframe_make_compact
         .type   coframe_make_compact, %function
         .p2align 4
 coframe_make_compact:

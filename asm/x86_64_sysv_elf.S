@@ -362,7 +362,6 @@
         /* mode: 0 = jump (resume by jmp), 1 = yield (resume by ret),
          *       2 = ontop (RDX = fn, tail-called on the target's stack) */
         .globl  \name
-        .hidden \name
         .type   \name, @function
         .p2align 4
 \name:
@@ -450,7 +449,6 @@
  * bytes below it); `size` is unused.
  */
         .globl  coframe_make_compact
-        .hidden coframe_make_compact
         .type   coframe_make_compact, @function
         .p2align 4
 coframe_make_compact:

@@ -4,7 +4,8 @@
  * and qemu-aarch64 -cpu max maps its code as guarded pages). It drives every
  * switch path through the indirect branches the switch uses: a fresh
  * context's entry function reached by `blr x19`, ontop functions reached by
- * `br x16`, resumptions by `ret`. Exit status 0 = all good.
+ * `br x16`, resumptions by `ret`, for the fcontext and the compact functions
+ * (the latter through a minimal C-ABI wrapper). Exit status 0 = all good.
  *
  * Built with -DNEGATIVE_CONTROL it instead branches with `br` to an
  * instruction that is not a landing pad; under enforcement that must die
@@ -23,6 +24,35 @@ transfer_t coframe_jump_fcontext(fcontext_t to, void *data);
 transfer_t coframe_ontop_fcontext(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
 transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data);
 transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
+fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
+transfer_t wrap_jump_compact(fcontext_t to, void *data);
+transfer_t wrap_ontop_compact(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
+transfer_t wrap_jump_compact_lean(fcontext_t to, void *data);
+transfer_t wrap_ontop_compact_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
+
+/* The compact switches are not AAPCS64 functions (they clobber X20-X28 and
+ * all of V0-V31): C-ABI wrappers keep X20-X28, D8-D15 and the frame record
+ * around a direct `bl` (harness.c has the commented version). */
+#define WRAP(name, target)                                                    \
+    ".globl " name "\n.type " name ", %function\n" name ":\n"                \
+    " hint #34\n"                 /* bti c */                                \
+    " stp x29, x30, [sp, #-160]!\n mov x29, sp\n"                            \
+    " stp x20, x21, [sp, #16]\n stp x22, x23, [sp, #32]\n"                    \
+    " stp x24, x25, [sp, #48]\n stp x26, x27, [sp, #64]\n"                    \
+    " str x28, [sp, #80]\n"                                                   \
+    " stp d8, d9, [sp, #96]\n stp d10, d11, [sp, #112]\n"                     \
+    " stp d12, d13, [sp, #128]\n stp d14, d15, [sp, #144]\n"                  \
+    " bl " target "\n"                                                        \
+    " ldp x20, x21, [sp, #16]\n ldp x22, x23, [sp, #32]\n"                    \
+    " ldp x24, x25, [sp, #48]\n ldp x26, x27, [sp, #64]\n"                    \
+    " ldr x28, [sp, #80]\n"                                                   \
+    " ldp d8, d9, [sp, #96]\n ldp d10, d11, [sp, #112]\n"                     \
+    " ldp d12, d13, [sp, #128]\n ldp d14, d15, [sp, #144]\n"                  \
+    " ldp x29, x30, [sp], #160\n ret\n.size " name ", .-" name "\n"
+__asm__(".text\n" WRAP("wrap_jump_compact", "coframe_jump_compact")
+        WRAP("wrap_ontop_compact", "coframe_ontop_compact")
+        WRAP("wrap_jump_compact_lean", "coframe_jump_compact_lean")
+        WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean"));
 
 /* Called from the trampoline; the rest of the file needs no libc. */
 void _exit(int code) {
@@ -40,12 +70,19 @@ static void entry(transfer_t t) {
         t = coframe_jump_fcontext(t.fctx, (void *)((uintptr_t)t.data + 1));
 }
 
+static transfer_t (*volatile compact_jump)(fcontext_t, void *);
+static void entry_compact(transfer_t t) {
+    for (;;)
+        t = compact_jump(t.fctx, (void *)((uintptr_t)t.data + 1));
+}
+
 static transfer_t times_two(transfer_t t) {
     return (transfer_t){t.fctx, (void *)((uintptr_t)t.data * 2)};
 }
 
 /* Function pointers through volatile storage, so the calls stay indirect. */
 static void (*volatile entry_ptr)(transfer_t) = entry;
+static void (*volatile entry_compact_ptr)(transfer_t) = entry_compact;
 static transfer_t (*volatile ontop_ptr)(transfer_t) = times_two;
 #endif
 
@@ -69,6 +106,23 @@ void _start(void) {
     c = coframe_make_fcontext(stack + sizeof stack, sizeof stack, entry_ptr);
     t = coframe_ontop_fcontext(c, (void *)4, ontop_ptr);
     code |= (t.data != (void *)9) << 4;
+    /* The same paths through the compact functions, full then lean (the
+     * flavours must not be mixed on one context). */
+    compact_jump = wrap_jump_compact;
+    c = coframe_make_compact(stack + sizeof stack, sizeof stack, entry_compact_ptr);
+    t = wrap_jump_compact(c, (void *)1);                           /* blr x19 */
+    code |= (t.data != (void *)2) << 5;
+    t = wrap_ontop_compact(t.fctx, (void *)5, ontop_ptr);          /* br x16 */
+    code |= (t.data != (void *)11) << 6;
+    c = coframe_make_compact(stack + sizeof stack, sizeof stack, entry_compact_ptr);
+    t = wrap_ontop_compact(c, (void *)4, ontop_ptr);               /* fresh */
+    code |= (t.data != (void *)9) << 7;
+    compact_jump = wrap_jump_compact_lean;
+    c = coframe_make_compact(stack + sizeof stack, sizeof stack, entry_compact_ptr);
+    t = wrap_jump_compact_lean(c, (void *)20);
+    code |= (t.data != (void *)21) << 8;
+    t = wrap_ontop_compact_lean(t.fctx, (void *)3, ontop_ptr);
+    code |= (t.data != (void *)7) << 9;
 #endif
-    _exit(code);
+    _exit(code > 0xff ? 0xff : code); /* the exit status keeps 8 bits */
 }

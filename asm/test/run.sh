@@ -36,25 +36,32 @@ if readelf -n "$out/switch-x86_64-cet.o" | grep -q SHSTK; then
     fail "the x86_64 switch must not claim shadow-stack (SHSTK) compatibility"
 fi
 for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
-    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean; do
+    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
+    coframe_jump_compact coframe_jump_compact_lean coframe_yield_compact \
+    coframe_yield_compact_lean coframe_ontop_compact coframe_ontop_compact_lean; do
     objdump -d --no-show-raw-insn "$out/switch-x86_64-cet.o" |
         grep -A1 "<$sym>:" | grep -q endbr64 || fail "$sym does not start with endbr64"
 done
 "$out/harness-x86_64-cet"
 
 # --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
+# (a fresh fcontext and a fresh compact context land in the same trampoline)
 if command -v gdb >/dev/null; then
-    step "gdb backtrace inside a fresh context"
-    bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
-        -ex 'frame function coframe_fcontext_start' -ex 'info frame' \
-        --args "$out/harness-x86_64" gdb-probe 2>&1)" || true
-    echo "$bt" | grep -E '^#[0-9]+ ' || true
-    last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
-    [[ "$last" == *coframe_fcontext_start* ]] || fail "gdb bt does not end at coframe_fcontext_start"
-    echo "$bt" | grep -q 'Outermost frame' || fail "gdb does not see the trampoline as the outermost frame"
-    if echo "$bt" | grep -qiE 'backtrace stopped|corrupt stack'; then
-        fail "gdb backtrace did not end cleanly"
-    fi
+    for variant in full compact-full; do
+        step "gdb backtrace inside a fresh context ($variant)"
+        bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
+            -ex 'frame function coframe_fcontext_start' -ex 'info frame' \
+            --args "$out/harness-x86_64" gdb-probe "$variant" 2>&1)" || true
+        echo "$bt" | grep -E '^#[0-9]+ ' || true
+        last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
+        [[ "$last" == *coframe_fcontext_start* ]] ||
+            fail "gdb bt ($variant) does not end at coframe_fcontext_start"
+        echo "$bt" | grep -q 'Outermost frame' ||
+            fail "gdb does not see the trampoline as the outermost frame ($variant)"
+        if echo "$bt" | grep -qiE 'backtrace stopped|corrupt stack'; then
+            fail "gdb backtrace ($variant) did not end cleanly"
+        fi
+    done
 else
     echo "--- asm: gdb not installed, skipping the gdb backtrace check"
 fi
@@ -82,7 +89,9 @@ aarch64-linux-gnu-gcc "${CFLAGS[@]}" -mbranch-protection=standard \
 aarch64-linux-gnu-readelf -n "$out/switch-aarch64-bti.o" | grep -q "AArch64 feature: BTI, PAC" ||
     fail "no BTI/PAC property note in the branch-protection build of the aarch64 switch"
 for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
-    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean; do
+    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
+    coframe_jump_compact coframe_jump_compact_lean coframe_ontop_compact \
+    coframe_ontop_compact_lean; do
     aarch64-linux-gnu-objdump -d --no-show-raw-insn "$out/switch-aarch64-bti.o" |
         grep -A1 "<$sym>:" | grep -q "bti\s*c" || fail "$sym does not start with bti c"
 done
@@ -108,6 +117,6 @@ neg="$( { timeout 60 qemu-aarch64 -cpu max "$out/bti-negative-control" >/dev/nul
     fail "negative control: a br to a non-landing pad exited $neg, not SIGILL: BTI is not enforced"
 timeout 60 qemu-aarch64 -cpu max "$out/bti-enforced" ||
     fail "switch paths failed under enforced BTI (exit $?)"
-echo "BTI enforced (negative control died with SIGILL); make/jump/ontop, full and lean: ok"
+echo "BTI enforced (negative control died with SIGILL); make/jump/ontop, fcontext and compact, full and lean: ok"
 
 echo "--- asm: all stack-switch checks passed"
