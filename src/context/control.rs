@@ -43,8 +43,6 @@ const MIN_FRAMES: usize = 4096;
 /// Colours (cache lines of offset below the top); a power of two.
 const COLOURS: usize = 32;
 const LINE: usize = 64;
-/// Lines below the (coloured) top that `prefetch_top` fetches.
-const PREFETCH_LINES: usize = 12;
 
 /// The colour offset, in bytes, for the stack whose top is `top`.
 #[inline]
@@ -69,24 +67,32 @@ pub(crate) struct Placement<Rec, F, S> {
     pub(crate) frames: usize,
 }
 
-/// Hints the CPU to fetch, for writing, the cache lines where [`place`]
-/// will put the record and closure on `stack` (an allocator's next stack,
+/// Hints the CPU to fetch, for writing, the eight cache lines below the
+/// coloured top of `stack`, where [`place`] will put the record, the
+/// closure and the first frames (called for an allocator's *next* stack,
 /// so the misses overlap with the current task's work).
 #[inline]
 pub(crate) fn prefetch_top(stack: &Stack) {
-    let top = stack.top().as_ptr() as usize;
-    let at = top - colour(top);
     #[cfg(target_arch = "x86_64")]
-    for line in 1..=PREFETCH_LINES {
-        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        let top = stack.top().as_ptr() as usize;
+        let at = (top - colour(top)) as *const i8;
+        // SAFETY: prefetching is a hint; it never faults, whatever the
+        // address (wrapping_sub: no provenance or bounds are claimed).
         unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(
-                (at - line * LINE) as *const i8,
-            )
-        };
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(2 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(3 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(4 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(5 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(6 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(7 * LINE));
+            _mm_prefetch::<_MM_HINT_ET0>(at.wrapping_sub(8 * LINE));
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
+    let _ = stack;
 }
 
 /// Takes a stack from `alloc` and lays out a record `Rec` and an
