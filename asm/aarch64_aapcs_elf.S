@@ -366,7 +366,7 @@ coframe_make_compact:
         and     x0, x0, #~0xf           /* top of stack, 16-aligned          */
         sub     x0, x0, #0x20           /* X0 = block (fcontext_t)           */
         stp     x2, xzr, [x0, #0x00]    /* 0x00: X19 = fn; 0x08: FP = 0      */
-        adr     x9, .Lcoframe_start_entry
+        adr     x9, .Lcoframe_compact_entry
         mrs     x10, fpcr
         stp     x9, x10, [x0, #0x10]    /* 0x10: LR = trampoline; 0x18: FPCR */
         ret
@@ -418,6 +418,31 @@ coframe_fcontext_start:
         brk     #0
         .cfi_endproc
         .size   coframe_fcontext_start, .-coframe_fcontext_start
+
+/*
+ * The base frame of every fresh compact context: as coframe_fcontext_start,
+ * but fn is entered by `br` with X30 set by hand, not by `blr`, which would
+ * push a return-predictor entry that no `ret` ever pops (fn never returns;
+ * see the x86_64 file). X16 makes the branch land on fn's `bti c`.
+ */
+        .type   coframe_compact_start, %function
+        .p2align 4
+coframe_compact_start:
+        .cfi_startproc
+        .cfi_undefined x30              /* outermost frame: unwinders stop   */
+        nop                             /* keeps entry - 1 inside this FDE   */
+.Lcoframe_compact_entry:
+        mov     x29, #0                 /* FP = 0: the frame chain ends      */
+        adr     x30, .Lcoframe_compact_ret /* fn's return address            */
+        mov     x16, x19                /* X16: BTI-compatible branch        */
+        br      x16                     /* fn(t), no predictor entry         */
+.Lcoframe_compact_ret:
+        /* fn returned, which the contract forbids: end the process. */
+        mov     x0, #0
+        bl      _exit
+        brk     #0
+        .cfi_endproc
+        .size   coframe_compact_start, .-coframe_compact_start
 
 #if GNU_PROPERTY_BTI || GNU_PROPERTY_PAC
 /* GNU property note, as gcc emits it for -mbranch-protection. */

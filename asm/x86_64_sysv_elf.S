@@ -333,9 +333,10 @@
  * the flavour at creation and switches both ways with it, so every block is
  * resumed by the flavour that suspended it. Blocks of the two conventions
  * are not interchangeable either: a compact block is resumed only by a
- * compact function. A fresh compact context lands in the same trampoline
- * as an fcontext one, with the same registers (RSP = aligned top, RBX = fn,
- * RBP = 0, RAX:RDX = transfer_t), so unwinders stop at the same frame.
+ * compact function. A fresh compact context lands in its own trampoline,
+ * coframe_compact_start, with the registers of the fcontext one (RSP =
+ * aligned top, RBX = fn, RBP = 0, RAX:RDX = transfer_t), whose CFI ends
+ * unwinding the same way.
  *
  * Register contract of the six switches: RBX, RBP, RSP and (full) the FP
  * control state are preserved; RAX:RDX = transfer_t{from, data}; every
@@ -461,7 +462,7 @@ coframe_make_compact:
         fnstcw  -0x4(%rax)              /* -0x04: creator's x87 control word */
         movq    %rdx, 0x0(%rax)         /* 0x00: RBX = fn, for the trampoline*/
         movq    $0, 0x8(%rax)           /* 0x08: RBP = 0, ends the FP chain  */
-        leaq    .Lcoframe_start_entry(%rip), %rcx
+        leaq    .Lcoframe_compact_entry(%rip), %rcx
         movq    %rcx, 0x10(%rax)        /* 0x10: RIP = the trampoline        */
         ret
         .cfi_endproc
@@ -522,6 +523,37 @@ coframe_fcontext_start:
         hlt
         .cfi_endproc
         .size   coframe_fcontext_start, .-coframe_fcontext_start
+
+/*
+ * The base frame of every fresh compact context: as coframe_fcontext_start,
+ * but fn is entered by `jmp` after pushing the return address by hand, not
+ * by `call`. fn never returns (a coroutine's last switch is a yield whose
+ * `ret` must find its resumer's `call` on top of the return-stack
+ * predictor); a `call` here would leave an entry that no `ret` ever pops
+ * and make that last `ret`, and the resumer's returns after it, mispredict.
+ * The pushed address lies in this FDE, whose RIP is undefined.
+ */
+        .type   coframe_compact_start, @function
+        .p2align 4
+coframe_compact_start:
+        .cfi_startproc
+        .cfi_undefined %rip             /* outermost frame: unwinders stop   */
+        nop                             /* keeps entry - 1 inside this FDE   */
+.Lcoframe_compact_entry:
+        ENDBR                           /* reached indirectly                */
+        xorl    %ebp, %ebp              /* RBP = 0: frame-pointer chain ends */
+        movq    %rax, %rdi              /* RDI:RSI = transfer_t argument     */
+        movq    %rdx, %rsi
+        leaq    .Lcoframe_compact_ret(%rip), %rcx
+        pushq   %rcx                    /* fn's return address: RSP+8 aligned */
+        jmp     *%rbx                   /* fn(t), no predictor entry         */
+.Lcoframe_compact_ret:
+        /* fn returned, which the contract forbids: end the process. */
+        xorl    %edi, %edi
+        call    _exit@PLT
+        hlt
+        .cfi_endproc
+        .size   coframe_compact_start, .-coframe_compact_start
 
 #if defined(__CET__) && (__CET__ & 1)
 /* GNU property note, as gcc emits it for -fcf-protection=branch:

@@ -45,17 +45,19 @@ done
 "$out/harness-x86_64-cet"
 
 # --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
-# (a fresh fcontext and a fresh compact context land in the same trampoline)
+# (fcontext and compact contexts each start in their own trampoline)
 if command -v gdb >/dev/null; then
     for variant in full compact-full; do
+        start=coframe_fcontext_start
+        [[ "$variant" == compact-* ]] && start=coframe_compact_start
         step "gdb backtrace inside a fresh context ($variant)"
         bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
-            -ex 'frame function coframe_fcontext_start' -ex 'info frame' \
+            -ex "frame function $start" -ex 'info frame' \
             --args "$out/harness-x86_64" gdb-probe "$variant" 2>&1)" || true
         echo "$bt" | grep -E '^#[0-9]+ ' || true
         last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
-        [[ "$last" == *coframe_fcontext_start* ]] ||
-            fail "gdb bt ($variant) does not end at coframe_fcontext_start"
+        [[ "$last" == *"$start"* ]] ||
+            fail "gdb bt ($variant) does not end at $start"
         echo "$bt" | grep -q 'Outermost frame' ||
             fail "gdb does not see the trampoline as the outermost frame ($variant)"
         if echo "$bt" | grep -qiE 'backtrace stopped|corrupt stack'; then
