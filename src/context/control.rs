@@ -9,8 +9,6 @@
 //!        │ record (Rec)         │  aligned to max(align_of, 16)
 //!        ├──────────────────────┤
 //!        │ Extra<F, S>          │  the closure and the stack allocator
-//!        ├──────────────────────┤
-//!        │ GAP (64 bytes)       │
 //!        ├──────────────────────┤  <- sp for make_fcontext, 16-aligned
 //!        │ at least MIN_FRAMES  │
 //!        ⋮  for the code        ⋮
@@ -36,8 +34,6 @@ use super::stack::{Stack, StackAllocator, StackError, STACK_ALIGN};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-/// Bytes left between the control block and the first frame.
-const GAP: usize = 64;
 /// Usable stack that must remain below the control block and closure.
 const MIN_FRAMES: usize = 4096;
 /// Colours (cache lines of offset below the top); a power of two.
@@ -108,7 +104,7 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
         (top - std::mem::size_of::<Rec>()) & !(std::mem::align_of::<Rec>().max(STACK_ALIGN) - 1);
     let extra = (rec - std::mem::size_of::<Extra<F, S>>())
         & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
-    let sp = (extra - GAP) & !(STACK_ALIGN - 1);
+    let sp = extra & !(STACK_ALIGN - 1);
     let limit = stack.limit() as usize;
     if sp < limit + MIN_FRAMES {
         // SAFETY: the stack came from `alloc` and nothing runs on it.
