@@ -642,3 +642,56 @@ impl std::future::Future for YieldNow {
         }
     }
 }
+
+/// Documented policy (module `coframe::stackful`, "Floating-point control
+/// state"): a stackful task shares the thread's FP control state, as async
+/// tasks do, so a rounding mode it sets before waiting is what the next task
+/// on the thread runs with. Fails if stackful tasks switch with
+/// `Switch::Full` (their mode would stay with them).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn stackful_tasks_share_the_threads_fp_control_state_like_async_tasks() {
+    use std::arch::asm;
+    fn mxcsr() -> u32 {
+        let mut v = 0u32;
+        // SAFETY: stores MXCSR into a local.
+        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+    fn set_mxcsr(v: u32) {
+        // SAFETY: loads MXCSR from a local; no floating-point code runs
+        // before the test restores the original value.
+        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
+    }
+    const ROUND_MASK: u32 = 0x6000;
+    const ROUND_UP: u32 = 0x4000;
+    let base = mxcsr();
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let stackful = ex.spawn_stackful(move || {
+        set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
+        wait(rx.recv()).unwrap(); // suspends: the async task runs meanwhile
+        let after = mxcsr();
+        set_mxcsr(base);
+        after
+    });
+    let observer = ex.spawn(async move {
+        let seen = mxcsr();
+        set_mxcsr(base); // the thread's mode is the thread's: reset it here
+        tx.send(()).await.unwrap();
+        seen
+    });
+    let seen_by_async = ex.run_until(observer).unwrap();
+    let seen_after_wait = ex.run_until(stackful).unwrap();
+    set_mxcsr(base);
+    assert_eq!(
+        seen_by_async & ROUND_MASK,
+        ROUND_UP,
+        "the stackful task's rounding mode should be the thread's while it waits"
+    );
+    assert_eq!(
+        seen_after_wait & ROUND_MASK,
+        base & ROUND_MASK,
+        "a mode reset by another task should be what the stackful task resumes with"
+    );
+}

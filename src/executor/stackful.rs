@@ -37,6 +37,21 @@
 //! of its stack runs there too). On a [`LocalExecutor`](super::LocalExecutor)
 //! that is automatic; on the thread pool the task is pinned to its worker.
 //!
+//! # Floating-point control state
+//!
+//! A stackful task treats the FP control state (rounding mode, exception
+//! masks, flush-to-zero: MXCSR and the x87 control word on x86_64, FPCR on
+//! AArch64) as thread state, exactly as async tasks do: a future that
+//! changes the rounding mode and returns `Pending` leaves it to whatever the
+//! executor runs next, and so does a stackful task that changes it and then
+//! [`wait`]s. Its coroutine therefore switches with
+//! [`Switch::Lean`](crate::context::Switch::Lean), which leaves that state
+//! alone (measured: about a tenth of the cost of spawning and joining a
+//! stackful task). Code that changes the mode must restore it before it
+//! waits, as in async code; plain coroutines and fibers keep the default
+//! [`Switch::Full`](crate::context::Switch::Full), which gives each context
+//! its own mode as Boost.Context does.
+//!
 //! # Stacks
 //!
 //! Stacks come from a [`PooledStack`] of guard-page protected stacks, by
@@ -220,7 +235,8 @@ impl<R> Stackful<R> {
         F: FnOnce() -> R + 'static,
         S: StackAllocator + 'static,
     {
-        let co = Coroutine::try_with(stacks, crate::context::Switch::Full, move |y, ()| {
+        // Lean: the FP control state is thread state for tasks (module docs).
+        let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |y, ()| {
             let slot = current_slot();
             // SAFETY: the first resume happens inside `poll`, which set the
             // slot to this task's (alive for the whole resume).
