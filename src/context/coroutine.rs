@@ -475,10 +475,20 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(mut ctx) = self.ctx.take() else {
-            return; // finished: the stack is already released
-        };
+        if let Some(ctx) = self.ctx.take() {
+            self.drop_unfinished(ctx);
+        } // else finished: the stack is already released
+    }
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// Drops a coroutine that has not finished: drops its closure if it
+    /// never ran, else unwinds its stack; then releases the stack.
+    #[cold]
+    #[inline(never)]
+    fn drop_unfinished(&mut self, mut ctx: Ctx) {
         let rec = self.rec.as_ptr();
         if !self.started {
             // SAFETY: never started: the closure is still in `Extra` and

@@ -23,8 +23,8 @@
 //!
 //! The waker and the yielder reach `wait` through a thread-local slot that
 //! `poll` sets for the duration of the resume (and restores afterwards, so
-//! stackful tasks may nest); its accessors are `#[inline(never)]`
-//! (invariant 7).
+//! stackful tasks may nest); the accessor that code on the task's stack
+//! uses is `#[inline(never)]` (invariant 7).
 //!
 //! # Thread-locals and migration
 //!
@@ -205,7 +205,9 @@ fn current_slot() -> *const Slot {
     CURRENT.with(|c| c.get())
 }
 
-#[inline(never)]
+/// Inlined: only `Stackful::poll` calls it, on the executor's stack, and
+/// the coroutine it resumes in between always comes back to this thread.
+#[inline]
 fn replace_slot(slot: *const Slot) -> *const Slot {
     CURRENT.with(|c| c.replace(slot))
 }
