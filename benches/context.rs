@@ -1,11 +1,14 @@
 //! Stack switching, side by side with the peers, in one process.
 //!
 //! - `context_switch`: one resume + suspend round trip.
-//!   `coframe` (Coroutine, default switch: FP control state preserved),
+//!   `coframe` (Coroutine, default switch: FP control state preserved;
+//!   coroutines use the compact convention of `asm/`, an out-of-line
+//!   switch called from inline asm that clobbers what it does not save),
 //!   `coframe_lean` (the same with `Switch::Lean`), `coframe_fiber` (a Fiber
-//!   ping-pong), `boost_fcontext` (the `context` crate: Boost's own fcontext
-//!   assembly, same semantics as coframe's default), `corosensei` (inline
-//!   asm, no FP control state).
+//!   ping-pong through the SysV fcontext functions), `boost_fcontext` (the
+//!   `context` crate: Boost's own fcontext assembly, same semantics as
+//!   coframe's default), `corosensei` (its switch inlined entirely into the
+//!   caller, no FP control state).
 //! - `coroutine_create`: create, run to completion and drop, on a reused
 //!   stack: `coframe`, `corosensei`.
 
