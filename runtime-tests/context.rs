@@ -651,6 +651,126 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64 {
+    use super::*;
+    use std::arch::asm;
+
+    /// Runs `resume` from inside an asm block that holds known values in
+    /// X20–X28 and D8–D15 (AAPCS64 callee-saved; the compact switch itself
+    /// clobbers them, so its call sites must save them) across the call: if
+    /// the switch lost any, the block's outputs differ. X19 and X29 cannot be
+    /// asm operands; `values_survive_many_switches` covers them.
+    #[test]
+    fn callee_saved_registers_survive_switches() {
+        thread_local! {
+            static CO: RefCell<Option<Coroutine<(), (), ()>>> = const { RefCell::new(None) };
+        }
+        extern "C" fn resume_it() {
+            CO.with(|c| {
+                c.borrow_mut().as_mut().unwrap().resume(());
+            });
+        }
+        CO.with(|c| {
+            *c.borrow_mut() = Some(Coroutine::new(|y, ()| loop {
+                // Scribble over callee-saved registers inside the coroutine.
+                // SAFETY: the asm block declares every register it writes.
+                unsafe {
+                    asm!("mov x20, #-1", "mov x21, #-2", "mov x22, #-3", "mov x23, #-4",
+                         "mov x24, #-5", "mov x25, #-6", "mov x26, #-7", "mov x27, #-8",
+                         "mov x28, #-9",
+                         "fmov d8, #-1.0", "fmov d9, #-2.0", "fmov d10, #-3.0",
+                         "fmov d11, #-4.0", "fmov d12, #-5.0", "fmov d13, #-6.0",
+                         "fmov d14, #-7.0", "fmov d15, #-8.0",
+                         out("x20") _, out("x21") _, out("x22") _, out("x23") _,
+                         out("x24") _, out("x25") _, out("x26") _, out("x27") _,
+                         out("x28") _,
+                         out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+                         out("v12") _, out("v13") _, out("v14") _, out("v15") _);
+                }
+                y.suspend(());
+            }))
+        });
+        for round in 0..1000u64 {
+            let mut x: [u64; 9] =
+                std::array::from_fn(|i| round.wrapping_mul(0x9e37) ^ (i as u64 + 1));
+            let mut d: [f64; 8] = std::array::from_fn(|i| round as f64 + 0.5 + i as f64);
+            let (expect_x, expect_d) = (x, d);
+            // SAFETY: calls a C-ABI function; X20–X28 and the low halves of
+            // V8–V15 are callee-saved, so they must come back unchanged;
+            // every other register is clobbered.
+            unsafe {
+                asm!("bl {f}",
+                     f = sym resume_it,
+                     inout("x20") x[0], inout("x21") x[1], inout("x22") x[2],
+                     inout("x23") x[3], inout("x24") x[4], inout("x25") x[5],
+                     inout("x26") x[6], inout("x27") x[7], inout("x28") x[8],
+                     inout("d8") d[0], inout("d9") d[1], inout("d10") d[2],
+                     inout("d11") d[3], inout("d12") d[4], inout("d13") d[5],
+                     inout("d14") d[6], inout("d15") d[7],
+                     clobber_abi("C"));
+            }
+            assert_eq!(x, expect_x, "round {round}");
+            assert_eq!(d, expect_d, "round {round}");
+        }
+        CO.with(|c| c.borrow_mut().take());
+    }
+
+    fn fpcr() -> u64 {
+        let v: u64;
+        // SAFETY: reads FPCR.
+        unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack)) };
+        v
+    }
+
+    fn set_fpcr(v: u64) {
+        // SAFETY: writes FPCR; callers restore the original value before any
+        // floating-point code depends on it.
+        unsafe { asm!("msr fpcr, {}", in(reg) v, options(nomem, nostack)) };
+    }
+
+    /// FPCR.RMode, bits 23:22; 0b01 = round towards plus infinity.
+    const ROUND_MASK: u64 = 0x00c0_0000;
+    const ROUND_UP: u64 = 0x0040_0000;
+
+    fn fpcr_isolation(switch: Switch) -> (u64, u64) {
+        let base = fpcr();
+        let mut co =
+            Coroutine::<(), u64, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
+                set_fpcr((fpcr() & !ROUND_MASK) | ROUND_UP);
+                y.suspend(0);
+                let seen = fpcr();
+                set_fpcr(base);
+                y.suspend(seen);
+            })
+            .unwrap();
+        co.resume(());
+        let parent_sees = fpcr();
+        set_fpcr(base);
+        let child_sees = co.resume(()).as_yield().unwrap();
+        (parent_sees & ROUND_MASK, child_sees & ROUND_MASK)
+    }
+
+    #[test]
+    fn fpcr_rounding_mode_does_not_leak_between_contexts() {
+        let base = fpcr() & ROUND_MASK;
+        let (parent, child) = fpcr_isolation(Switch::Full);
+        assert_eq!(
+            parent, base,
+            "the coroutine's rounding mode leaked into the parent"
+        );
+        assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
+    }
+
+    #[test]
+    fn lean_switch_does_not_preserve_fpcr() {
+        let (parent, _) = fpcr_isolation(Switch::Lean);
+        // Documented: lean switches leave the FP control state alone, so the
+        // mode set inside is what the parent runs with.
+        assert_eq!(parent, ROUND_UP);
+    }
+}
+
 #[test]
 fn aligned_simd_local_and_snprintf_on_a_fiber_stack() {
     #[repr(align(16))]

@@ -695,3 +695,53 @@ fn stackful_tasks_share_the_threads_fp_control_state_like_async_tasks() {
         "a mode reset by another task should be what the stackful task resumes with"
     );
 }
+
+/// The same policy on AArch64, with FPCR.RMode: fails if stackful tasks
+/// switch with `Switch::Full` (their FPCR would stay with them).
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn stackful_tasks_share_the_threads_fpcr_like_async_tasks() {
+    use std::arch::asm;
+    fn fpcr() -> u64 {
+        let v: u64;
+        // SAFETY: reads FPCR.
+        unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack)) };
+        v
+    }
+    fn set_fpcr(v: u64) {
+        // SAFETY: writes FPCR; no floating-point code runs before the test
+        // restores the original value.
+        unsafe { asm!("msr fpcr, {}", in(reg) v, options(nomem, nostack)) };
+    }
+    const ROUND_MASK: u64 = 0x00c0_0000; // FPCR.RMode, bits 23:22
+    const ROUND_UP: u64 = 0x0040_0000; // 0b01: towards plus infinity
+    let base = fpcr();
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let stackful = ex.spawn_stackful(move || {
+        set_fpcr((fpcr() & !ROUND_MASK) | ROUND_UP);
+        wait(rx.recv()).unwrap(); // suspends: the async task runs meanwhile
+        let after = fpcr();
+        set_fpcr(base);
+        after
+    });
+    let observer = ex.spawn(async move {
+        let seen = fpcr();
+        set_fpcr(base); // the thread's mode is the thread's: reset it here
+        tx.send(()).await.unwrap();
+        seen
+    });
+    let seen_by_async = ex.run_until(observer).unwrap();
+    let seen_after_wait = ex.run_until(stackful).unwrap();
+    set_fpcr(base);
+    assert_eq!(
+        seen_by_async & ROUND_MASK,
+        ROUND_UP,
+        "the stackful task's rounding mode should be the thread's while it waits"
+    );
+    assert_eq!(
+        seen_after_wait & ROUND_MASK,
+        base & ROUND_MASK,
+        "a mode reset by another task should be what the stackful task resumes with"
+    );
+}
