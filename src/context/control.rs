@@ -32,7 +32,6 @@
 
 use super::stack::{Stack, StackAllocator, StackError, STACK_ALIGN};
 use std::mem::ManuallyDrop;
-use std::ptr::NonNull;
 
 /// Usable stack that must remain below the control block and closure.
 const MIN_FRAMES: usize = 4096;
@@ -59,7 +58,10 @@ pub(crate) struct Placement<Rec, F, S> {
     pub(crate) rec: *mut Rec,
     pub(crate) extra: *mut Extra<F, S>,
     /// The initial stack pointer (16-aligned) and the bytes below it.
-    pub(crate) sp: NonNull<u8>,
+    /// (A raw pointer, never null: a `NonNull` here gives the `Result` that
+    /// `place` returns a niche, and its packed layout turned every move of
+    /// the placement into misaligned copies that defeat store forwarding.)
+    pub(crate) sp: *mut u8,
     pub(crate) frames: usize,
 }
 
@@ -94,6 +96,7 @@ pub(crate) fn prefetch_top(stack: &Stack) {
 /// Takes a stack from `alloc` and lays out a record `Rec` and an
 /// `Extra<F, S>` at its top. Gives the stack back and fails if fewer than
 /// `MIN_FRAMES` bytes would be left to run on.
+#[inline(always)]
 pub(crate) fn place<Rec, F, S: StackAllocator>(
     alloc: &S,
 ) -> Result<(Stack, Placement<Rec, F, S>), StackError> {
@@ -116,8 +119,7 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
     let placement = Placement {
         rec: rec as *mut Rec,
         extra: extra as *mut Extra<F, S>,
-        // SAFETY: `sp` lies inside the stack, above `limit`: non-null.
-        sp: unsafe { NonNull::new_unchecked(sp as *mut u8) },
+        sp: sp as *mut u8,
         frames: sp - limit,
     };
     Ok((stack, placement))

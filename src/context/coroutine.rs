@@ -294,29 +294,33 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 f: ManuallyDrop::new(f),
                 alloc: ManuallyDrop::new(alloc),
             });
-            rec.write(Record {
-                yielder: Yielder {
-                    parent: Cell::new(ptr::null_mut()),
-                    switch,
-                    asan_finished: Cell::new(false),
-                    input: UnsafeCell::new(MaybeUninit::uninit()),
-                    yielded: UnsafeCell::new(MaybeUninit::uninit()),
-                    ontop_panic: Cell::new(None),
-                    parent_bounds: Cell::new(Bounds::UNKNOWN),
-                    fake_stack: Cell::new(ptr::null_mut()),
-                    _not_send: PhantomData,
-                },
-                ret: UnsafeCell::new(MaybeUninit::uninit()),
-                stack: ManuallyDrop::new(stack),
-                own_bounds,
-                extra: extra.cast(),
-                release: control::release::<F, S>,
-                drop_f: control::drop_f::<F, S>,
-            });
+            // Field by field, in place, rather than through a temporary
+            // record copied as a whole (which also copied the uninitialised
+            // mailboxes). The mailboxes and `ret` stay uninitialised;
+            // `_not_send` is a ZST.
+            let y = ptr::addr_of_mut!((*rec).yielder);
+            ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*y).switch).write(switch);
+            ptr::addr_of_mut!((*y).asan_finished).write(Cell::new(false));
+            ptr::addr_of_mut!((*y).ontop_panic).write(Cell::new(None));
+            ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
+            ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
+            ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
+            ptr::addr_of_mut!((*rec).extra).write(extra.cast());
+            ptr::addr_of_mut!((*rec).release).write(control::release::<F, S>);
+            ptr::addr_of_mut!((*rec).drop_f).write(control::drop_f::<F, S>);
         }
-        // SAFETY: the `at.frames` bytes below `at.sp` are writable stack
-        // memory owned by the record, and `entry` never returns.
-        let ctx = unsafe { raw::make_compact(at.sp, at.frames, entry::<I, Y, R, F, S>) };
+        // SAFETY: `at.sp` lies inside the stack (non-null); the `at.frames`
+        // bytes below it are writable stack memory owned by the record, and
+        // `entry` never returns.
+        let ctx = unsafe {
+            raw::make_compact(
+                NonNull::new_unchecked(at.sp),
+                at.frames,
+                entry::<I, Y, R, F, S>,
+            )
+        };
         Ok(Coroutine {
             // SAFETY: `rec` is non-null (inside the stack).
             rec: unsafe { NonNull::new_unchecked(rec) },

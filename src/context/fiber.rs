@@ -202,9 +202,9 @@ impl Fiber {
                 drop_f: control::drop_f::<F, S>,
             });
         }
-        // SAFETY: the `at.frames` bytes below `at.sp` are ours; `entry`
-        // never returns.
-        let ctx = unsafe { raw::make(at.sp, at.frames, entry::<F, S>) };
+        // SAFETY: `at.sp` lies inside the stack (non-null); the `at.frames`
+        // bytes below it are ours; `entry` never returns.
+        let ctx = unsafe { raw::make(NonNull::new_unchecked(at.sp), at.frames, entry::<F, S>) };
         Ok(Fiber {
             ctx: Some(ctx),
             fresh: rec,

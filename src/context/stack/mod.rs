@@ -212,11 +212,17 @@ impl std::error::Error for StackError {
 /// One stack handed out by a [`StackAllocator`]: the memory `[top - size,
 /// top)` is usable; `base`/`len` describe the whole allocation (guard page
 /// included) for the allocator that made it.
+///
+/// The pointers are stored as raw pointers (non-null by construction) on
+/// purpose: `NonNull` fields would give `Result<Stack, StackError>` a niche,
+/// and the packed enum layout that follows made every move of a `Stack` out
+/// of an allocator's result a sequence of odd-sized, misaligned copies that
+/// defeat store forwarding (measured on coroutine creation).
 #[derive(Debug)]
 pub struct Stack {
-    top: NonNull<u8>,
+    top: *mut u8,
     size: usize,
-    base: NonNull<u8>,
+    base: *mut u8,
     len: usize,
 }
 
@@ -240,16 +246,17 @@ impl Stack {
     ) -> Stack {
         debug_assert_eq!(top.as_ptr() as usize % STACK_ALIGN, 0);
         Stack {
-            top,
+            top: top.as_ptr(),
             size,
-            base,
+            base: base.as_ptr(),
             len,
         }
     }
 
     /// The highest usable address (exclusive); the stack grows down from it.
     pub fn top(&self) -> NonNull<u8> {
-        self.top
+        // SAFETY: set from a `NonNull` in `from_raw_parts`.
+        unsafe { NonNull::new_unchecked(self.top) }
     }
 
     /// Usable bytes below [`Stack::top`].
@@ -259,12 +266,13 @@ impl Stack {
 
     /// The lowest usable address.
     pub fn limit(&self) -> *mut u8 {
-        self.top.as_ptr().wrapping_sub(self.size)
+        self.top.wrapping_sub(self.size)
     }
 
     /// Start of the whole allocation (the guard page, where there is one).
     pub fn base(&self) -> NonNull<u8> {
-        self.base
+        // SAFETY: set from a `NonNull` in `from_raw_parts`.
+        unsafe { NonNull::new_unchecked(self.base) }
     }
 
     /// Length of the whole allocation.
