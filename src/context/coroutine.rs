@@ -455,7 +455,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // SAFETY: per the contract the return slot is written, the stack is
         // unused; `release` moves the allocator out before freeing.
         unsafe {
-            let ret = (*(*rec).ret.get()).assume_init_read();
+            // The variant, then its payload, rather than the whole slot:
+            // the coroutine stored it a moment ago as a tag (or niche) and a
+            // payload of their own sizes; loads that match those stores are
+            // forwarded from the store buffer, a wholesale copy straddling
+            // them waits for them to retire (seen with perf).
+            let ret = match &*(*(*rec).ret.get()).as_ptr() {
+                Ok(r) => Ok(ptr::read(r)),
+                Err(p) => Err(ptr::read(p)),
+            };
             Self::release_stack(rec);
             ret
         }
