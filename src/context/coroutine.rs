@@ -279,6 +279,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// }).unwrap();
     /// assert_eq!(co.resume(()), CoroutineResult::Yield(7));
     /// ```
+    // Always inlined: a `Result<Coroutine, StackError>` in memory has a
+    // niche-packed layout whose moves are misaligned partial copies that
+    // defeat store forwarding (seen with perf on stackful spawns).
+    #[inline(always)]
     pub fn try_with<S, F>(alloc: S, switch: Switch, f: F) -> Result<Self, StackError>
     where
         S: StackAllocator + 'static,

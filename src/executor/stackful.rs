@@ -127,65 +127,69 @@ thread_local! {
         const { ThreadStacks(std::cell::RefCell::new(Vec::new())) };
 }
 
-/// Takes a cached stack, refilling the cache with a batch from the shared
-/// pool when it is empty; `None` if the cache is unusable (thread exiting).
-/// Never inlined: invariant 7.
+/// This thread's stack cache, or null while the thread exits. Never
+/// inlined (invariant 7): the address is computed here, on whatever stack
+/// calls, and used at once by the caller, with no switch in between.
+///
+/// Only the address crosses the call: returning a `Stack` (or taking one)
+/// by value from a non-inlined function went through a memory slot written
+/// with one access width and read with another, a store-forwarding stall on
+/// every spawn and finish (seen with perf).
 #[inline(never)]
-fn cached_stack() -> Option<Result<crate::context::Stack, StackError>> {
+fn thread_stacks() -> *const ThreadStacks {
     THREAD_STACKS
-        .try_with(|c| {
-            let mut v = c.0.try_borrow_mut().ok()?;
-            if v.is_empty() {
-                if let Err(e) = default_stacks().take_batch(THREAD_CACHE / 2, &mut v) {
-                    return Some(Err(e));
-                }
-            }
-            let stack = v.pop()?;
-            if let Some(next) = v.last() {
-                crate::context::prefetch_top(next);
-            }
-            Some(Ok(stack))
-        })
-        .ok()
-        .flatten()
-}
-
-/// Caches a stack, first giving half the cache back to the shared pool if
-/// it is full; hands the stack back if the cache is gone.
-#[inline(never)]
-fn cache_stack(stack: crate::context::Stack) -> Option<crate::context::Stack> {
-    let mut stack = Some(stack);
-    let _ = THREAD_STACKS.try_with(|c| {
-        if let Ok(mut v) = c.0.try_borrow_mut() {
-            if v.len() >= THREAD_CACHE {
-                // The oldest half goes back; the stacks returned last (their
-                // top lines still cached) stay for the next spawns.
-                // SAFETY: cached stacks came from the default pool, unused.
-                unsafe { default_stacks().give_batch(v.drain(..THREAD_CACHE / 2)) };
-            }
-            v.push(stack.take().expect("present"));
-        }
-    });
-    stack
+        .try_with(|c| c as *const ThreadStacks)
+        .unwrap_or(ptr::null())
 }
 
 // SAFETY: stacks come from the default pool (directly or via the cache of
 // the calling thread) and go back to it; the cache holds only unused stacks.
 unsafe impl StackAllocator for DefaultStacks {
+    /// Takes a cached stack, refilling the cache with a batch from the
+    /// shared pool when it is empty; the shared pool directly if the cache
+    /// is unusable (thread exiting).
     #[inline]
     fn allocate(&self) -> Result<crate::context::Stack, StackError> {
-        match cached_stack() {
-            Some(stack) => stack,
-            None => default_stacks().allocate(),
+        let cache = thread_stacks();
+        if !cache.is_null() {
+            // SAFETY: this thread's cache, alive until the thread's TLS
+            // destructors run (it was reachable just now, and nothing here
+            // can run them); no stack switch happens while it is used.
+            if let Ok(mut v) = unsafe { &*cache }.0.try_borrow_mut() {
+                if v.is_empty() {
+                    default_stacks().take_batch(THREAD_CACHE / 2, &mut v)?;
+                }
+                if let Some(stack) = v.pop() {
+                    if let Some(next) = v.last() {
+                        crate::context::prefetch_top(next);
+                    }
+                    return Ok(stack);
+                }
+            }
         }
+        default_stacks().allocate()
     }
 
+    /// Caches a stack, first giving the oldest half of the cache back to the
+    /// shared pool if it is full (the stacks returned last, their top lines
+    /// still cached, stay for the next spawns); the shared pool directly if
+    /// the cache is unusable.
     #[inline]
     unsafe fn deallocate(&self, stack: crate::context::Stack) {
-        if let Some(stack) = cache_stack(stack) {
-            // SAFETY: forwarded contract: the stack is from the default pool.
-            unsafe { default_stacks().deallocate(stack) }
+        let cache = thread_stacks();
+        if !cache.is_null() {
+            // SAFETY: as in `allocate`.
+            if let Ok(mut v) = unsafe { &*cache }.0.try_borrow_mut() {
+                if v.len() >= THREAD_CACHE {
+                    // SAFETY: cached stacks came from the default pool, unused.
+                    unsafe { default_stacks().give_batch(v.drain(..THREAD_CACHE / 2)) };
+                }
+                v.push(stack);
+                return;
+            }
         }
+        // SAFETY: forwarded contract: the stack is from the default pool.
+        unsafe { default_stacks().deallocate(stack) }
     }
 }
 
@@ -231,7 +235,9 @@ pub(crate) struct Stackful<R> {
 }
 
 impl<R> Stackful<R> {
-    /// A stackful task running `f` on a stack from `stacks`.
+    /// A stackful task running `f` on a stack from `stacks`. Always inlined,
+    /// as `Coroutine::try_with` is (its result never reaches memory).
+    #[inline(always)]
     pub(crate) fn new<F, S>(stacks: S, f: F) -> Result<Self, StackError>
     where
         F: FnOnce() -> R + 'static,
