@@ -239,7 +239,11 @@ pub struct Coroutine<I, Y, R> {
     rec: NonNull<Record<I, Y, R>>,
     /// The suspended coroutine; `None` once it finished (stack released).
     ctx: Option<Ctx>,
-    started: bool,
+    /// Whether the coroutine was resumed; a whole word, not a `bool`: a
+    /// `Coroutine` is moved right after it is made (into a task cell, say),
+    /// and a word-sized copy of a one-byte store plus padding cannot be
+    /// forwarded from the store buffer (seen with perf on stackful spawns).
+    started: usize,
     _marker: PhantomData<Marker<I, Y, R>>,
 }
 
@@ -329,7 +333,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // SAFETY: `rec` is non-null (inside the stack).
             rec: unsafe { NonNull::new_unchecked(rec) },
             ctx: Some(ctx),
-            started: false,
+            started: 0,
             _marker: PhantomData,
         })
     }
@@ -341,7 +345,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Whether the coroutine has been resumed at least once.
     pub fn is_started(&self) -> bool {
-        self.started
+        self.started != 0
     }
 
     /// Runs the coroutine until it suspends or returns, handing it `input`.
@@ -356,10 +360,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // suspended (or fresh) and waits for exactly this switch.
         unsafe {
             (*(*rec).yielder.input.get()).write(input);
-            let data = if self.started {
+            let data = if self.started != 0 {
                 ptr::null_mut()
             } else {
-                self.started = true;
+                self.started = 1;
                 rec.cast()
             };
             let mut fake = ptr::null_mut();
@@ -391,7 +395,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     where
         G: FnOnce() -> I,
     {
-        if !self.started {
+        if self.started == 0 {
             return self.resume(g());
         }
         let ctx = self.suspended_ctx();
@@ -506,7 +510,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline(never)]
     fn drop_unfinished(&mut self, mut ctx: Ctx) {
         let rec = self.rec.as_ptr();
-        if !self.started {
+        if self.started == 0 {
             // SAFETY: never started: the closure is still in `Extra` and
             // nothing ran on the stack.
             unsafe {
