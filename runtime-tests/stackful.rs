@@ -643,97 +643,80 @@ impl std::future::Future for YieldNow {
     }
 }
 
-/// Documented policy (module `coframe::stackful`, "Floating-point control
-/// state"): a stackful task shares the thread's FP control state, as async
-/// tasks do, so a rounding mode it sets before waiting is what the next task
-/// on the thread runs with. Fails if stackful tasks switch with
-/// `Switch::Full` (their mode would stay with them).
-#[cfg(target_arch = "x86_64")]
-#[test]
-fn stackful_tasks_share_the_threads_fp_control_state_like_async_tasks() {
+/// The rounding-mode bits of the FP control register of this architecture
+/// (MXCSR.RC on x86_64, FPCR.RMode on AArch64): read, write, the mask and
+/// the "towards plus infinity" value.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod fp_mode {
     use std::arch::asm;
-    fn mxcsr() -> u32 {
+
+    #[cfg(target_arch = "x86_64")]
+    pub fn get() -> u64 {
         let mut v = 0u32;
         // SAFETY: stores MXCSR into a local.
         unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
-        v
+        v.into()
     }
-    fn set_mxcsr(v: u32) {
-        // SAFETY: loads MXCSR from a local; no floating-point code runs
-        // before the test restores the original value.
+    #[cfg(target_arch = "x86_64")]
+    pub fn set(v: u64) {
+        let v = v as u32;
+        // SAFETY: loads MXCSR from a local; callers restore the original
+        // value before any floating-point code depends on it.
         unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
     }
-    const ROUND_MASK: u32 = 0x6000;
-    const ROUND_UP: u32 = 0x4000;
-    let base = mxcsr();
-    let ex = LocalExecutor::new();
-    let (tx, rx) = async_channel::bounded::<()>(1);
-    let stackful = ex.spawn_stackful(move || {
-        set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
-        wait(rx.recv()).unwrap(); // suspends: the async task runs meanwhile
-        let after = mxcsr();
-        set_mxcsr(base);
-        after
-    });
-    let observer = ex.spawn(async move {
-        let seen = mxcsr();
-        set_mxcsr(base); // the thread's mode is the thread's: reset it here
-        tx.send(()).await.unwrap();
-        seen
-    });
-    let seen_by_async = ex.run_until(observer).unwrap();
-    let seen_after_wait = ex.run_until(stackful).unwrap();
-    set_mxcsr(base);
-    assert_eq!(
-        seen_by_async & ROUND_MASK,
-        ROUND_UP,
-        "the stackful task's rounding mode should be the thread's while it waits"
-    );
-    assert_eq!(
-        seen_after_wait & ROUND_MASK,
-        base & ROUND_MASK,
-        "a mode reset by another task should be what the stackful task resumes with"
-    );
-}
+    #[cfg(target_arch = "x86_64")]
+    pub const ROUND_MASK: u64 = 0x6000;
+    #[cfg(target_arch = "x86_64")]
+    pub const ROUND_UP: u64 = 0x4000;
 
-/// The same policy on AArch64, with FPCR.RMode: fails if stackful tasks
-/// switch with `Switch::Full` (their FPCR would stay with them).
-#[cfg(target_arch = "aarch64")]
-#[test]
-fn stackful_tasks_share_the_threads_fpcr_like_async_tasks() {
-    use std::arch::asm;
-    fn fpcr() -> u64 {
+    #[cfg(target_arch = "aarch64")]
+    pub fn get() -> u64 {
         let v: u64;
         // SAFETY: reads FPCR.
         unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack)) };
         v
     }
-    fn set_fpcr(v: u64) {
-        // SAFETY: writes FPCR; no floating-point code runs before the test
-        // restores the original value.
+    #[cfg(target_arch = "aarch64")]
+    pub fn set(v: u64) {
+        // SAFETY: writes FPCR; callers restore the original value before any
+        // floating-point code depends on it.
         unsafe { asm!("msr fpcr, {}", in(reg) v, options(nomem, nostack)) };
     }
-    const ROUND_MASK: u64 = 0x00c0_0000; // FPCR.RMode, bits 23:22
-    const ROUND_UP: u64 = 0x0040_0000; // 0b01: towards plus infinity
-    let base = fpcr();
+    #[cfg(target_arch = "aarch64")]
+    pub const ROUND_MASK: u64 = 0x00c0_0000; // FPCR.RMode, bits 23:22
+    #[cfg(target_arch = "aarch64")]
+    pub const ROUND_UP: u64 = 0x0040_0000; // 0b01: towards plus infinity
+}
+
+/// Documented policy (module `coframe::stackful`, "Floating-point control
+/// state"): a stackful task shares the thread's FP control state, as async
+/// tasks do, so a rounding mode it sets before waiting is what the next task
+/// on the thread runs with. Fails if stackful tasks switch with
+/// `Switch::Full` (their mode would stay with them; checked on both
+/// architectures).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn stackful_tasks_share_the_threads_fp_control_state_like_async_tasks() {
+    use fp_mode::{get, set, ROUND_MASK, ROUND_UP};
+    let base = get();
     let ex = LocalExecutor::new();
     let (tx, rx) = async_channel::bounded::<()>(1);
     let stackful = ex.spawn_stackful(move || {
-        set_fpcr((fpcr() & !ROUND_MASK) | ROUND_UP);
+        set((get() & !ROUND_MASK) | ROUND_UP);
         wait(rx.recv()).unwrap(); // suspends: the async task runs meanwhile
-        let after = fpcr();
-        set_fpcr(base);
+        let after = get();
+        set(base);
         after
     });
     let observer = ex.spawn(async move {
-        let seen = fpcr();
-        set_fpcr(base); // the thread's mode is the thread's: reset it here
+        let seen = get();
+        set(base); // the thread's mode is the thread's: reset it here
         tx.send(()).await.unwrap();
         seen
     });
     let seen_by_async = ex.run_until(observer).unwrap();
     let seen_after_wait = ex.run_until(stackful).unwrap();
-    set_fpcr(base);
+    set(base);
     assert_eq!(
         seen_by_async & ROUND_MASK,
         ROUND_UP,
