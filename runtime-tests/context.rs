@@ -596,59 +596,6 @@ mod x86 {
         }
         CO.with(|c| c.borrow_mut().take());
     }
-
-    fn mxcsr() -> u32 {
-        let mut v = 0u32;
-        // SAFETY: stores MXCSR into a local.
-        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
-        v
-    }
-
-    fn set_mxcsr(v: u32) {
-        // SAFETY: loads MXCSR from a local; callers restore the default
-        // before any floating-point code depends on it.
-        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
-    }
-
-    const ROUND_MASK: u32 = 0x6000;
-    const ROUND_UP: u32 = 0x4000;
-
-    fn mxcsr_isolation(switch: Switch) -> (u32, u32) {
-        let base = mxcsr();
-        let mut co =
-            Coroutine::<(), u32, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
-                set_mxcsr((mxcsr() & !ROUND_MASK) | ROUND_UP);
-                y.suspend(0);
-                let seen = mxcsr();
-                set_mxcsr(base);
-                y.suspend(seen);
-            })
-            .unwrap();
-        co.resume(());
-        let parent_sees = mxcsr();
-        set_mxcsr(base);
-        let child_sees = co.resume(()).as_yield().unwrap();
-        (parent_sees & ROUND_MASK, child_sees & ROUND_MASK)
-    }
-
-    #[test]
-    fn mxcsr_rounding_mode_does_not_leak_between_contexts() {
-        let base = mxcsr() & ROUND_MASK;
-        let (parent, child) = mxcsr_isolation(Switch::Full);
-        assert_eq!(
-            parent, base,
-            "the coroutine's rounding mode leaked into the parent"
-        );
-        assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
-    }
-
-    #[test]
-    fn lean_switch_does_not_preserve_mxcsr() {
-        let (parent, _) = mxcsr_isolation(Switch::Lean);
-        // Documented: lean switches leave the FP control state alone, so the
-        // mode set inside is what the parent runs with.
-        assert_eq!(parent, ROUND_UP);
-    }
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -715,60 +662,53 @@ mod aarch64 {
         }
         CO.with(|c| c.borrow_mut().take());
     }
+}
 
-    fn fpcr() -> u64 {
-        let v: u64;
-        // SAFETY: reads FPCR.
-        unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack)) };
-        v
-    }
+/// Runs a coroutine (with `switch`) that sets "round up" and suspends;
+/// returns the rounding mode the parent then runs with, and the one the
+/// coroutine finds when resumed after the parent reset its own.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn rounding_mode_isolation(switch: Switch) -> (u64, u64) {
+    use crate::fp_mode::{get, set, ROUND_MASK, ROUND_UP};
+    let base = get();
+    let mut co =
+        Coroutine::<(), u64, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
+            set((get() & !ROUND_MASK) | ROUND_UP);
+            y.suspend(0);
+            let seen = get();
+            set(base);
+            y.suspend(seen);
+        })
+        .unwrap();
+    co.resume(());
+    let parent_sees = get();
+    set(base);
+    let child_sees = co.resume(()).as_yield().unwrap();
+    (parent_sees & ROUND_MASK, child_sees & ROUND_MASK)
+}
 
-    fn set_fpcr(v: u64) {
-        // SAFETY: writes FPCR; callers restore the original value before any
-        // floating-point code depends on it.
-        unsafe { asm!("msr fpcr, {}", in(reg) v, options(nomem, nostack)) };
-    }
+/// MXCSR (x86_64) or FPCR (aarch64): the default switch keeps a rounding
+/// mode with the context that set it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn rounding_mode_does_not_leak_between_contexts() {
+    use crate::fp_mode::{get, ROUND_MASK, ROUND_UP};
+    let base = get() & ROUND_MASK;
+    let (parent, child) = rounding_mode_isolation(Switch::Full);
+    assert_eq!(
+        parent, base,
+        "the coroutine's rounding mode leaked into the parent"
+    );
+    assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
+}
 
-    /// FPCR.RMode, bits 23:22; 0b01 = round towards plus infinity.
-    const ROUND_MASK: u64 = 0x00c0_0000;
-    const ROUND_UP: u64 = 0x0040_0000;
-
-    fn fpcr_isolation(switch: Switch) -> (u64, u64) {
-        let base = fpcr();
-        let mut co =
-            Coroutine::<(), u64, ()>::try_with(ProtectedStack::default(), switch, move |y, ()| {
-                set_fpcr((fpcr() & !ROUND_MASK) | ROUND_UP);
-                y.suspend(0);
-                let seen = fpcr();
-                set_fpcr(base);
-                y.suspend(seen);
-            })
-            .unwrap();
-        co.resume(());
-        let parent_sees = fpcr();
-        set_fpcr(base);
-        let child_sees = co.resume(()).as_yield().unwrap();
-        (parent_sees & ROUND_MASK, child_sees & ROUND_MASK)
-    }
-
-    #[test]
-    fn fpcr_rounding_mode_does_not_leak_between_contexts() {
-        let base = fpcr() & ROUND_MASK;
-        let (parent, child) = fpcr_isolation(Switch::Full);
-        assert_eq!(
-            parent, base,
-            "the coroutine's rounding mode leaked into the parent"
-        );
-        assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
-    }
-
-    #[test]
-    fn lean_switch_does_not_preserve_fpcr() {
-        let (parent, _) = fpcr_isolation(Switch::Lean);
-        // Documented: lean switches leave the FP control state alone, so the
-        // mode set inside is what the parent runs with.
-        assert_eq!(parent, ROUND_UP);
-    }
+/// Documented: lean switches leave the FP control state alone, so the mode
+/// set inside is what the parent runs with.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn lean_switch_does_not_preserve_the_rounding_mode() {
+    let (parent, _) = rounding_mode_isolation(Switch::Lean);
+    assert_eq!(parent, crate::fp_mode::ROUND_UP);
 }
 
 #[test]

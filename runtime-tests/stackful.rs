@@ -643,51 +643,6 @@ impl std::future::Future for YieldNow {
     }
 }
 
-/// The rounding-mode bits of the FP control register of this architecture
-/// (MXCSR.RC on x86_64, FPCR.RMode on AArch64): read, write, the mask and
-/// the "towards plus infinity" value.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-mod fp_mode {
-    use std::arch::asm;
-
-    #[cfg(target_arch = "x86_64")]
-    pub fn get() -> u64 {
-        let mut v = 0u32;
-        // SAFETY: stores MXCSR into a local.
-        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
-        v.into()
-    }
-    #[cfg(target_arch = "x86_64")]
-    pub fn set(v: u64) {
-        let v = v as u32;
-        // SAFETY: loads MXCSR from a local; callers restore the original
-        // value before any floating-point code depends on it.
-        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack)) };
-    }
-    #[cfg(target_arch = "x86_64")]
-    pub const ROUND_MASK: u64 = 0x6000;
-    #[cfg(target_arch = "x86_64")]
-    pub const ROUND_UP: u64 = 0x4000;
-
-    #[cfg(target_arch = "aarch64")]
-    pub fn get() -> u64 {
-        let v: u64;
-        // SAFETY: reads FPCR.
-        unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack)) };
-        v
-    }
-    #[cfg(target_arch = "aarch64")]
-    pub fn set(v: u64) {
-        // SAFETY: writes FPCR; callers restore the original value before any
-        // floating-point code depends on it.
-        unsafe { asm!("msr fpcr, {}", in(reg) v, options(nomem, nostack)) };
-    }
-    #[cfg(target_arch = "aarch64")]
-    pub const ROUND_MASK: u64 = 0x00c0_0000; // FPCR.RMode, bits 23:22
-    #[cfg(target_arch = "aarch64")]
-    pub const ROUND_UP: u64 = 0x0040_0000; // 0b01: towards plus infinity
-}
-
 /// Documented policy (module `coframe::stackful`, "Floating-point control
 /// state"): a stackful task shares the thread's FP control state, as async
 /// tasks do, so a rounding mode it sets before waiting is what the next task
@@ -697,7 +652,7 @@ mod fp_mode {
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn stackful_tasks_share_the_threads_fp_control_state_like_async_tasks() {
-    use fp_mode::{get, set, ROUND_MASK, ROUND_UP};
+    use crate::fp_mode::{get, set, ROUND_MASK, ROUND_UP};
     let base = get();
     let ex = LocalExecutor::new();
     let (tx, rx) = async_channel::bounded::<()>(1);
