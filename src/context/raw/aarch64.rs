@@ -27,35 +27,20 @@ extern "C" {
     fn coframe_ontop_compact_lean();
 }
 
+/// One inline `bl` into a compact function; X2 carries the ontop function.
 macro_rules! compact_call {
-    ($f:ident, $to:expr, $data:expr) => {{
+    ($f:ident, $to:expr, $data:expr $(, $fn:expr)?) => {{
         let (ctx, data): (*mut c_void, *mut c_void);
         // SAFETY: forwarded from the caller; the operands follow the
-        // compact convention of the assembly (documented above).
+        // compact convention of the assembly (documented above); an ontop
+        // function is called on the target's stack.
         unsafe {
             asm!(
                 "bl {f}",
                 f = sym $f,
                 inlateout("x0") $to => ctx,
                 inlateout("x1") $data => data,
-                out("x20") _, out("x21") _, out("x22") _, out("x23") _,
-                out("x24") _, out("x25") _, out("x26") _, out("x27") _,
-                out("x28") _,
-                clobber_abi("C"),
-            )
-        };
-        Transfer { ctx, data }
-    }};
-    ($f:ident, $to:expr, $data:expr, $fn:expr) => {{
-        let (ctx, data): (*mut c_void, *mut c_void);
-        // SAFETY: as above; `$fn` is called on the target's stack.
-        unsafe {
-            asm!(
-                "bl {f}",
-                f = sym $f,
-                inlateout("x0") $to => ctx,
-                inlateout("x1") $data => data,
-                in("x2") $fn,
+                $(in("x2") $fn,)?
                 out("x20") _, out("x21") _, out("x22") _, out("x23") _,
                 out("x24") _, out("x25") _, out("x26") _, out("x27") _,
                 out("x28") _,

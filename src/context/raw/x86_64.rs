@@ -29,66 +29,43 @@ extern "C" {
     fn coframe_yield_compact_lean();
 }
 
-macro_rules! compact_yield {
-    ($f:ident, $to:expr, $data:expr) => {{
-        let (ctx, data): (*mut c_void, *mut c_void);
-        // SAFETY: forwarded from the caller; the operands follow the
-        // compact convention; the pushed address is popped by the `ret`
-        // that resumes us.
-        unsafe {
-            asm!(
-                "lea rcx, [rip + 2f]",
-                "push rcx",
-                "jmp {f}",
-                "2:",
-                f = sym $f,
-                in("rdi") $to,
-                in("rsi") $data,
-                lateout("rax") ctx,
-                lateout("rdx") data,
-                out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-                clobber_abi("C"),
-            )
-        };
-        Transfer { ctx, data }
-    }};
-}
-
+/// One inline entry into a compact function. `call` for jump and ontop (it
+/// pushes the return address that the target's `ret`, or `pop; jmp`,
+/// consumes); for yield the resume address is pushed by hand and the
+/// function entered by `jmp`, so the return-stack predictor gets no entry
+/// and the function's `ret` pops the resumer's `call` (the assembly's
+/// "Branches"). RDX carries the ontop function in, and data out.
 macro_rules! compact_call {
-    ($f:ident, $to:expr, $data:expr) => {{
-        let (ctx, data): (*mut c_void, *mut c_void);
+    (call $f:ident, $to:expr, $data:expr) => {
+        compact_call!(@asm ["call {f}"], $f, $to, $data, out, lateout("rdx") out)
+    };
+    (call $f:ident, $to:expr, $data:expr, $fn:expr) => {
+        compact_call!(@asm ["call {f}"], $f, $to, $data, out, inlateout("rdx") $fn => out)
+    };
+    (yield $f:ident, $to:expr, $data:expr) => {
+        compact_call!(
+            @asm ["lea rcx, [rip + 2f]", "push rcx", "jmp {f}", "2:"],
+            $f, $to, $data, out, lateout("rdx") out
+        )
+    };
+    (@asm [$($enter:literal),+], $f:ident, $to:expr, $data:expr, $out:ident, $($rdx:tt)+) => {{
+        let (ctx, $out): (*mut c_void, *mut c_void);
         // SAFETY: forwarded from the caller; the operands follow the
-        // compact convention of the assembly (documented above).
+        // compact convention of the assembly (documented above); a yield's
+        // pushed address is popped by the `ret` that resumes us.
         unsafe {
             asm!(
-                "call {f}",
+                $($enter,)+
                 f = sym $f,
                 in("rdi") $to,
                 in("rsi") $data,
-                lateout("rax") ctx,
-                lateout("rdx") data,
-                out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-                clobber_abi("C"),
-            )
-        };
-        Transfer { ctx, data }
-    }};
-    ($f:ident, $to:expr, $data:expr, $fn:expr) => {{
-        let (ctx, data): (*mut c_void, *mut c_void);
-        // SAFETY: as above; `$fn` is called on the target's stack.
-        unsafe {
-            asm!(
-                "call {f}",
-                f = sym $f,
-                in("rdi") $to,
-                in("rsi") $data,
-                inlateout("rdx") $fn => data,
+                $($rdx)+,
                 lateout("rax") ctx,
                 out("r12") _, out("r13") _, out("r14") _, out("r15") _,
                 clobber_abi("C"),
             )
         };
-        Transfer { ctx, data }
+        Transfer { ctx, data: $out }
     }};
 }
 
@@ -100,9 +77,9 @@ macro_rules! compact_call {
 #[inline(always)]
 pub(super) unsafe fn jump(full: bool, to: *mut c_void, data: *mut c_void) -> Transfer {
     if full {
-        compact_call!(coframe_jump_compact, to, data)
+        compact_call!(call coframe_jump_compact, to, data)
     } else {
-        compact_call!(coframe_jump_compact_lean, to, data)
+        compact_call!(call coframe_jump_compact_lean, to, data)
     }
 }
 
@@ -114,9 +91,9 @@ pub(super) unsafe fn jump(full: bool, to: *mut c_void, data: *mut c_void) -> Tra
 #[inline(always)]
 pub(super) unsafe fn ontop(full: bool, to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer {
     if full {
-        compact_call!(coframe_ontop_compact, to, data, f)
+        compact_call!(call coframe_ontop_compact, to, data, f)
     } else {
-        compact_call!(coframe_ontop_compact_lean, to, data, f)
+        compact_call!(call coframe_ontop_compact_lean, to, data, f)
     }
 }
 
@@ -128,8 +105,8 @@ pub(super) unsafe fn ontop(full: bool, to: *mut c_void, data: *mut c_void, f: On
 #[inline(always)]
 pub(super) unsafe fn yield_to(full: bool, to: *mut c_void, data: *mut c_void) -> Transfer {
     if full {
-        compact_yield!(coframe_yield_compact, to, data)
+        compact_call!(yield coframe_yield_compact, to, data)
     } else {
-        compact_yield!(coframe_yield_compact_lean, to, data)
+        compact_call!(yield coframe_yield_compact_lean, to, data)
     }
 }
