@@ -170,6 +170,23 @@
 .endm
 
 /*
+ * Full variants, SP = the target's block: loads the target's FPCR, saved at
+ * [SP + off] (0xa0 in fcontext blocks, 0x18 in compact ones), if it differs
+ * from the current one (X9) and is not the "no FP state" marker. Clobbers
+ * X10. `msr fpcr` may synchronise the FP pipeline: the common case, equal
+ * values, skips it.
+ */
+.macro LOAD_TARGET_FPCR off
+        ldr     x10, [sp, #\off]        /* X10 = target's FPCR (or marker)   */
+        cmp     x10, x9                 /* equal to the current FPCR?        */
+        b.eq    1f                      /*   yes (the common case): skip     */
+        cmn     x10, #1                 /* marker (-1): suspended lean?      */
+        b.eq    1f                      /*   yes: keep the current FPCR      */
+        msr     fpcr, x10               /* FPCR = target's                   */
+1:
+.endm
+
+/*
  * Switching to the target (X0) and restoring it. `full` = 1 also loads the
  * target's FPCR if it differs from the current one (X9) and is not the
  * marker. Leaves SP = the target's SP after its suspended call returned.
@@ -178,13 +195,7 @@
         mov     sp, x0                  /* switch stacks: SP = target block  */
         /* Same layout: the CFI above now describes the target's block. */
 .if \full
-        ldr     x10, [sp, #0xa0]        /* X10 = target's FPCR (or marker)   */
-        cmp     x10, x9                 /* equal to the current FPCR?        */
-        b.eq    1f                      /*   yes (the common case): skip     */
-        cmn     x10, #1                 /* marker (-1): suspended lean?      */
-        b.eq    1f                      /*   yes: keep the current FPCR      */
-        msr     fpcr, x10               /* FPCR = target's                   */
-1:
+        LOAD_TARGET_FPCR 0xa0
 .endif
         ldp     d8,  d9,  [sp, #0x00]   /* D8, D9                            */
         ldp     d10, d11, [sp, #0x10]   /* D10, D11                          */
@@ -321,13 +332,7 @@
         mov     x4, sp                  /* X4 = the caller's compact block   */
         mov     sp, x0                  /* switch stacks: SP = target block  */
 .if \full
-        ldr     x10, [sp, #0x18]        /* X10 = target's FPCR (or marker)   */
-        cmp     x10, x9                 /* equal to the current FPCR?        */
-        b.eq    1f                      /*   yes (the common case): skip     */
-        cmn     x10, #1                 /* marker (-1): suspended lean?      */
-        b.eq    1f                      /*   yes: keep the current FPCR      */
-        msr     fpcr, x10               /* FPCR = target's                   */
-1:
+        LOAD_TARGET_FPCR 0x18
 .endif
         ldp     x19, x29, [sp, #0x00]   /* X19, FP                           */
         ldr     x30, [sp, #0x10]        /* LR = the target's resume address  */

@@ -164,41 +164,47 @@
 /*
  * Loading the target's FP control state, full variants only, still on the
  * caller's stack. RDI = target block, RAX = caller block (holding the
- * current MXCSR and x87 CW, just stored). Clobbers RCX, RDX. The common case
- * (nothing differs) costs four loads, two compares and two not-taken
- * branches; ldmxcsr/fldcw (expensive, partly serialising) run out of line
- * only when a control bit differs.
+ * current MXCSR and x87 CW, just stored); `fp` = the offset of the FP word
+ * from a block's address (0x00 in fcontext blocks, -0x08 in compact ones).
+ * Clobbers RCX, RDX. The common case (nothing differs) costs four loads,
+ * two compares and two not-taken branches; ldmxcsr/fldcw (expensive,
+ * partly serialising) run out of line only when a control bit differs.
  */
-.macro LOAD_TARGET_FP name
-        movl    (%rax), %edx            /* EDX = current MXCSR               */
-        movl    (%rdi), %ecx            /* ECX = target's MXCSR              */
+.macro LOAD_TARGET_FP name, fp=0
+        movl    \fp(%rax), %edx         /* EDX = current MXCSR               */
+        movl    \fp(%rdi), %ecx         /* ECX = target's MXCSR              */
         xorl    %edx, %ecx              /* ECX = differing bits              */
         testl   $MXCSR_CONTROL, %ecx    /* a control bit differs?            */
         jnz     .L\name\()_mxcsr        /*   yes: reload MXCSR (out of line) */
 .L\name\()_mxcsr_done:
-        movzwl  0x4(%rdi), %ecx         /* ECX = target's x87 control word   */
-        cmpw    0x4(%rax), %cx          /* differs from the current one?     */
+        movzwl  \fp+4(%rdi), %ecx       /* ECX = target's x87 control word   */
+        cmpw    \fp+4(%rax), %cx        /* differs from the current one?     */
         jne     .L\name\()_x87          /*   yes: reload it (out of line)    */
 .L\name\()_x87_done:
 .endm
 
 /* The out-of-line halves of LOAD_TARGET_FP, placed after the function's
- * final jump; the CFI state there is restored to that of the macro's site. */
-.macro LOAD_TARGET_FP_SLOW name
+ * final jump; the CFI state there is restored to that of the macro's site.
+ * `scratch` = where in the target block MXCSR is staged for ldmxcsr (the
+ * fcontext block's scratch slot; in a compact block, its own FP word, which
+ * this switch consumes). The "no FP state" test can only succeed for an
+ * fcontext block: a compact block is resumed full only if it was suspended
+ * full, and MXCSR is never -1. */
+.macro LOAD_TARGET_FP_SLOW name, fp=0, scratch=8
 .L\name\()_mxcsr:
         /* EDX = current MXCSR, ECX = current ^ target. New MXCSR = target's
          * control bits with the current status flags (thread state). */
-        cmpl    $-1, (%rdi)             /* suspended lean ("no FP state")?   */
+        cmpl    $-1, \fp(%rdi)          /* suspended lean ("no FP state")?   */
         je      .L\name\()_x87_done     /*   yes: keep the current state     */
         andl    $MXCSR_CONTROL, %ecx    /* keep only differing control bits  */
         xorl    %ecx, %edx              /* EDX = current with target control */
-        movl    %edx, 0x8(%rdi)         /* scratch slot 0x08 (target block)  */
-        ldmxcsr 0x8(%rdi)               /* MXCSR = EDX                       */
+        movl    %edx, \scratch(%rdi)    /* staged in the target block        */
+        ldmxcsr \scratch(%rdi)          /* MXCSR = EDX                       */
         jmp     .L\name\()_mxcsr_done
 .L\name\()_x87:
-        cmpl    $-1, (%rdi)             /* suspended lean ("no FP state")?   */
+        cmpl    $-1, \fp(%rdi)          /* suspended lean ("no FP state")?   */
         je      .L\name\()_x87_done     /*   yes: keep the current state     */
-        fldcw   0x4(%rdi)               /* x87 control word = target's       */
+        fldcw   \fp+4(%rdi)             /* x87 control word = target's       */
         jmp     .L\name\()_x87_done
 .endm
 
@@ -385,16 +391,7 @@
          * RSP leaves this stack right after. */
         stmxcsr -0x8(%rax)              /* -0x08: MXCSR                      */
         fnstcw  -0x4(%rax)              /* -0x04: x87 control word           */
-        movl    -0x8(%rax), %edx        /* EDX = current MXCSR               */
-        movl    -0x8(%rdi), %ecx        /* ECX = target's MXCSR              */
-        xorl    %edx, %ecx              /* ECX = differing bits              */
-        testl   $MXCSR_CONTROL, %ecx    /* a control bit differs?            */
-        jnz     .L\name\()_mxcsr        /*   yes: reload MXCSR (out of line) */
-.L\name\()_mxcsr_done:
-        movzwl  -0x4(%rdi), %ecx        /* ECX = target's x87 control word   */
-        cmpw    -0x4(%rax), %cx         /* differs from the current one?     */
-        jne     .L\name\()_x87          /*   yes: reload it (out of line)    */
-.L\name\()_x87_done:
+        LOAD_TARGET_FP \name, -0x8
         .cfi_remember_state
 .endif
         movq    %rdi, %rsp              /* switch stacks: RSP = target block */
@@ -420,18 +417,7 @@
 .endif
 .if \full
         .cfi_restore_state
-.L\name\()_mxcsr:
-        /* EDX = current MXCSR, ECX = current ^ target. New MXCSR = target's
-         * control bits with the current status flags (thread state),
-         * loaded through the target's slot (consumed by this switch). */
-        andl    $MXCSR_CONTROL, %ecx    /* keep only differing control bits  */
-        xorl    %ecx, %edx              /* EDX = current with target control */
-        movl    %edx, -0x8(%rdi)        /* the target's MXCSR slot           */
-        ldmxcsr -0x8(%rdi)              /* MXCSR = EDX                       */
-        jmp     .L\name\()_mxcsr_done
-.L\name\()_x87:
-        fldcw   -0x4(%rdi)              /* x87 control word = target's       */
-        jmp     .L\name\()_x87_done
+        LOAD_TARGET_FP_SLOW \name, -0x8, -0x8
 .endif
         .cfi_endproc
         .size   \name, .-\name
