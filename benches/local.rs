@@ -7,34 +7,14 @@
 //!   hand-written `yield_now` for all three: wake itself, return `Pending`).
 //! - `local_ping_pong`: 1,000 task pairs, each doing a round trip over two
 //!   `tokio::sync::oneshot` channels (one channel crate for all three).
+mod common;
+use common::yield_now;
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 const SPAWNS: usize = 1_000;
 const YIELD_TASKS: usize = 100;
 const YIELDS: usize = 1_000;
 const PAIRS: usize = 1_000;
-
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
 
 async fn yielder() {
     for _ in 0..YIELDS {

@@ -17,12 +17,13 @@
 //! Awaiting from outside: `ThreadPool::block_on` for coframe, `Runtime::block_on`
 //! for tokio, and `coframe::block_on` (a plain park/unpark loop, no
 //! executor) for async-executor.
+mod common;
+use common::yield_now;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll};
 
 const WORKERS: usize = 2;
 const SPAWNS: usize = 10_000;
@@ -30,25 +31,6 @@ const YIELD_TASKS: usize = 200;
 const YIELDS: usize = 1_000;
 const PAIRS: usize = 1_000;
 const CHAIN: usize = 1_000;
-
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
 
 /// The three runtimes, each with 2 workers.
 struct Runtimes {

@@ -7,28 +7,11 @@
 //! - `stackful_wait`: a task waits on a future that another task completes,
 //!   10,000 round trips (two bounded channels): same two functions.
 
+mod common;
 use coframe::stackful::wait;
 use coframe::LocalExecutor;
+use common::yield_now;
 use criterion::{criterion_group, criterion_main, Criterion};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-/// Pending once (waking itself), then ready.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 fn spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("stackful_spawn_join");
@@ -36,7 +19,7 @@ fn spawn_join(c: &mut Criterion) {
     g.bench_function("coframe_stackful", |b| {
         b.iter(|| {
             let hs: Vec<_> = (0..1000)
-                .map(|_| ex.spawn_stackful(|| wait(YieldOnce(false))))
+                .map(|_| ex.spawn_stackful(|| wait(yield_now())))
                 .collect();
             ex.run_until(async {
                 for h in hs {
@@ -47,7 +30,7 @@ fn spawn_join(c: &mut Criterion) {
     });
     g.bench_function("coframe_future", |b| {
         b.iter(|| {
-            let hs: Vec<_> = (0..1000).map(|_| ex.spawn(YieldOnce(false))).collect();
+            let hs: Vec<_> = (0..1000).map(|_| ex.spawn(yield_now())).collect();
             ex.run_until(async {
                 for h in hs {
                     h.await.unwrap();

@@ -5,6 +5,7 @@
 //! statistics (other tests run concurrently in this binary), or monotonic
 //! process-wide counters compared with `>=`.
 
+use crate::util::yield_now;
 use coframe::frame::{
     current, safe_resume, safe_resume_with, set_current, AllocError, Counting, FrameBox,
     MemoryResource, Recycling, ResourceHandle, SyncResourceHandle, System,
@@ -40,21 +41,6 @@ fn block_on<F: Future>(h: &ResourceHandle, fut: F) -> F::Output {
     loop {
         if let Poll::Ready(v) = safe_resume_with(h, || fut.as_mut().poll(&mut cx)) {
             return v;
-        }
-    }
-}
-
-/// Returns `Pending` once (and wakes), then `Ready`.
-struct YieldOnce(bool);
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
         }
     }
 }
@@ -509,7 +495,7 @@ fn the_owner_drops_the_allocator_exactly_once_after_its_last_frame() {
 fn depth(n: u32) -> Pin<FrameBox<dyn Future<Output = u32>>> {
     FrameBox::pin(async move {
         if n == 0 {
-            YieldOnce(false).await;
+            yield_now().await;
             0
         } else {
             depth(n - 1).await + 1

@@ -4,17 +4,17 @@
 //! `bumpalo::Bump` resource), shutdown with pending tasks, panics,
 //! cancellation, remote wakes, fairness and a refusing allocator.
 
+use crate::util::yield_now;
 use coframe::frame::{AllocError, Counting, MemoryResource, Recycling};
 use coframe::{run_async, spawn, spawn_local, try_run_async, JoinError, LocalExecutor};
 use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
-use std::future::{pending, Future};
-use std::pin::Pin;
+use std::future::pending;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 /// A resource that counts its frames (shared `Counting`) and its own drops.
 struct Tracked {
@@ -73,20 +73,6 @@ impl MemoryResource for BumpResource {
 impl Drop for BumpResource {
     fn drop(&mut self) {
         self.dropped.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Wakes itself once and returns `Pending`, then `Ready`.
-struct YieldNow(bool);
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 
@@ -279,7 +265,7 @@ fn executor_dropped_with_ten_thousand_pending_tasks_frees_everything() {
 fn a_panic_becomes_join_error_panic_with_its_payload() {
     let ex = LocalExecutor::new();
     let h = ex.spawn(async {
-        YieldNow(false).await;
+        yield_now().await;
         std::panic::panic_any(42_u32);
     });
     let err = ex.run_until(h).unwrap_err();
@@ -350,7 +336,7 @@ fn abort_a_running_task() {
             if let Some(me) = s.borrow().as_ref() {
                 me.abort(); // abort while running
             }
-            YieldNow(false).await;
+            yield_now().await;
         }
     });
     *slot.borrow_mut() = Some(h);
@@ -426,14 +412,14 @@ fn a_self_waking_task_does_not_starve_another() {
     let spinner = ex.spawn(async move {
         let mut spins = 0u64;
         while !s.get() {
-            YieldNow(false).await;
+            yield_now().await;
             spins += 1;
         }
         spins
     });
     let s = stop.clone();
     ex.spawn(async move {
-        YieldNow(false).await;
+        yield_now().await;
         s.set(true);
     });
     let spins = ex.run_until(spinner).unwrap();
@@ -545,14 +531,14 @@ fn a_self_waking_task_does_not_starve_the_main_future_or_remote_wakes() {
     let s = stop.clone();
     let spinner = ex.spawn(async move {
         while !s.get() {
-            YieldNow(false).await;
+            yield_now().await;
         }
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
     let t = std::thread::spawn(move || tx.send(9).unwrap());
     let got = ex.run_until(async {
         let v = rx.await.unwrap(); // woken from the other thread
-        YieldNow(false).await; // and polled again while the spinner spins
+        yield_now().await; // and polled again while the spinner spins
         v
     });
     assert_eq!(got, 9);
@@ -586,7 +572,7 @@ fn a_root_freed_mid_batch_is_never_read_through_the_slot() {
     b.abort();
     let c = ex.spawn(async { coframe::frame::current().is_default() });
     let main_saw_default = ex.run_until(async {
-        YieldNow(false).await; // polled again after the tick
+        yield_now().await; // polled again after the tick
         coframe::frame::current().is_default()
     });
     assert!(main_saw_default);

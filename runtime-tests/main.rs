@@ -90,6 +90,8 @@ pub(crate) mod fp_mode {
     pub const ROUND_UP: u64 = 0x0040_0000; // 0b01: towards plus infinity
 }
 
+mod util;
+
 mod context;
 mod frame;
 mod local;

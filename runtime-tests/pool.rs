@@ -10,15 +10,14 @@
 //! step), which is ~10x slower; they stay large enough to exercise steals
 //! and races.
 
+use crate::util::yield_now;
 use coframe::frame::{AllocError, Counting, MemoryResource, Recycling};
 use coframe::{run_async, spawn, Executor, JoinError, ThreadPool};
 use std::alloc::Layout;
-use std::future::{pending, Future};
-use std::pin::Pin;
+use std::future::pending;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Divides a test size under TSan.
@@ -77,24 +76,6 @@ impl Drop for Tracked {
             let _ = tx.send(());
         }
     }
-}
-
-/// Wakes itself once and returns `Pending`, then `Ready`.
-struct YieldNow(bool);
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
 }
 
 #[test]

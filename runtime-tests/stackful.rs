@@ -1,6 +1,7 @@
 //! Issue 7: stackful tasks on the executors — spawning them from async code,
 //! waiting on futures inside, cancellation, memory per suspended task.
 
+use crate::util::yield_now;
 use coframe::context::{PooledStack, StackAllocator};
 use coframe::frame::{Counting, Recycling};
 use coframe::stackful::wait;
@@ -521,7 +522,7 @@ fn a_strand_serializes_stackful_tasks_mixed_with_futures_on_a_two_worker_pool() 
             let stop = stop.clone();
             pool.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    YieldNow(false).await;
+                    yield_now().await;
                 }
             })
         })
@@ -622,25 +623,6 @@ fn pool_drop_cancels_stackful_tasks_suspended_on_a_strand() {
     drop(pool);
     assert_eq!(unwound.load(Ordering::SeqCst), 100);
     assert_eq!(stacks.live(), 0);
-}
-
-/// Pending once (waking itself), then ready.
-struct YieldNow(bool);
-
-impl std::future::Future for YieldNow {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            std::task::Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    }
 }
 
 /// Documented policy (module `coframe::stackful`, "Floating-point control

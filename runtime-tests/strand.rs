@@ -9,35 +9,15 @@
 //! strands, two strands running at once, futures sharing a non-atomic
 //! counter (also run under ThreadSanitizer by `.ci/run`).
 
+use crate::util::yield_now;
 use coframe::frame::{Counting, Recycling};
 use coframe::{run_async, JoinError, LocalExecutor, Strand, ThreadPool};
 use std::cell::{Cell, RefCell};
-use std::future::{pending, Future};
-use std::pin::Pin;
+use std::future::pending;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-
-/// Wakes itself once, then completes (a point where the strand is released).
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
+use std::task::{Poll, Waker};
 
 #[test]
 fn local_fifo_and_not_send_state() {
