@@ -400,54 +400,48 @@ coframe_make_fcontext:
         .size   coframe_make_fcontext, .-coframe_make_fcontext
 
 /*
- * The base frame of every fresh context (file-local symbol). Entered by the
- * `ret` of a jump or of an ontop function, with SP = the aligned top of the
- * stack, X19 = fn, X29 = 0, X0:X1 = the transfer_t for fn. As on x86_64,
- * the entry point is one instruction into the function, so that (entry - 1),
- * which unwinders look up when an ontop function on a fresh context has the
- * entry point as its return address, still lies in this FDE.
+ * The base frame of every fresh context (file-local symbols):
+ * coframe_fcontext_start for fcontext blocks, coframe_compact_start for
+ * compact ones. Entered by the `ret` of a jump or of an ontop function,
+ * with SP = the aligned top of the stack, X19 = fn, X29 = 0, X0:X1 = the
+ * transfer_t for fn. As on x86_64, the entry point is one instruction into
+ * the function, so that (entry - 1), which unwinders look up when an ontop
+ * function on a fresh context has the entry point as its return address,
+ * still lies in this FDE.
+ *
+ * `call` = 0 (compact): fn is entered by `br` with X30 set by hand, not by
+ * `blr`, which would push a return-predictor entry that no `ret` ever pops
+ * (fn never returns; see the x86_64 file). X16 makes the branch land on
+ * fn's `bti c`.
  */
-        .type   coframe_fcontext_start, %function
+.macro START name, entry, call
+        .type   \name, %function
         .p2align 4
-coframe_fcontext_start:
+\name:
         .cfi_startproc
         .cfi_undefined x30              /* outermost frame: unwinders stop   */
         nop                             /* keeps entry - 1 inside this FDE   */
-.Lcoframe_start_entry:
+\entry:
         mov     x29, #0                 /* FP = 0: the frame chain ends      */
+.if \call
         blr     x19                     /* fn(t); SP 16-aligned, LR = here   */
+.else
+        adr     x30, .L\name\()_ret     /* fn's return address               */
+        mov     x16, x19                /* X16: BTI-compatible branch        */
+        br      x16                     /* fn(t), no predictor entry         */
+.L\name\()_ret:
+.endif
         /* fn returned, which the contract forbids: end the process as
          * Boost does. */
         mov     x0, #0
         bl      _exit
         brk     #0
         .cfi_endproc
-        .size   coframe_fcontext_start, .-coframe_fcontext_start
+        .size   \name, .-\name
+.endm
 
-/*
- * The base frame of every fresh compact context: as coframe_fcontext_start,
- * but fn is entered by `br` with X30 set by hand, not by `blr`, which would
- * push a return-predictor entry that no `ret` ever pops (fn never returns;
- * see the x86_64 file). X16 makes the branch land on fn's `bti c`.
- */
-        .type   coframe_compact_start, %function
-        .p2align 4
-coframe_compact_start:
-        .cfi_startproc
-        .cfi_undefined x30              /* outermost frame: unwinders stop   */
-        nop                             /* keeps entry - 1 inside this FDE   */
-.Lcoframe_compact_entry:
-        mov     x29, #0                 /* FP = 0: the frame chain ends      */
-        adr     x30, .Lcoframe_compact_ret /* fn's return address            */
-        mov     x16, x19                /* X16: BTI-compatible branch        */
-        br      x16                     /* fn(t), no predictor entry         */
-.Lcoframe_compact_ret:
-        /* fn returned, which the contract forbids: end the process. */
-        mov     x0, #0
-        bl      _exit
-        brk     #0
-        .cfi_endproc
-        .size   coframe_compact_start, .-coframe_compact_start
+        START   coframe_fcontext_start, .Lcoframe_start_entry, 1
+        START   coframe_compact_start, .Lcoframe_compact_entry, 0
 
 #if GNU_PROPERTY_BTI || GNU_PROPERTY_PAC
 /* GNU property note, as gcc emits it for -mbranch-protection. */

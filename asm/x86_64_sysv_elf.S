@@ -482,66 +482,55 @@ coframe_make_fcontext:
         .size   coframe_make_fcontext, .-coframe_make_fcontext
 
 /*
- * The base frame of every fresh context (file-local symbol, so backtraces
- * name it). Entered by a jump (RAX:RDX = transfer_t{from, data}) or by the
- * `ret` of an ontop function (RAX:RDX = its result), with RSP = the aligned
- * top of the stack, RBX = fn, RBP = 0.
+ * The base frame of every fresh context (file-local symbols, so backtraces
+ * name them): coframe_fcontext_start for fcontext blocks,
+ * coframe_compact_start for compact ones. Entered by a jump (RAX:RDX =
+ * transfer_t{from, data}) or by the `ret` of an ontop function (RAX:RDX =
+ * its result), with RSP = the aligned top of the stack, RBX = fn, RBP = 0.
  *
  * The entry point is one instruction into the function: when an ontop
  * function runs on a fresh context its return address is the entry point,
  * and unwinders look up the FDE of (return address - 1), which must still
  * be this one (with RIP undefined), not whatever precedes it.
+ *
+ * `call` = 0 (compact): fn is entered by `jmp` after pushing its return
+ * address by hand, not by `call`. fn never returns (a coroutine's last
+ * switch is a yield whose `ret` must find its resumer's `call` on top of
+ * the return-stack predictor); a `call` here would leave an entry that no
+ * `ret` ever pops and make that last `ret`, and the resumer's returns
+ * after it, mispredict. The pushed address lies in this FDE.
  */
-        .type   coframe_fcontext_start, @function
+.macro START name, entry, call
+        .type   \name, @function
         .p2align 4
-coframe_fcontext_start:
+\name:
         .cfi_startproc
         .cfi_undefined %rip             /* outermost frame: unwinders stop   */
         nop                             /* keeps entry - 1 inside this FDE   */
-.Lcoframe_start_entry:
+\entry:
         ENDBR                           /* reached indirectly                */
         xorl    %ebp, %ebp              /* RBP = 0: frame-pointer chain ends */
         movq    %rax, %rdi              /* RDI:RSI = transfer_t argument     */
         movq    %rdx, %rsi
+.if \call
         call    *%rbx                   /* fn(t): RSP+8 16-aligned at entry  */
+.else
+        leaq    .L\name\()_ret(%rip), %rcx
+        pushq   %rcx                    /* fn's return address: RSP+8 aligned */
+        jmp     *%rbx                   /* fn(t), no predictor entry         */
+.L\name\()_ret:
+.endif
         /* fn returned, which the contract forbids: end the process as
          * Boost does. RSP is 16-aligned again here. */
         xorl    %edi, %edi
         call    _exit@PLT
         hlt
         .cfi_endproc
-        .size   coframe_fcontext_start, .-coframe_fcontext_start
+        .size   \name, .-\name
+.endm
 
-/*
- * The base frame of every fresh compact context: as coframe_fcontext_start,
- * but fn is entered by `jmp` after pushing the return address by hand, not
- * by `call`. fn never returns (a coroutine's last switch is a yield whose
- * `ret` must find its resumer's `call` on top of the return-stack
- * predictor); a `call` here would leave an entry that no `ret` ever pops
- * and make that last `ret`, and the resumer's returns after it, mispredict.
- * The pushed address lies in this FDE, whose RIP is undefined.
- */
-        .type   coframe_compact_start, @function
-        .p2align 4
-coframe_compact_start:
-        .cfi_startproc
-        .cfi_undefined %rip             /* outermost frame: unwinders stop   */
-        nop                             /* keeps entry - 1 inside this FDE   */
-.Lcoframe_compact_entry:
-        ENDBR                           /* reached indirectly                */
-        xorl    %ebp, %ebp              /* RBP = 0: frame-pointer chain ends */
-        movq    %rax, %rdi              /* RDI:RSI = transfer_t argument     */
-        movq    %rdx, %rsi
-        leaq    .Lcoframe_compact_ret(%rip), %rcx
-        pushq   %rcx                    /* fn's return address: RSP+8 aligned */
-        jmp     *%rbx                   /* fn(t), no predictor entry         */
-.Lcoframe_compact_ret:
-        /* fn returned, which the contract forbids: end the process. */
-        xorl    %edi, %edi
-        call    _exit@PLT
-        hlt
-        .cfi_endproc
-        .size   coframe_compact_start, .-coframe_compact_start
+        START   coframe_fcontext_start, .Lcoframe_start_entry, 1
+        START   coframe_compact_start, .Lcoframe_compact_entry, 0
 
 #if defined(__CET__) && (__CET__ & 1)
 /* GNU property note, as gcc emits it for -fcf-protection=branch:
