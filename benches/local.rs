@@ -7,6 +7,7 @@
 //!   hand-written `yield_now` for all three: wake itself, return `Pending`).
 //! - `local_ping_pong`: 1,000 task pairs, each doing a round trip over two
 //!   `tokio::sync::oneshot` channels (one channel crate for all three).
+#[path = "../runtime-tests/util.rs"]
 mod common;
 use common::yield_now;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -17,6 +17,7 @@
 //! Awaiting from outside: `ThreadPool::block_on` for coframe, `Runtime::block_on`
 //! for tokio, and `coframe::block_on` (a plain park/unpark loop, no
 //! executor) for async-executor.
+#[path = "../runtime-tests/util.rs"]
 mod common;
 use common::yield_now;
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -7,6 +7,7 @@
 //! - `stackful_wait`: a task waits on a future that another task completes,
 //!   10,000 round trips (two bounded channels): same two functions.
 
+#[path = "../runtime-tests/util.rs"]
 mod common;
 use coframe::stackful::wait;
 use coframe::LocalExecutor;

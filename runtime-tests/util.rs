@@ -1,4 +1,5 @@
-//! What the test modules share.
+//! What the test modules share; the benches include it too (`#[path]`),
+//! so coframe and its peers run exactly the same futures.
 
 use std::future::Future;
 use std::pin::Pin;
