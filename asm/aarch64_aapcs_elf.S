@@ -40,7 +40,8 @@
  *    0x88   X28
  *    0x90   X29 (FP)  (fresh context: 0, the end of the frame-record chain)
  *    0x98   X30 (LR)  = the resume address (fresh context: the trampoline)
- *    0xa0   FPCR (full variants) or -1 = "no FP state" (lean variants)
+ *    0xa0   FPCR (full variants) or -1 = "no FP state" (lean variants and
+ *           fresh contexts)
  *    0xa8   unused
  *   ------
  *    0xb0   the suspended context's SP after resumption
@@ -301,7 +302,7 @@
  *    0x00   X19    (fresh context: the entry function `fn`)
  *    0x08   X29    (fresh context: 0)
  *    0x10   X30    the resume address (fresh context: the trampoline)
- *    0x18   FPCR (full) or -1, "no FP state" (lean), as in the fcontext block
+ *    0x18   FPCR (full) or -1, "no FP state" (lean, fresh), as in fcontext
  *   ------
  *    0x20   the suspended context's SP after resumption
  *
@@ -360,7 +361,9 @@
 /*
  * fcontext_t coframe_make_compact(void *sp = X0, size_t size = X1,
  *                                 void (*fn)(transfer_t) = X2)
- * An AAPCS64 function: a fresh compact block below the 16-aligned `sp`.
+ * An AAPCS64 function: a fresh compact block below the 16-aligned `sp`,
+ * with the "no FP state" marker for FPCR: the first full switch into it
+ * keeps the resumer's FPCR (see the x86_64 file, "Fresh contexts").
  */
         .globl  coframe_make_compact
         .type   coframe_make_compact, %function
@@ -372,8 +375,8 @@ coframe_make_compact:
         sub     x0, x0, #0x20           /* X0 = block (fcontext_t)           */
         stp     x2, xzr, [x0, #0x00]    /* 0x00: X19 = fn; 0x08: FP = 0      */
         adr     x9, .Lcoframe_compact_entry
-        mrs     x10, fpcr
-        stp     x9, x10, [x0, #0x10]    /* 0x10: LR = trampoline; 0x18: FPCR */
+        mov     x10, #-1                /* "no FP state" marker              */
+        stp     x9, x10, [x0, #0x10]    /* 0x10: LR = trampoline; 0x18: -1   */
         ret
         .cfi_endproc
         .size   coframe_make_compact, .-coframe_make_compact
@@ -393,8 +396,8 @@ coframe_make_fcontext:
         str     x2, [x0, #0x40]         /* 0x40: X19 = fn, for the trampoline*/
         adr     x9, .Lcoframe_start_entry
         stp     xzr, x9, [x0, #0x90]    /* 0x90: FP = 0; 0x98: LR = trampoline */
-        mrs     x9, fpcr
-        str     x9, [x0, #0xa0]         /* 0xa0: the creator's FPCR          */
+        mov     x9, #-1                 /* "no FP state" marker: the first   */
+        str     x9, [x0, #0xa0]         /* 0xa0: full switch keeps the FPCR  */
         ret                             /* D8-D15, X20-X28: don't care       */
         .cfi_endproc
         .size   coframe_make_fcontext, .-coframe_make_fcontext

@@ -702,6 +702,38 @@ fn rounding_mode_does_not_leak_between_contexts() {
     assert_eq!(child, ROUND_UP, "the coroutine lost its rounding mode");
 }
 
+/// Documented (`Switch::Full`): a fresh context starts in the rounding mode
+/// of whoever first resumes it, not of its creator; a fiber likewise.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn a_fresh_context_starts_in_its_first_resumers_rounding_mode() {
+    use crate::fp_mode::{get, set, ROUND_MASK, ROUND_UP};
+    let base = get();
+    assert_ne!(base & ROUND_MASK, ROUND_UP);
+    let mut co =
+        Coroutine::<(), (), u64>::try_with(ProtectedStack::default(), Switch::Full, |_, ()| get())
+            .unwrap();
+    let fiber = Fiber::new(|c| {
+        FIBER_SAW.with(|s| s.set(get()));
+        c
+    });
+    thread_local! {
+        static FIBER_SAW: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    set((base & !ROUND_MASK) | ROUND_UP);
+    let co_saw = co.resume(()).as_return();
+    fiber.resume();
+    let after = get();
+    set(base);
+    assert_eq!(co_saw.map(|v| v & ROUND_MASK), Some(ROUND_UP), "coroutine");
+    assert_eq!(FIBER_SAW.with(|s| s.get()) & ROUND_MASK, ROUND_UP, "fiber");
+    assert_eq!(
+        after & ROUND_MASK,
+        ROUND_UP,
+        "the resumer keeps its own mode"
+    );
+}
+
 /// Documented: lean switches leave the FP control state alone, so the mode
 /// set inside is what the parent runs with.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

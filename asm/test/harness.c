@@ -17,7 +17,7 @@
  *     function's first instruction, return address inside the start
  *     trampoline, a 16-byte aligned local and snprintf("%f") on the new stack,
  *     make leaves memory at and above `sp` untouched, writes no more than the
- *     documented bytes below it, and records the creator's FP control state;
+ *     documented bytes below it, and stores the "no FP state" marker;
  *   - a backtrace taken on a fresh stack ends cleanly at the trampoline
  *     (_Unwind_Backtrace reports end of stack; the frame-pointer chain ends
  *     in 0);
@@ -40,7 +40,7 @@
  *     control word / FPCR read directly): full switches keep it per context
  *     and store it in the suspended block, lean switches leave it to the
  *     thread (a mode set in one context is seen by the other), a fresh
- *     context starts with its creator's mode, (fcontext only, since compact
+ *     context starts with its first resumer's mode, (fcontext only, since compact
  *     flavours must not be mixed) a context suspended lean and resumed full
  *     keeps the resumer's mode, and the exception flags are thread state with
  *     every variant.
@@ -668,11 +668,11 @@ static void test_fresh(unsigned misalign) {
     CHECK(canaries_intact(s->top, s->base + STACK_SIZE), "make wrote at or above sp");
     CHECK(canaries_intact(s->base, (unsigned char *)aligned_top - V->make_bytes),
           "make wrote more than %#x bytes below the aligned sp", V->make_bytes);
-    /* The fresh block carries the creator's FP control state (which a full
-     * first switch loads, see test_fenv). */
-    CHECK((*fp_word(ctx) & FP_WORD_MASK) == read_fp_control(),
-          "make recorded FP word %#llx, the creator's control is %#llx",
-          (unsigned long long)*fp_word(ctx), (unsigned long long)read_fp_control());
+    /* The fresh block has no FP control state of its own (a full first
+     * switch keeps the resumer's, see test_fenv). */
+    CHECK(*fp_word(ctx) == ~(uint64_t)0,
+          "make stored FP word %#llx, not the no-FP-state marker",
+          (unsigned long long)*fp_word(ctx));
     trampoline = ((uintptr_t *)ctx)[V->resume_slot];
 
     probe_sp = probe_fp = probe_ra = 1;
@@ -1006,27 +1006,23 @@ static void test_fenv(void) {
     uint64_t main_control = read_fp_control();
     struct stack s = new_stack(0);
 
-    /* A fresh context starts with its creator's mode. */
+    /* A fresh context has no FP control state of its own: with every
+     * variant it starts in the mode of whoever first resumes it, not its
+     * creator's (as a called closure would). */
+    fcontext_t ctx = V->make(s.top, STACK_SIZE, fenv_body);
     fesetround(FE_UPWARD);
     uint64_t upward_control = read_fp_control();
-    fcontext_t ctx = V->make(s.top, STACK_SIZE, fenv_body);
-    fesetround(FE_TONEAREST);
-    if (V->full) {
-        ctx = V->jump(ctx, (void *)MSG_REPORT).fctx;
-        CHECK(ctx_mode_seen == FE_UPWARD, "fresh context runs in mode %#x, "
-              "not its creator's FE_UPWARD", ctx_mode_seen);
-        CHECK(ctx_fp_control_seen == upward_control,
-              "fresh context's FP control %#llx, creator's %#llx",
-              (unsigned long long)ctx_fp_control_seen,
-              (unsigned long long)upward_control);
-        CHECK(fegetround() == FE_TONEAREST && read_fp_control() == main_control,
-              "main's mode changed by a full round trip");
-    } else {
-        ctx = V->jump(ctx, (void *)MSG_REPORT).fctx;
-        CHECK(ctx_mode_seen == FE_TONEAREST,
-              "lean: fresh context entered lean runs in %#x, not the thread's",
-              ctx_mode_seen);
-    }
+    CHECK(upward_control != main_control, "fesetround(FE_UPWARD) had no effect");
+    ctx = V->jump(ctx, (void *)MSG_REPORT).fctx;
+    CHECK(ctx_mode_seen == FE_UPWARD, "fresh context runs in mode %#x, "
+          "not its first resumer's FE_UPWARD", ctx_mode_seen);
+    CHECK(ctx_fp_control_seen == upward_control,
+          "fresh context's FP control %#llx, its first resumer's %#llx",
+          (unsigned long long)ctx_fp_control_seen,
+          (unsigned long long)upward_control);
+    CHECK(fegetround() == FE_UPWARD && read_fp_control() == upward_control,
+          "main's mode changed by the first round trip");
+    reset_main_fp(main_control);
 
     /* The context changes its mode and suspends. */
     ctx = V->jump(ctx, (void *)MSG_SET_UPWARD).fctx;

@@ -102,6 +102,11 @@ pub(crate) unsafe fn make_compact(top: NonNull<u8>, size: usize, entry: EntryFn)
 pub enum Switch {
     /// Saves and restores the FP control state (MXCSR and x87 control word on
     /// x86_64), as the SysV ABI requires of callee-saved state. The default.
+    ///
+    /// A fresh context has no state of its own until it first runs: it starts
+    /// in the mode of whoever first resumes it, as a called closure would
+    /// (Boost records the creator's instead, which costs reading MXCSR per
+    /// context made, a slow instruction on some cores).
     #[default]
     Full,
     /// Leaves the FP control state alone: a few nanoseconds cheaper per round
