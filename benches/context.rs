@@ -10,7 +10,8 @@
 //!   coframe's default), `corosensei` (its switch inlined entirely into the
 //!   caller, no FP control state).
 //! - `coroutine_create`: create, run to completion and drop, on a reused
-//!   stack: `coframe`, `corosensei`.
+//!   stack: `coframe`, `coframe_lean` (FP control state not preserved, like
+//!   corosensei), `corosensei`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -91,6 +92,18 @@ fn coroutine_create(c: &mut Criterion) {
         b.iter(|| {
             let mut co =
                 coframe::context::Coroutine::<u32, (), u32>::with_stack(pool.clone(), |_, x| x + 1);
+            black_box(co.resume(black_box(1)))
+        })
+    });
+    // The same with FP control state not preserved, as corosensei does not.
+    g.bench_function("coframe_lean", |b| {
+        b.iter(|| {
+            let mut co = coframe::context::Coroutine::<u32, (), u32>::try_with(
+                pool.clone(),
+                coframe::context::Switch::Lean,
+                |_, x| x + 1,
+            )
+            .unwrap();
             black_box(co.resume(black_box(1)))
         })
     });
