@@ -436,6 +436,7 @@ impl LocalExecutor {
     /// let h = ex.spawn(async { std::rc::Rc::new(4) });
     /// assert_eq!(*ex.run_until(h).unwrap(), 4);
     /// ```
+    #[inline(always)]
     pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
         // SAFETY: a local executor runs its tasks on this thread (it is
         // !Send); the handle is Send only if the output is.

@@ -136,6 +136,7 @@ pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
 /// # Safety
 ///
 /// As [`try_spawn_unchecked`].
+#[inline(always)]
 pub(crate) unsafe fn try_spawn_ref<F: Future>(
     future: F,
     scheduler: &dyn Schedule,
@@ -149,6 +150,7 @@ pub(crate) unsafe fn try_spawn_ref<F: Future>(
 /// # Safety
 /// As [`try_spawn_unchecked`]; the caller hands over one reference on
 /// `sched` (released here if the allocation fails).
+#[inline(always)]
 unsafe fn spawn_with<F: Future>(
     future: F,
     sched: NonNull<dyn Schedule>,

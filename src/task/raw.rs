@@ -138,6 +138,7 @@ impl<F: Future> Cell<F> {
 /// `F: Send` and `F::Output: Send`, or the scheduler only ever runs the task
 /// on the current thread and the `JoinHandle` is kept on it when the output
 /// is not `Send`. `F` must outlive the task (`'static` for public callers).
+#[inline(always)]
 pub(crate) unsafe fn allocate<F: Future>(
     future: F,
     scheduler: NonNull<dyn Schedule>,
