@@ -344,8 +344,8 @@
  *
  * Flavours must match: a block suspended lean has no FP word and must be
  * resumed lean; a block suspended full, or made by make_compact (which
- * writes the "no FP state" marker), may be resumed by either. coframe's Coroutine fixes
- * the flavour at creation and switches both ways with it, so every block is
+ * writes the "no FP state" marker), may be resumed by either. coframe's
+ * Coroutine fixes the flavour at creation and switches both ways with it, so every block is
  * resumed by the flavour that suspended it. Blocks of the two conventions
  * are not interchangeable either: a compact block is resumed only by a
  * compact function. A fresh compact context lands in its own trampoline,

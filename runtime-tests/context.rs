@@ -708,6 +708,9 @@ fn rounding_mode_does_not_leak_between_contexts() {
 #[test]
 fn a_fresh_context_starts_in_its_first_resumers_rounding_mode() {
     use crate::fp_mode::{get, set, ROUND_MASK, ROUND_UP};
+    thread_local! {
+        static FIBER_SAW: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
     let base = get();
     assert_ne!(base & ROUND_MASK, ROUND_UP);
     let mut co =
@@ -717,9 +720,6 @@ fn a_fresh_context_starts_in_its_first_resumers_rounding_mode() {
         FIBER_SAW.with(|s| s.set(get()));
         c
     });
-    thread_local! {
-        static FIBER_SAW: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
     set((base & !ROUND_MASK) | ROUND_UP);
     let co_saw = co.resume(()).as_return();
     fiber.resume();

@@ -40,8 +40,8 @@
  *     control word / FPCR read directly): full switches keep it per context
  *     and store it in the suspended block, lean switches leave it to the
  *     thread (a mode set in one context is seen by the other), a fresh
- *     context starts with its first resumer's mode, (fcontext only, since compact
- *     flavours must not be mixed) a context suspended lean and resumed full
+ *     context starts with its first resumer's mode (not its creator's),
+ *     (fcontext only, since compact flavours must not be mixed) a context suspended lean and resumed full
  *     keeps the resumer's mode, and the exception flags are thread state with
  *     every variant.
  *
