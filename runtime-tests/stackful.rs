@@ -2,11 +2,14 @@
 //! waiting on futures inside, cancellation, memory per suspended task.
 
 use crate::util::yield_now;
-use coframe::context::{PooledStack, StackAllocator};
-use coframe::frame::{Counting, Recycling};
+use coframe::context::{PooledStack, Stack, StackAllocator, StackError};
+use coframe::frame::{
+    set_current, AllocError, Counting, MemoryResource, Recycling, ResourceHandle,
+};
 use coframe::stackful::wait;
 use coframe::{run_async, spawn, spawn_stackful, JoinError, LocalExecutor};
 use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -172,6 +175,96 @@ fn abort_of_a_suspended_stackful_task_unwinds_and_frees_its_stack() {
     assert_eq!(drops.get(), 2, "both destructors on the stack ran");
     assert_eq!(stacks.live(), 0, "the stack went back to its pool");
     assert!(matches!(ex.run_until(h), Err(JoinError::Cancelled)));
+}
+
+/// A stack allocator that fails, or panics, whenever it is asked.
+struct NoStacks {
+    panics: bool,
+}
+
+// SAFETY: it never hands out a stack.
+unsafe impl StackAllocator for NoStacks {
+    fn allocate(&self) -> Result<Stack, StackError> {
+        if self.panics {
+            panic!("the stack allocator panicked");
+        }
+        Err(StackError::Invalid("no stacks here"))
+    }
+    unsafe fn deallocate(&self, _: Stack) {
+        unreachable!("NoStacks never handed out a stack")
+    }
+}
+
+/// A frame resource that refuses every task cell.
+struct NoCells;
+
+impl MemoryResource for NoCells {
+    fn allocate(&self, _: std::alloc::Layout) -> Result<std::ptr::NonNull<u8>, AllocError> {
+        Err(AllocError)
+    }
+    unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {
+        unreachable!("NoCells never handed out a block")
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// The cell is allocated first and the stack second (the task is built in
+/// its cell): whichever fails, the other goes back and the closure is
+/// dropped; the error says what was missing.
+#[test]
+fn a_failed_stackful_spawn_loses_nothing() {
+    let ex = LocalExecutor::new();
+    let counting = Arc::new(Counting::new(Recycling));
+    let cells = ResourceHandle::owning_local(counting.clone());
+    let drops = Rc::new(Cell::new(0));
+
+    // No stack: the cell just allocated goes back.
+    for panics in [false, true] {
+        let d = Counted(drops.clone());
+        let err = catch_unwind(AssertUnwindSafe(|| {
+            let _g = set_current(&cells);
+            ex.spawn_stackful_with(NoStacks { panics }, move || drop(d))
+        }))
+        .unwrap_err();
+        let msg = panic_message(err);
+        if panics {
+            assert_eq!(msg, "the stack allocator panicked");
+        } else {
+            assert!(
+                msg.contains("cannot get a stack") && msg.contains("no stacks here"),
+                "{msg}"
+            );
+        }
+        assert_eq!(counting.live_frames(), 0, "the cell went back");
+        assert!(counting.total_allocations() >= 1, "a cell was allocated");
+    }
+    assert_eq!(drops.get(), 2, "both closures were dropped");
+
+    // No cell: no stack is taken at all.
+    let stacks = PooledStack::new(64 * 1024).unwrap();
+    let refusing = ResourceHandle::owning_local(NoCells);
+    let d = Counted(drops.clone());
+    let err = catch_unwind(AssertUnwindSafe(|| {
+        let _g = set_current(&refusing);
+        ex.spawn_stackful_with(stacks.clone(), move || drop(d))
+    }))
+    .unwrap_err();
+    assert!(panic_message(err).contains("refused"));
+    assert_eq!(drops.get(), 3);
+    assert_eq!(
+        (stacks.live(), stacks.mapped()),
+        (0, 0),
+        "no stack was taken"
+    );
+
+    // The executor still works.
+    assert_eq!(ex.run_until(ex.spawn_stackful(|| 5)).unwrap(), 5);
 }
 
 #[test]

@@ -343,6 +343,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         self.ctx.is_none()
     }
 
+    /// The coroutine's [`Yielder`]: it lives at the top of the coroutine's
+    /// stack, so the address is fixed for the coroutine's whole life (a
+    /// stackful task publishes it for `stackful::wait`). Only code running
+    /// on the coroutine may use it, while the coroutine is not finished.
+    #[inline(always)]
+    pub(crate) fn yielder(&self) -> *const Yielder<I, Y> {
+        // SAFETY: no access: an address inside the live record.
+        unsafe { ptr::addr_of!((*self.rec.as_ptr()).yielder) }
+    }
+
     /// Whether the coroutine has been resumed at least once.
     pub fn is_started(&self) -> bool {
         self.started != 0

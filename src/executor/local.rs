@@ -451,7 +451,7 @@ impl LocalExecutor {
     }
 
     #[inline]
-    fn inner(&self) -> &Inner {
+    pub(super) fn inner(&self) -> &Inner {
         // SAFETY: the executor holds a reference until it is dropped.
         unsafe { self.inner.as_ref() }
     }

@@ -65,8 +65,8 @@ use super::pinned::Pinned;
 use crate::context::{
     Coroutine, CoroutineResult, PooledStack, StackAllocator, StackError, Yielder,
 };
-use crate::task::JoinHandle;
 use crate::task::Schedule;
+use crate::task::{JoinHandle, SpawnError};
 use std::cell::Cell;
 use std::future::{Future, IntoFuture};
 use std::pin::{pin, Pin};
@@ -229,9 +229,6 @@ impl Drop for SlotGuard {
 pub(crate) struct Stackful<R> {
     co: Coroutine<(), (), R>,
     slot: Slot,
-    /// On a thread pool: the scheduler to pin (to the worker running the
-    /// first poll): the task's own [`Pinned`], or a strand's drain's.
-    pin: Option<Arc<dyn Schedule>>,
 }
 
 impl<R> Stackful<R> {
@@ -244,20 +241,17 @@ impl<R> Stackful<R> {
         S: StackAllocator + 'static,
     {
         // Lean: the FP control state is thread state for tasks (module docs).
-        let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |y, ()| {
-            let slot = current_slot();
-            // SAFETY: the first resume happens inside `poll`, which set the
-            // slot to this task's (alive for the whole resume).
-            unsafe { (*slot).yielder.set(y) };
-            f()
-        })?;
+        let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |_, ()| f())?;
+        // The yielder lives at the top of the coroutine's stack, so its
+        // address is known now and never changes (no thread-local lookup
+        // on the new stack to find it).
+        let yielder = co.yielder();
         Ok(Stackful {
             co,
             slot: Slot {
-                yielder: Cell::new(ptr::null()),
+                yielder: Cell::new(yielder),
                 waker: Cell::new(ptr::null()),
             },
-            pin: None,
         })
     }
 }
@@ -269,11 +263,6 @@ impl<R> Future for Stackful<R> {
         // SAFETY: nothing is moved out; the slot's address is only published
         // for the duration of this call.
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.co.is_started() {
-            if let Some(pin) = &this.pin {
-                pin.pin_here();
-            }
-        }
         this.slot.waker.set(cx.waker());
         let _restore = SlotGuard(replace_slot(&this.slot));
         match this.co.resume(()) {
@@ -338,8 +327,11 @@ pub fn in_stackful_task() -> bool {
 }
 
 #[cold]
-fn no_stack(e: StackError) -> ! {
-    panic!("coframe: cannot get a stack for a stackful task: {e}")
+fn spawn_failed(e: SpawnError<StackError>) -> ! {
+    match e {
+        SpawnError::Alloc(e) => super::refused(e),
+        SpawnError::Init(e) => panic!("coframe: cannot get a stack for a stackful task: {e}"),
+    }
 }
 
 impl super::LocalExecutor {
@@ -382,8 +374,16 @@ impl super::LocalExecutor {
         R: 'static,
         S: StackAllocator + 'static,
     {
-        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
-        self.spawn(task)
+        // SAFETY: a local executor runs its tasks on this thread (it is
+        // !Send); the handle is Send only if the output is.
+        unsafe {
+            crate::task::try_spawn_ref_with(
+                move || Stackful::new(stacks, f),
+                self.inner(),
+                crate::frame::ResourceHandle::current(),
+            )
+        }
+        .unwrap_or_else(|e| spawn_failed(e))
     }
 }
 
@@ -469,35 +469,49 @@ where
             "coframe::spawn_stackful called outside a task: no executor is running on this thread"
         )
     });
-    let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
-    spawn_on(sched, task)
+    spawn_on(sched, stacks, f)
 }
 
-/// Binds `task` to `sched`, the scheduler of the current task or of a
-/// strand, with its cell from the current frame resource:
+/// Spawns a stackful task running `f` on a stack from `stacks`, bound to
+/// `sched` (the scheduler of the current task or of a strand), with its
+/// cell from the current frame resource:
 ///
 /// - a local scheduler (a `LocalExecutor`, a strand over one) runs it on
 ///   this thread;
 /// - a strand over a pool queues it on the strand, whose drain is pinned to
 ///   the worker of the task's first poll;
 /// - the pool itself gets it with its own [`Pinned`] scheduler.
-fn spawn_on<R: Send + 'static>(sched: Arc<dyn Schedule>, mut task: Stackful<R>) -> JoinHandle<R> {
+fn spawn_on<F, R, S>(sched: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    S: StackAllocator + Send + 'static,
+{
     if sched.is_local() {
         // SAFETY: a local scheduler runs (and cancels) the task on this
         // thread only, so the coroutine never leaves it.
         return unsafe {
-            crate::task::try_spawn_unchecked(task, sched, crate::frame::ResourceHandle::current())
+            crate::task::try_spawn_unchecked_with(
+                move || Stackful::new(stacks, f),
+                sched,
+                crate::frame::ResourceHandle::current(),
+            )
         }
-        .unwrap_or_else(|e| super::refused(e));
+        .unwrap_or_else(|e| spawn_failed(e));
     }
     if let Some(pin) = sched.stackful_pin() {
-        task.pin = Some(pin);
         let resource: crate::frame::ResourceHandle =
             crate::frame::SyncResourceHandle::current().into();
+        let init = move || {
+            Ok(PinnedStackful {
+                task: Stackful::new(stacks, f)?,
+                pin,
+            })
+        };
         // SAFETY: `PinnedStackful` is `Send` (see there): every poll of a
         // strand task runs inside the strand's drain, pinned from the first.
-        return unsafe { crate::task::try_spawn_unchecked(PinnedStackful(task), sched, resource) }
-            .unwrap_or_else(|e| super::refused(e));
+        return unsafe { crate::task::try_spawn_unchecked_with(init, sched, resource) }
+            .unwrap_or_else(|e| spawn_failed(e));
     }
     match super::pool::current_worker() {
         Some((pool, _))
@@ -506,7 +520,7 @@ fn spawn_on<R: Send + 'static>(sched: Arc<dyn Schedule>, mut task: Stackful<R>) 
                 Arc::as_ptr(&pool) as *const u8,
             ) =>
         {
-            spawn_pinned(&pool, task)
+            spawn_pinned(&pool, stacks, f)
         }
         _ => panic!(
             "coframe: stackful tasks cannot run on this executor \
@@ -543,13 +557,17 @@ impl<E: super::Executor> super::Strand<E> {
             Some(pool) => ExecutorStacks::Own(pool),
             None => ExecutorStacks::Default(DefaultStacks),
         };
-        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
-        spawn_on(sched, task)
+        spawn_on(sched, stacks, f)
     }
 }
 
 /// A stackful task bound to one pool worker (see [`Pinned`]).
-struct PinnedStackful<R>(Stackful<R>);
+struct PinnedStackful<R> {
+    task: Stackful<R>,
+    /// The scheduler pinned to the worker running the first poll: the
+    /// task's own [`Pinned`], or a strand's drain's.
+    pin: Arc<dyn Schedule>,
+}
 
 // SAFETY: the coroutine (and everything on its stack) is touched only by
 // `poll` and `drop`. Before the first poll it has not run, so only the
@@ -564,23 +582,37 @@ impl<R> Future for PinnedStackful<R> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        // SAFETY: structural pinning of the only field.
-        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+        // SAFETY: structural pinning of `task`; `pin` is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.task.co.is_started() {
+            this.pin.pin_here();
+        }
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut this.task) }.poll(cx)
     }
 }
 
-/// Spawns `task` on `pool`, pinned to the worker of its first poll, with its
-/// cell from the current (thread-safe) frame resource.
-fn spawn_pinned<R: Send + 'static>(
-    pool: &Arc<super::pool::Shared>,
-    mut task: Stackful<R>,
-) -> JoinHandle<R> {
+/// Spawns a stackful task running `f` on a stack from `stacks` on `pool`,
+/// pinned to the worker of its first poll, with its cell from the current
+/// (thread-safe) frame resource.
+fn spawn_pinned<F, R, S>(pool: &Arc<super::pool::Shared>, stacks: S, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+    S: StackAllocator + Send + 'static,
+{
     let pinned = Pinned::new(pool.clone());
-    task.pin = Some(pinned.clone());
+    let pin = pinned.clone();
+    let init = move || {
+        Ok(PinnedStackful {
+            task: Stackful::new(stacks, f)?,
+            pin,
+        })
+    };
     let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
     // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
-    unsafe { crate::task::try_spawn_unchecked(PinnedStackful(task), pinned, resource) }
-        .unwrap_or_else(|e| super::refused(e))
+    unsafe { crate::task::try_spawn_unchecked_with(init, pinned, resource) }
+        .unwrap_or_else(|e| spawn_failed(e))
 }
 
 impl super::ThreadPool {
@@ -624,7 +656,6 @@ impl super::ThreadPool {
         R: Send + 'static,
         S: StackAllocator + Send + 'static,
     {
-        let task = Stackful::new(stacks, f).unwrap_or_else(|e| no_stack(e));
-        spawn_pinned(self.shared(), task)
+        spawn_pinned(self.shared(), stacks, f)
     }
 }

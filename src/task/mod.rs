@@ -94,11 +94,13 @@ mod loom_tests;
 pub use join::{JoinError, JoinHandle};
 pub use runnable::Runnable;
 
-pub(crate) use raw::{cancel_now, Header};
+pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::{free_scheduler, Schedule};
 
 use crate::frame::{AllocError, ResourceHandle};
+use std::convert::Infallible;
 use std::future::Future;
+use std::mem;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -116,17 +118,34 @@ pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
     scheduler: Arc<dyn Schedule>,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
+    // SAFETY: forwarded contract.
+    unsafe { try_spawn_unchecked_with(move || Ok::<F, Infallible>(future), scheduler, resource) }
+        .map_err(SpawnError::into_alloc)
+}
+
+/// [`try_spawn_unchecked`] with the future built by `init` inside the
+/// freshly allocated cell (see [`raw::allocate`]); a failing `init` gives
+/// the cell back and returns its error.
+///
+/// # Safety
+///
+/// As [`try_spawn_unchecked`].
+#[inline(always)]
+pub(crate) unsafe fn try_spawn_unchecked_with<F: Future, E>(
+    init: impl FnOnce() -> Result<F, E>,
+    scheduler: Arc<dyn Schedule>,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
+    // SAFETY: forwarded contract; the cell gets its count below.
+    let ptr = unsafe { raw::allocate(init, NonNull::from(&*scheduler), resource) }?;
     if scheduler.arc_counted() {
-        // Adopt the caller's strong count as the cell's reference.
-        let sched = Arc::into_raw(scheduler);
-        // SAFETY: `Arc::into_raw` is non-null and the count is ours.
-        let sched = unsafe { NonNull::new_unchecked(sched as *mut dyn Schedule) };
-        // SAFETY: forwarded contract; the count is handed to the cell.
-        unsafe { spawn_with(future, sched, resource) }
+        // The cell adopts the caller's strong count.
+        mem::forget(scheduler);
     } else {
-        // SAFETY: forwarded contract.
-        unsafe { try_spawn_ref(future, &*scheduler, resource) }
+        scheduler.acquire_ref();
     }
+    // SAFETY: a fresh cell holding its scheduler reference.
+    Ok(unsafe { bind(ptr) })
 }
 
 /// Like [`try_spawn_unchecked`] with a borrowed scheduler: the cell takes
@@ -142,37 +161,51 @@ pub(crate) unsafe fn try_spawn_ref<F: Future>(
     scheduler: &dyn Schedule,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
-    scheduler.acquire_ref();
-    // SAFETY: forwarded contract; the reference just taken goes to the cell.
-    unsafe { spawn_with(future, NonNull::from(scheduler), resource) }
+    // SAFETY: forwarded contract.
+    unsafe { try_spawn_ref_with(move || Ok::<F, Infallible>(future), scheduler, resource) }
+        .map_err(SpawnError::into_alloc)
 }
 
+/// [`try_spawn_ref`] with the future built in the cell by `init`.
+///
 /// # Safety
-/// As [`try_spawn_unchecked`]; the caller hands over one reference on
-/// `sched` (released here if the allocation fails).
+///
+/// As [`try_spawn_unchecked`].
 #[inline(always)]
-unsafe fn spawn_with<F: Future>(
-    future: F,
-    sched: NonNull<dyn Schedule>,
+pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
+    init: impl FnOnce() -> Result<F, E>,
+    scheduler: &dyn Schedule,
     resource: ResourceHandle,
-) -> Result<JoinHandle<F::Output>, AllocError> {
-    // SAFETY: the handed-over reference keeps the scheduler alive.
-    let scheduler = unsafe { sched.as_ref() };
-    // SAFETY: forwarded contract.
-    let ptr = match unsafe { raw::allocate(future, sched, resource) } {
-        Ok(p) => p,
-        Err(e) => {
-            if scheduler.release_ref() {
-                // SAFETY: the reference we were handed was a strong count.
-                unsafe { free_scheduler(sched) };
-            }
-            return Err(e);
-        }
-    };
+) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
+    // SAFETY: forwarded contract; the cell gets its count just below.
+    let ptr = unsafe { raw::allocate(init, NonNull::from(scheduler), resource) }?;
+    scheduler.acquire_ref();
+    // SAFETY: a fresh cell holding its scheduler reference.
+    Ok(unsafe { bind(ptr) })
+}
+
+/// Hands a fresh cell to its scheduler: the `HANDLE` bit and one reference
+/// go to the returned handle, the first `Runnable` to `Schedule::bind`.
+///
+/// # Safety
+/// `ptr` is a fresh cell from [`raw::allocate`] holding its scheduler
+/// reference.
+#[inline(always)]
+unsafe fn bind<T>(ptr: NonNull<Header>) -> JoinHandle<T> {
     // SAFETY: the fresh cell's HANDLE bit and reference go to the handle.
     let handle = unsafe { JoinHandle::from_raw(ptr) };
     // SAFETY: the cell is alive (the executor's reference, taken at spawn).
     let hd = unsafe { raw::header(ptr) };
     hd.scheduler().bind(Runnable::from_raw(ptr));
-    Ok(handle)
+    handle
+}
+
+impl SpawnError<Infallible> {
+    #[inline(always)]
+    fn into_alloc(self) -> AllocError {
+        match self {
+            SpawnError::Alloc(e) => e,
+            SpawnError::Init(never) => match never {},
+        }
+    }
 }

@@ -124,11 +124,25 @@ impl<F: Future> Cell<F> {
     };
 }
 
-/// Allocates a task cell for `future` from `resource`, recording the
-/// resource in the cell.
+/// Why a spawn failed: the frame resource refused the cell, or the
+/// future's constructor failed (after the cell was given back).
+pub(crate) enum SpawnError<E> {
+    Alloc(AllocError),
+    Init(E),
+}
+
+/// Allocates a task cell from `resource`, recording the resource in the
+/// cell, then builds the future *in* it with `init`.
 ///
-/// Returns the task's first [`Runnable`] (the caller registers and queues
-/// it) and the raw pointer the `JoinHandle` wraps.
+/// The future is built after the allocation so that a large future (a
+/// stackful task's, made of a fresh stack's pointers) goes from registers
+/// straight into the cell instead of living across the allocator call in a
+/// stack temporary that is then copied. If `init` fails or panics the block
+/// goes back to `resource` and nothing else has happened.
+///
+/// Returns the raw pointer the `JoinHandle` wraps; the cell's scheduler
+/// reference is *not* taken here: the caller hands its count to the cell
+/// only on success.
 ///
 /// # Safety
 ///
@@ -139,27 +153,50 @@ impl<F: Future> Cell<F> {
 /// on the current thread and the `JoinHandle` is kept on it when the output
 /// is not `Send`. `F` must outlive the task (`'static` for public callers).
 #[inline(always)]
-pub(crate) unsafe fn allocate<F: Future>(
-    future: F,
+pub(crate) unsafe fn allocate<F: Future, E>(
+    init: impl FnOnce() -> Result<F, E>,
     scheduler: NonNull<dyn Schedule>,
     resource: ResourceHandle,
-) -> Result<NonNull<Header>, AllocError> {
+) -> Result<NonNull<Header>, SpawnError<E>> {
+    /// Gives the block back if `init` fails or unwinds.
+    struct Unfilled<'a> {
+        block: NonNull<u8>,
+        layout: Layout,
+        resource: &'a ResourceHandle,
+    }
+    impl Drop for Unfilled<'_> {
+        #[cold]
+        fn drop(&mut self) {
+            // SAFETY: the block came from this resource with this layout
+            // and nothing was written to it.
+            unsafe { self.resource.deallocate(self.block, self.layout) }
+        }
+    }
+
     let layout = Layout::new::<Cell<F>>();
-    let block = resource.allocate(layout)?.cast::<Cell<F>>();
-    let cell = Cell {
-        header: Header {
+    let block = resource.allocate(layout).map_err(SpawnError::Alloc)?;
+    let unfilled = Unfilled {
+        block,
+        layout,
+        resource: &resource,
+    };
+    let future = init().map_err(SpawnError::Init)?;
+    mem::forget(unfilled);
+    let cell = block.cast::<Cell<F>>().as_ptr();
+    // SAFETY: `block` is a fresh allocation for `Cell<F>`'s layout; the
+    // two halves are written in place, field by field.
+    unsafe {
+        ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage::Running(future)));
+        ptr::addr_of_mut!((*cell).header).write(Header {
             state: AtomicUsize::new(INITIAL),
             vtable: &Cell::<F>::VTABLE,
             awaiter: UnsafeCell::new(None),
             scheduler: SchedRef(scheduler),
             resource: ManuallyDrop::new(resource.into_raw()),
             links: Links::default(),
-        },
-        stage: UnsafeCell::new(Stage::Running(future)),
-    };
-    // SAFETY: `block` is a fresh allocation for `Cell<F>`'s layout.
-    unsafe { block.as_ptr().write(cell) };
-    Ok(block.cast())
+        });
+        Ok(NonNull::new_unchecked(cell).cast())
+    }
 }
 
 /// Drops the old stage (catching a panicking destructor) and stores
