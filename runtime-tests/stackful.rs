@@ -177,6 +177,35 @@ fn abort_of_a_suspended_stackful_task_unwinds_and_frees_its_stack() {
     assert!(matches!(ex.run_until(h), Err(JoinError::Cancelled)));
 }
 
+/// A stackful task's cell holds only its coroutine (the control block is on
+/// the stack, the waker goes through a thread-local): it fits the frame
+/// allocator's 128-byte class, as a small future's cell does. With the
+/// waker and yielder in the cell it took 136 bytes, a 256-byte block, and a
+/// spawned and joined stackful task cost 99-100 ns instead of 91 (1,000 at
+/// once, AMD EPYC).
+#[test]
+fn a_stackful_tasks_cell_fits_the_128_byte_class() {
+    let ex = LocalExecutor::new();
+    let counting = Arc::new(Counting::new(Recycling));
+    let cells = ResourceHandle::owning_local(counting.clone());
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let h = {
+        let _g = set_current(&cells);
+        ex.spawn_stackful(move || wait(rx.recv()).unwrap())
+    };
+    ex.run_until_stalled();
+    assert_eq!(counting.live_frames(), 1, "one cell, suspended");
+    let bytes = counting.live_bytes();
+    assert!(bytes <= 128, "a stackful task's cell takes {bytes} bytes");
+    assert_eq!(
+        Recycling::class_size_for(std::alloc::Layout::from_size_align(bytes, 8).unwrap()),
+        Some(128)
+    );
+    tx.try_send(()).unwrap();
+    ex.run_until(h).unwrap();
+    assert_eq!(counting.live_frames(), 0);
+}
+
 /// A stack allocator that fails, or panics, whenever it is asked.
 struct NoStacks {
     panics: bool,

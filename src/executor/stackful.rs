@@ -194,41 +194,52 @@ unsafe impl StackAllocator for DefaultStacks {
 }
 
 /// What `wait` needs while a stackful task runs: its yielder and the waker
-/// of the poll that resumed it.
+/// of the poll that resumed it. One per thread: the task's cell holds only
+/// its coroutine (a stackful task's cell fits the frame allocator's
+/// 128-byte class, as a small future's does).
 struct Slot {
     yielder: Cell<*const Yielder<(), ()>>,
     waker: Cell<*const Waker>,
 }
 
 thread_local! {
-    static CURRENT: Cell<*const Slot> = const { Cell::new(ptr::null()) };
+    static CURRENT: Slot = const {
+        Slot {
+            yielder: Cell::new(ptr::null()),
+            waker: Cell::new(ptr::null()),
+        }
+    };
 }
 
+/// This thread's slot. Never inlined (invariant 7): code on a task's stack
+/// gets the address afresh after every switch.
 #[inline(never)]
 fn current_slot() -> *const Slot {
-    CURRENT.with(|c| c.get())
+    CURRENT.with(|c| c as *const Slot)
 }
 
-/// Inlined: only `Stackful::poll` calls it, on the executor's stack, and
-/// the coroutine it resumes in between always comes back to this thread.
-#[inline]
-fn replace_slot(slot: *const Slot) -> *const Slot {
-    CURRENT.with(|c| c.replace(slot))
+/// Restores the slot's previous contents when `poll` returns or unwinds
+/// (stackful tasks may nest: an executor run inside one polls others).
+struct SlotGuard {
+    slot: *const Slot,
+    yielder: *const Yielder<(), ()>,
+    waker: *const Waker,
 }
-
-/// Restores the previous slot when `poll` returns or unwinds.
-struct SlotGuard(*const Slot);
 
 impl Drop for SlotGuard {
+    #[inline(always)]
     fn drop(&mut self) {
-        replace_slot(self.0);
+        // SAFETY: the slot of the thread `poll` runs on (see `poll`).
+        unsafe {
+            (*self.slot).yielder.set(self.yielder);
+            (*self.slot).waker.set(self.waker);
+        }
     }
 }
 
 /// The future of a stackful task: polling it resumes its coroutine.
 pub(crate) struct Stackful<R> {
     co: Coroutine<(), (), R>,
-    slot: Slot,
 }
 
 impl<R> Stackful<R> {
@@ -242,17 +253,7 @@ impl<R> Stackful<R> {
     {
         // Lean: the FP control state is thread state for tasks (module docs).
         let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |_, ()| f())?;
-        // The yielder lives at the top of the coroutine's stack, so its
-        // address is known now and never changes (no thread-local lookup
-        // on the new stack to find it).
-        let yielder = co.yielder();
-        Ok(Stackful {
-            co,
-            slot: Slot {
-                yielder: Cell::new(yielder),
-                waker: Cell::new(ptr::null()),
-            },
-        })
+        Ok(Stackful { co })
     }
 }
 
@@ -263,8 +264,18 @@ impl<R> Future for Stackful<R> {
         // SAFETY: nothing is moved out; the slot's address is only published
         // for the duration of this call.
         let this = unsafe { self.get_unchecked_mut() };
-        this.slot.waker.set(cx.waker());
-        let _restore = SlotGuard(replace_slot(&this.slot));
+        // `poll` runs on the executor's stack, which never changes threads,
+        // so the slot's address holds across the resume.
+        let slot = CURRENT.with(|c| c as *const Slot);
+        // SAFETY: this thread's slot. The yielder lives at the top of the
+        // coroutine's stack (a fixed address); the waker outlives the resume.
+        let _restore = unsafe {
+            SlotGuard {
+                slot,
+                yielder: (*slot).yielder.replace(this.co.yielder()),
+                waker: (*slot).waker.replace(cx.waker()),
+            }
+        };
         match this.co.resume(()) {
             CoroutineResult::Yield(()) => Poll::Pending,
             CoroutineResult::Return(r) => Poll::Ready(r),
@@ -297,16 +308,20 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
     let mut future = pin!(future.into_future());
     loop {
         let slot = current_slot();
-        if slot.is_null() {
+        // SAFETY: this thread's slot, just looked up.
+        let (yielder, waker) = unsafe { ((*slot).yielder.get(), (*slot).waker.get()) };
+        if yielder.is_null() {
             panic!(
                 "coframe::stackful::wait called outside a stackful task \
                  (spawn the code with coframe::spawn_stackful, or .await the future)"
             );
         }
-        // SAFETY: the slot belongs to the stackful task resumed by the
-        // `poll` that is running below us on this thread; it and the waker it
-        // points to live until that `poll` returns, which is after we suspend.
-        let (waker, yielder) = unsafe { (&*(*slot).waker.get(), &*(*slot).yielder.get()) };
+        // SAFETY: a non-null yielder was put in the slot by the `poll` of
+        // the stackful task we run in, which is running below us on this
+        // thread: the yielder (at the top of our stack) and the waker (in
+        // that poll's frame) live until it returns, which is after we
+        // suspend.
+        let (waker, yielder) = unsafe { (&*waker, &*yielder) };
         if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
             return v;
         }
@@ -323,7 +338,8 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
 /// assert!(ex.run_until(h).unwrap());
 /// ```
 pub fn in_stackful_task() -> bool {
-    !current_slot().is_null()
+    // SAFETY: this thread's slot, just looked up.
+    !unsafe { (*current_slot()).yielder.get() }.is_null()
 }
 
 #[cold]
