@@ -261,6 +261,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// A coroutine on a stack from `alloc`.
     ///
     /// Panics with the [`StackError`] if no stack can be had.
+    // Always inlined, as `try_with` is (see there).
+    #[inline(always)]
     pub fn with_stack<S, F>(alloc: S, f: F) -> Self
     where
         S: StackAllocator + 'static,
@@ -268,7 +270,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     {
         match Self::try_with(alloc, Switch::Full, f) {
             Ok(co) => co,
-            Err(e) => panic!("coframe: cannot create a coroutine: {e}"),
+            Err(e) => no_stack(e),
         }
     }
 
@@ -466,7 +468,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// # Safety
     ///
     /// The coroutine's last switch (`OUT_DONE`) has happened.
-    #[cold]
+    // Inlined into `resume`, not cold: for a short-lived coroutine this is
+    // the hot path, and the call saved and restored six registers (create,
+    // run and drop: 22.3 -> 20.1 ns lean, 27.1 -> 24.0 ns full, AMD EPYC).
+    #[inline(always)]
     unsafe fn finish(&mut self, t: Transfer) -> Result<R, Payload> {
         debug_assert_eq!(t.data as usize, OUT_DONE);
         let rec = self.rec.as_ptr();
@@ -609,6 +614,12 @@ unsafe extern "C-unwind" fn ontop_input<I, Y, G: FnOnce() -> I>(t: Transfer) -> 
             }
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_stack(e: StackError) -> ! {
+    panic!("coframe: cannot create a coroutine: {e}")
 }
 
 /// Runs on the coroutine's stack: makes `suspend` raise `ForcedUnwind`.
