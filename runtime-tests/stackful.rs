@@ -4,7 +4,8 @@
 use crate::util::yield_now;
 use coframe::context::{PooledStack, Stack, StackAllocator, StackError};
 use coframe::frame::{
-    set_current, AllocError, Counting, MemoryResource, Recycling, ResourceHandle,
+    safe_resume_with, set_current, AllocError, Counting, MemoryResource, Recycling, ResourceHandle,
+    SyncResourceHandle,
 };
 use coframe::stackful::wait;
 use coframe::{run_async, spawn, spawn_stackful, JoinError, LocalExecutor};
@@ -203,6 +204,43 @@ fn a_stackful_tasks_cell_fits_the_128_byte_class() {
     );
     tx.try_send(()).unwrap();
     ex.run_until(h).unwrap();
+    assert_eq!(counting.live_frames(), 0);
+}
+
+/// The same on a thread pool and on a strand over it: the scheduler that
+/// pins the task to its first worker waits in the closure on the stack,
+/// not in the cell.
+#[test]
+fn a_pool_stackful_tasks_cell_fits_the_128_byte_class_too() {
+    let pool = pool(2);
+    let strand = coframe::Strand::new(&pool);
+    let counting = Arc::new(Counting::new(Recycling));
+    let cells = SyncResourceHandle::owning(counting.clone());
+    let (tx, rx) = async_channel::bounded::<()>(2);
+    let rx2 = rx.clone();
+    let on_pool = safe_resume_with(&cells, || {
+        pool.spawn_stackful(move || wait(rx.recv()).unwrap())
+    });
+    assert_eq!(counting.live_frames(), 1);
+    let bytes = counting.live_bytes();
+    assert!(
+        bytes <= 128,
+        "a pool stackful task's cell takes {bytes} bytes"
+    );
+    let on_strand = safe_resume_with(&cells, || {
+        strand.spawn_stackful(move || wait(rx2.recv()).unwrap())
+    });
+    let strand_bytes = counting.live_bytes() - bytes;
+    assert!(
+        strand_bytes <= 128,
+        "a strand stackful task's cell takes {strand_bytes} bytes"
+    );
+    tx.try_send(()).unwrap();
+    tx.try_send(()).unwrap();
+    pool.block_on(on_pool).unwrap();
+    pool.block_on(on_strand).unwrap();
+    drop(strand);
+    drop(pool);
     assert_eq!(counting.live_frames(), 0);
 }
 

@@ -518,12 +518,7 @@ where
     if let Some(pin) = sched.stackful_pin() {
         let resource: crate::frame::ResourceHandle =
             crate::frame::SyncResourceHandle::current().into();
-        let init = move || {
-            Ok(PinnedStackful {
-                task: Stackful::new(stacks, f)?,
-                pin,
-            })
-        };
+        let init = move || PinnedStackful::new(stacks, pin, f);
         // SAFETY: `PinnedStackful` is `Send` (see there): every poll of a
         // strand task runs inside the strand's drain, pinned from the first.
         return unsafe { crate::task::try_spawn_unchecked_with(init, sched, resource) }
@@ -578,16 +573,34 @@ impl<E: super::Executor> super::Strand<E> {
 }
 
 /// A stackful task bound to one pool worker (see [`Pinned`]).
-struct PinnedStackful<R> {
-    task: Stackful<R>,
-    /// The scheduler pinned to the worker running the first poll: the
-    /// task's own [`Pinned`], or a strand's drain's.
-    pin: Arc<dyn Schedule>,
+struct PinnedStackful<R>(Stackful<R>);
+
+impl<R> PinnedStackful<R> {
+    /// A stackful task that, first thing in its first run, pins `pin` (the
+    /// task's own [`Pinned`], or a strand's drain's scheduler) to the worker
+    /// running it. The coroutine's first run happens inside the task's first
+    /// poll, as `Schedule::pin_here` requires; keeping `pin` in the closure
+    /// on the stack, not in the cell, keeps the cell in the frame
+    /// allocator's 128-byte class.
+    #[inline(always)]
+    fn new<F, S>(stacks: S, pin: Arc<dyn Schedule>, f: F) -> Result<Self, StackError>
+    where
+        F: FnOnce() -> R + 'static,
+        S: StackAllocator + 'static,
+    {
+        let task = Stackful::new(stacks, move || {
+            pin.pin_here();
+            drop(pin);
+            f()
+        })?;
+        Ok(PinnedStackful(task))
+    }
 }
 
 // SAFETY: the coroutine (and everything on its stack) is touched only by
 // `poll` and `drop`. Before the first poll it has not run, so only the
-// closure (which is `Send`) crosses threads. From the first poll on, its
+// closure (which is `Send`, as is the scheduler it captures to pin) crosses
+// threads. From the first poll on, its
 // `Pinned` scheduler queues it only on the worker that polled it, and the
 // pool cancels pinned tasks on that worker (abort schedules it there;
 // shutdown cancels it there before the worker exits); the output is `Send`.
@@ -598,13 +611,8 @@ impl<R> Future for PinnedStackful<R> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        // SAFETY: structural pinning of `task`; `pin` is never moved out.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.task.co.is_started() {
-            this.pin.pin_here();
-        }
-        // SAFETY: as above.
-        unsafe { Pin::new_unchecked(&mut this.task) }.poll(cx)
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
     }
 }
 
@@ -618,13 +626,8 @@ where
     S: StackAllocator + Send + 'static,
 {
     let pinned = Pinned::new(pool.clone());
-    let pin = pinned.clone();
-    let init = move || {
-        Ok(PinnedStackful {
-            task: Stackful::new(stacks, f)?,
-            pin,
-        })
-    };
+    let pin: Arc<dyn Schedule> = pinned.clone();
+    let init = move || PinnedStackful::new(stacks, pin, f);
     let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
     // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
     unsafe { crate::task::try_spawn_unchecked_with(init, pinned, resource) }
