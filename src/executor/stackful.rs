@@ -261,14 +261,15 @@ impl<R> Future for Stackful<R> {
     type Output = R;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        // SAFETY: nothing is moved out; the slot's address is only published
-        // for the duration of this call.
+        // SAFETY: nothing is moved out (the coroutine is only resumed).
         let this = unsafe { self.get_unchecked_mut() };
         // `poll` runs on the executor's stack, which never changes threads,
         // so the slot's address holds across the resume.
         let slot = CURRENT.with(|c| c as *const Slot);
         // SAFETY: this thread's slot. The yielder lives at the top of the
-        // coroutine's stack (a fixed address); the waker outlives the resume.
+        // coroutine's stack (a fixed address); the waker outlives the resume,
+        // and the guard takes both out of the slot again when this call
+        // returns or unwinds.
         let _restore = unsafe {
             SlotGuard {
                 slot,
