@@ -290,6 +290,7 @@
  *   fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
  *   coframe_jump_compact[_lean]    (X0 = to, X1 = data) -> X0:X1
  *   coframe_ontop_compact[_lean]   (X0 = to, X1 = data, X2 = fn) -> X0:X1
+ *   coframe_start_compact[_lean]   (X0 = to, X1 = data) -> X0:X1
  *
  * Not AAPCS64 functions: called only by `bl` from Rust inline assembly that
  * declares every register of the C ABI (X0-X17, X30, all of V0-V31)
@@ -306,10 +307,16 @@
  *   ------
  *    0x20   the suspended context's SP after resumption
  *
- * Register contract of the four switches: X19, X29, SP and FPCR (full) are
+ * Register contract of the six switches: X19, X29, SP and FPCR (full) are
  * preserved, X0:X1 = transfer_t{from, data}, X16 = fn in ontop; everything
  * else is clobbered (X4, X9, X10, X16, X30 are written). A compact block is
  * resumed only by a compact function.
+ *
+ * `start` is `jump` for a fresh block only (made by make_compact, never
+ * resumed): it loads the entry function and branches to the trampoline
+ * directly, so `jump`'s loads only ever read words a switch stored (see
+ * "First activation" in the x86_64 file); a full `start` saves the
+ * resumer's FPCR and loads none (a fresh context has none of its own).
  */
 .macro SWITCH_COMPACT name, full, ontop
         .globl  \name
@@ -357,6 +364,48 @@
         SWITCH_COMPACT  coframe_jump_compact_lean, 0, 0
         SWITCH_COMPACT  coframe_ontop_compact, 1, 1
         SWITCH_COMPACT  coframe_ontop_compact_lean, 0, 1
+
+/*
+ * transfer_t start(fcontext_t to = X0, void *data = X1), compact: saves the
+ * caller's compact block as `jump` does, then enters the fresh context's
+ * trampoline with X19 = fn (the block's 0x00 word), X29 = 0, SP = the
+ * aligned top (block + 0x20), X0:X1 = transfer_t{caller's block, data}.
+ */
+.macro START_COMPACT name, full
+        .globl  \name
+        .type   \name, %function
+        .p2align 4
+\name:
+        .cfi_startproc
+        BTI_C
+        sub     sp, sp, #0x20           /* room for the compact block        */
+        .cfi_def_cfa_offset 0x20
+        stp     x19, x29, [sp, #0x00]   /* 0x00, 0x08: X19, FP               */
+.if \full
+        mrs     x9, fpcr                /* X9 = current FPCR                 */
+.else
+        mov     x9, #-1                 /* X9 = "no FP state" marker         */
+.endif
+        stp     x30, x9,  [sp, #0x10]   /* 0x10: LR (resume addr); 0x18: FP state */
+        .cfi_offset x19, -0x20
+        .cfi_offset x29, -0x18
+        .cfi_offset x30, -0x10
+        mov     x4, sp                  /* X4 = the caller's compact block   */
+        ldr     x19, [x0, #0x00]        /* X19 = fn, the fresh block's 0x00  */
+        mov     x29, #0                 /* FP = 0: the frame chain ends      */
+        add     sp, x0, #0x20           /* switch stacks: SP = aligned top   */
+        .cfi_def_cfa_offset 0
+        .cfi_restore x19
+        .cfi_restore x29
+        .cfi_undefined x30              /* a fresh stack: unwinding ends     */
+        mov     x0, x4                  /* X0:X1 = transfer_t{from, data}    */
+        b       .Lcoframe_compact_entry /* the trampoline (direct branch)    */
+        .cfi_endproc
+        .size   \name, .-\name
+.endm
+
+        START_COMPACT coframe_start_compact, 1
+        START_COMPACT coframe_start_compact_lean, 0
 
 /*
  * fcontext_t coframe_make_compact(void *sp = X0, size_t size = X1,

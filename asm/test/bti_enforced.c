@@ -29,6 +29,8 @@ transfer_t wrap_jump_compact(fcontext_t to, void *data);
 transfer_t wrap_ontop_compact(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
 transfer_t wrap_jump_compact_lean(fcontext_t to, void *data);
 transfer_t wrap_ontop_compact_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
+transfer_t wrap_start_compact(fcontext_t to, void *data);
+transfer_t wrap_start_compact_lean(fcontext_t to, void *data);
 
 /* The compact switches are not AAPCS64 functions (they clobber X20-X28 and
  * all of V0-V31): C-ABI wrappers keep X20-X28, D8-D15 and the frame record
@@ -52,7 +54,9 @@ transfer_t wrap_ontop_compact_lean(fcontext_t to, void *data, transfer_t (*fn)(t
 __asm__(".text\n" WRAP("wrap_jump_compact", "coframe_jump_compact")
         WRAP("wrap_ontop_compact", "coframe_ontop_compact")
         WRAP("wrap_jump_compact_lean", "coframe_jump_compact_lean")
-        WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean"));
+        WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean")
+        WRAP("wrap_start_compact", "coframe_start_compact")
+        WRAP("wrap_start_compact_lean", "coframe_start_compact_lean"));
 
 /* Called from the trampoline; the rest of the file needs no libc. */
 void _exit(int code) {
@@ -123,6 +127,16 @@ void _start(void) {
     code |= (t.data != (void *)21) << 8;
     t = wrap_ontop_compact_lean(t.fctx, (void *)3, ontop_ptr);
     code |= (t.data != (void *)7) << 9;
+    /* A fresh compact context entered by `start` (the trampoline reached by
+     * a direct branch, then br x16 into entry), full and lean. */
+    compact_jump = wrap_jump_compact;
+    c = coframe_make_compact(stack + sizeof stack, sizeof stack, entry_compact_ptr);
+    t = wrap_start_compact(c, (void *)30);
+    code |= (t.data != (void *)31) << 10;
+    compact_jump = wrap_jump_compact_lean;
+    c = coframe_make_compact(stack + sizeof stack, sizeof stack, entry_compact_ptr);
+    t = wrap_start_compact_lean(c, (void *)40);
+    code |= (t.data != (void *)41) << 11;
 #endif
     _exit(code > 0xff ? 0xff : code); /* the exit status keeps 8 bits */
 }

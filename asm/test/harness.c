@@ -76,6 +76,7 @@ transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*f
 fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
 void coframe_jump_compact(void), coframe_jump_compact_lean(void);
 void coframe_ontop_compact(void), coframe_ontop_compact_lean(void);
+void coframe_start_compact(void), coframe_start_compact_lean(void);
 #if defined(__x86_64__)
 void coframe_yield_compact(void), coframe_yield_compact_lean(void);
 #endif
@@ -85,10 +86,13 @@ typedef transfer_t (*jump_fn)(fcontext_t, void *);
 typedef transfer_t (*ontop_fn)(fcontext_t, void *, transfer_t (*)(transfer_t));
 
 /* C-ABI wrappers around the compact switches (defined per architecture
- * below): wrap_jump_* calls the compact jump, wrap_ontop_* the compact
- * ontop, wrap_yield_* (x86_64) enters the compact yield by push + jmp. */
+ * below): wrap_jump_* calls the compact jump, wrap_start_* the compact
+ * start, wrap_ontop_* the compact ontop, wrap_yield_* (x86_64) enters the
+ * compact yield by push + jmp. */
 transfer_t wrap_jump_compact(fcontext_t to, void *data);
 transfer_t wrap_jump_compact_lean(fcontext_t to, void *data);
+transfer_t wrap_start_compact(fcontext_t to, void *data);
+transfer_t wrap_start_compact_lean(fcontext_t to, void *data);
 transfer_t wrap_ontop_compact(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
 transfer_t wrap_ontop_compact_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
 #if defined(__x86_64__)
@@ -115,6 +119,10 @@ struct variant {
     void (*direct_jump)(void);
     void (*direct_yield)(void);
     int yield_by_jmp;  /* direct_yield is entered by push + jmp (x86_64) */
+    /* the first switch into a fresh context: `start` for compact blocks
+     * (made for it), `jump` for fcontext ones */
+    jump_fn start;
+    void (*direct_start)(void);
 };
 static const struct variant *V; /* the variant under test */
 
@@ -269,6 +277,8 @@ __asm__(".text\n"
         ".size plant_compact, .-plant_compact\n"
         WRAP("wrap_jump_compact", ENTER_CALL("coframe_jump_compact"))
         WRAP("wrap_jump_compact_lean", ENTER_CALL("coframe_jump_compact_lean"))
+        WRAP("wrap_start_compact", ENTER_CALL("coframe_start_compact"))
+        WRAP("wrap_start_compact_lean", ENTER_CALL("coframe_start_compact_lean"))
         WRAP("wrap_ontop_compact", ENTER_CALL("coframe_ontop_compact"))
         WRAP("wrap_ontop_compact_lean", ENTER_CALL("coframe_ontop_compact_lean"))
         WRAP("wrap_yield_compact", ENTER_PUSH_JMP("coframe_yield_compact"))
@@ -433,6 +443,8 @@ __asm__(".text\n"
         ".size plant_compact, .-plant_compact\n"
         WRAP("wrap_jump_compact", "coframe_jump_compact")
         WRAP("wrap_jump_compact_lean", "coframe_jump_compact_lean")
+        WRAP("wrap_start_compact", "coframe_start_compact")
+        WRAP("wrap_start_compact_lean", "coframe_start_compact_lean")
         WRAP("wrap_ontop_compact", "coframe_ontop_compact")
         WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean")
         ".globl entry_probe\n"
@@ -470,11 +482,14 @@ static uintptr_t strip_pac(uintptr_t ra) {
 
 #define FCONTEXT(name, full, jump, ontop)                                     \
     {name, full, 0, coframe_make_fcontext, jump, jump, ontop, FC_BLOCK_BYTES,  \
-     FC_BLOCK_BYTES, FC_RESUME_SLOT, FC_FP_SLOT, 0, 1, 0, NULL, NULL, 0}
+     FC_BLOCK_BYTES, FC_RESUME_SLOT, FC_FP_SLOT, 0, 1, 0, NULL, NULL, 0,       \
+     jump, NULL}
 #define COMPACT(name, full, jump, yield, ontop, djump, dyield, by_jmp)         \
     {name, full, 1, coframe_make_compact, jump, yield, ontop, CP_BLOCK_BYTES,  \
      CP_MAKE_BYTES, CP_RESUME_SLOT, CP_FP_SLOT, (full) ? CP_FP_BELOW_FULL : 0, \
-     CP_LEAN_MARKER, 1, djump, dyield, by_jmp}
+     CP_LEAN_MARKER, 1, djump, dyield, by_jmp,                                 \
+     (full) ? wrap_start_compact : wrap_start_compact_lean,                    \
+     (full) ? coframe_start_compact : coframe_start_compact_lean}
 static const struct variant VARIANTS[] = {
     FCONTEXT("full", 1, coframe_jump_fcontext, coframe_ontop_fcontext),
     FCONTEXT("lean", 0, coframe_jump_fcontext_lean, coframe_ontop_fcontext_lean),
@@ -657,7 +672,9 @@ void probe_body(transfer_t t) {
     abort(); /* never resumed */
 }
 
-static void test_fresh(unsigned misalign) {
+/* `by_start`: enter the fresh context by V->start (compact: the switch made
+ * for fresh blocks) rather than V->jump. */
+static void test_fresh(unsigned misalign, int by_start) {
     probe_stack = new_stack(misalign);
     struct stack *s = &probe_stack;
     fcontext_t ctx = V->make(s->top, STACK_SIZE - 64, entry_probe);
@@ -676,7 +693,7 @@ static void test_fresh(unsigned misalign) {
     trampoline = ((uintptr_t *)ctx)[V->resume_slot];
 
     probe_sp = probe_fp = probe_ra = 1;
-    transfer_t t = V->jump(ctx, (void *)0xda7a);
+    transfer_t t = (by_start ? V->start : V->jump)(ctx, (void *)0xda7a);
     CHECK((uintptr_t)t.data == 0x5eed, "fresh context answered %p", t.data);
     CHECK(on_stack(s, t.fctx), "fresh context's fctx %p not on its stack", t.fctx);
     CHECK(probe_data == (void *)0xda7a, "entry got data %p", probe_data);
@@ -828,7 +845,8 @@ static void test_regs(const struct variant *ctx_side) {
     uintptr_t bad = 0;
     for (uintptr_t i = 0; i < REG_ROUNDS; i++) {
         uintptr_t seed = (uintptr_t)0x3a1c000000000000ull + (i << 8);
-        bad |= plant_jump(&ctx, (void *)i, V->jump, seed);
+        /* the first round enters the fresh context as coframe does */
+        bad |= plant_jump(&ctx, (void *)i, i == 0 ? V->start : V->jump, seed);
     }
     CHECK(bad == 0, "main side (%s, context side %s): clobbered register mask %#lx",
           V->name, ctx_side->name, (unsigned long)bad);
@@ -860,7 +878,8 @@ static void test_regs_direct(void) {
     uintptr_t bad = 0;
     for (uintptr_t i = 0; i < REG_ROUNDS; i++) {
         uintptr_t seed = (uintptr_t)0x5c0f000000000000ull + (i << 8);
-        bad |= plant_compact(&ctx, (void *)i, V->direct_jump, seed, 0);
+        bad |= plant_compact(&ctx, (void *)i, i == 0 ? V->direct_start : V->direct_jump,
+                             seed, 0);
     }
     CHECK(bad == 0, "raw compact switch, resumer side: RBX/RBP (X19/X29) mask %#lx",
           (unsigned long)bad);
@@ -1001,7 +1020,7 @@ static void reset_main_fp(uint64_t main_control) {
 #endif
 }
 
-static void test_fenv(void) {
+static void test_fenv(int by_start) {
     fesetround(FE_TONEAREST);
     uint64_t main_control = read_fp_control();
     struct stack s = new_stack(0);
@@ -1013,7 +1032,7 @@ static void test_fenv(void) {
     fesetround(FE_UPWARD);
     uint64_t upward_control = read_fp_control();
     CHECK(upward_control != main_control, "fesetround(FE_UPWARD) had no effect");
-    ctx = V->jump(ctx, (void *)MSG_REPORT).fctx;
+    ctx = (by_start ? V->start : V->jump)(ctx, (void *)MSG_REPORT).fctx;
     CHECK(ctx_mode_seen == FE_UPWARD, "fresh context runs in mode %#x, "
           "not its first resumer's FE_UPWARD", ctx_mode_seen);
     CHECK(ctx_fp_control_seen == upward_control,
@@ -1093,9 +1112,14 @@ static void run_all(void) {
     for (int i = 0; i < N_VARIANTS; i++) {
         V = &VARIANTS[i];
         test_pingpong();
-        test_fresh(0);
-        test_fresh(7);
-        test_fresh(8);
+        test_fresh(0, 0);
+        test_fresh(7, 0);
+        test_fresh(8, 0);
+        if (V->compact) {
+            test_fresh(0, 1);
+            test_fresh(7, 1);
+            test_fresh(8, 1);
+        }
         test_footprint();
         test_ontop();
         for (int j = 0; j < N_VARIANTS; j++) /* every allowed other side */
@@ -1103,7 +1127,9 @@ static void run_all(void) {
                 test_regs(&VARIANTS[j]);
         if (V->compact)
             test_regs_direct();
-        test_fenv();
+        test_fenv(0);
+        if (V->compact)
+            test_fenv(1);
     }
     V = NULL;
 }
@@ -1118,7 +1144,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "harness: no variant %s\n", argv[2]);
             return 2;
         }
-        test_fresh(0);
+        /* gdb-probe VARIANT [start]: enter by the variant's start switch */
+        test_fresh(0, argc > 3 && strcmp(argv[3], "start") == 0);
         return failures != 0;
     }
     run_all();

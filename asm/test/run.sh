@@ -38,7 +38,8 @@ fi
 for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
     coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
     coframe_jump_compact coframe_jump_compact_lean coframe_yield_compact \
-    coframe_yield_compact_lean coframe_ontop_compact coframe_ontop_compact_lean; do
+    coframe_yield_compact_lean coframe_ontop_compact coframe_ontop_compact_lean \
+    coframe_start_compact coframe_start_compact_lean; do
     objdump -d --no-show-raw-insn "$out/switch-x86_64-cet.o" |
         grep -A1 "<$sym>:" | grep -q endbr64 || fail "$sym does not start with endbr64"
 done
@@ -47,13 +48,13 @@ done
 # --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
 # (fcontext and compact contexts each start in their own trampoline)
 if command -v gdb >/dev/null; then
-    for variant in full compact-full; do
+    for variant in full compact-full compact-full:start; do
         start=coframe_fcontext_start
         [[ "$variant" == compact-* ]] && start=coframe_compact_start
         step "gdb backtrace inside a fresh context ($variant)"
         bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
             -ex "frame function $start" -ex 'info frame' \
-            --args "$out/harness-x86_64" gdb-probe "$variant" 2>&1)" || true
+            --args "$out/harness-x86_64" gdb-probe ${variant/:/ } 2>&1)" || true
         echo "$bt" | grep -E '^#[0-9]+ ' || true
         last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
         [[ "$last" == *"$start"* ]] ||
@@ -93,7 +94,7 @@ aarch64-linux-gnu-readelf -n "$out/switch-aarch64-bti.o" | grep -q "AArch64 feat
 for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
     coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
     coframe_jump_compact coframe_jump_compact_lean coframe_ontop_compact \
-    coframe_ontop_compact_lean; do
+    coframe_ontop_compact_lean coframe_start_compact coframe_start_compact_lean; do
     aarch64-linux-gnu-objdump -d --no-show-raw-insn "$out/switch-aarch64-bti.o" |
         grep -A1 "<$sym>:" | grep -q "bti\s*c" || fail "$sym does not start with bti c"
 done
@@ -119,6 +120,6 @@ neg="$( { timeout 60 qemu-aarch64 -cpu max "$out/bti-negative-control" >/dev/nul
     fail "negative control: a br to a non-landing pad exited $neg, not SIGILL: BTI is not enforced"
 timeout 60 qemu-aarch64 -cpu max "$out/bti-enforced" ||
     fail "switch paths failed under enforced BTI (exit $?)"
-echo "BTI enforced (negative control died with SIGILL); make/jump/ontop, fcontext and compact, full and lean: ok"
+echo "BTI enforced (negative control died with SIGILL); make/jump/ontop/start, fcontext and compact, full and lean: ok"
 
 echo "--- asm: all stack-switch checks passed"

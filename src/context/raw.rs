@@ -84,7 +84,8 @@ pub(crate) unsafe fn make(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx 
 }
 
 /// Prepares a fresh *compact* context (see the module docs), switched only
-/// by [`Switch::jump_compact`] and [`Switch::ontop_compact`].
+/// by the compact functions: [`Switch::start_compact`] (made for it),
+/// [`Switch::jump_compact`] or [`Switch::ontop_compact`].
 ///
 /// # Safety
 ///
@@ -161,6 +162,22 @@ impl Switch {
     pub(crate) unsafe fn jump_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
         // SAFETY: forwarded contract.
         unsafe { arch::jump(self == Switch::Full, to.as_ptr(), data) }
+    }
+
+    /// The first switch into a fresh compact context: [`Switch::jump_compact`]
+    /// for a block that [`make_compact`] made and nothing resumed yet. It
+    /// keeps the loads of `jump_compact` for blocks that a switch stored,
+    /// which some CPUs' load-forwarding predictors need (the assembly's
+    /// "First activation").
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump_compact`], and `to` was made by
+    /// [`make_compact`] and never resumed.
+    #[inline(always)]
+    pub(crate) unsafe fn start_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
+        // SAFETY: forwarded contract.
+        unsafe { arch::start(self == Switch::Full, to.as_ptr(), data) }
     }
 
     /// Like [`Switch::jump_compact`], for a coroutine returning to its

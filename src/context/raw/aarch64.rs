@@ -25,6 +25,8 @@ extern "C" {
     fn coframe_jump_compact_lean();
     fn coframe_ontop_compact();
     fn coframe_ontop_compact_lean();
+    fn coframe_start_compact();
+    fn coframe_start_compact_lean();
 }
 
 /// One inline `bl` into a compact function; X2 carries the ontop function.
@@ -62,6 +64,21 @@ pub(super) unsafe fn jump(full: bool, to: *mut c_void, data: *mut c_void) -> Tra
         compact_call!(coframe_jump_compact, to, data)
     } else {
         compact_call!(coframe_jump_compact_lean, to, data)
+    }
+}
+
+/// Compact first activation of a fresh block (see the assembly); `full`
+/// saves the resumer's FPCR.
+///
+/// # Safety
+///
+/// `to` was made by `make_compact` and never resumed.
+#[inline(always)]
+pub(super) unsafe fn start(full: bool, to: *mut c_void, data: *mut c_void) -> Transfer {
+    if full {
+        compact_call!(coframe_start_compact, to, data)
+    } else {
+        compact_call!(coframe_start_compact_lean, to, data)
     }
 }
 

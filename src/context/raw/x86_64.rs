@@ -27,6 +27,8 @@ extern "C" {
     fn coframe_ontop_compact_lean();
     fn coframe_yield_compact();
     fn coframe_yield_compact_lean();
+    fn coframe_start_compact();
+    fn coframe_start_compact_lean();
 }
 
 /// One inline entry into a compact function. `call` for jump and ontop (it
@@ -80,6 +82,21 @@ pub(super) unsafe fn jump(full: bool, to: *mut c_void, data: *mut c_void) -> Tra
         compact_call!(call coframe_jump_compact, to, data)
     } else {
         compact_call!(call coframe_jump_compact_lean, to, data)
+    }
+}
+
+/// Compact first activation of a fresh block (the assembly's "First
+/// activation"); `full` saves the resumer's FP control state.
+///
+/// # Safety
+///
+/// `to` was made by `make_compact` and never resumed.
+#[inline(always)]
+pub(super) unsafe fn start(full: bool, to: *mut c_void, data: *mut c_void) -> Transfer {
+    if full {
+        compact_call!(call coframe_start_compact, to, data)
+    } else {
+        compact_call!(call coframe_start_compact_lean, to, data)
     }
 }
 
