@@ -957,3 +957,40 @@ fn the_control_block_lives_on_the_stack_no_heap_allocation() {
     });
     assert_eq!(n, 0, "heap allocations while creating and running");
 }
+
+/// A `LocalPool` keeps at most `capacity` stacks (the one-stack slot in
+/// front of its `Vec` included), hands back the stack returned last first,
+/// gives the rest to its inner allocator, and everything when dropped.
+#[test]
+fn local_pool_keeps_its_capacity_and_hands_out_the_last_stack_first() {
+    let inner = PooledStack::new(64 * 1024).unwrap();
+    let pool = LocalPool::new(inner.clone(), 3);
+    let stacks: Vec<Stack> = (0..5).map(|_| pool.allocate().unwrap()).collect();
+    assert_eq!(inner.live(), 5);
+    let tops: Vec<usize> = stacks.iter().map(|s| s.top().as_ptr() as usize).collect();
+    for s in stacks {
+        // SAFETY: each stack came from `pool` and is unused.
+        unsafe { pool.deallocate(s) };
+    }
+    assert_eq!(pool.cached(), 3, "capacity 3, slot included");
+    assert_eq!(
+        inner.live(),
+        3,
+        "two stacks went back to the inner allocator"
+    );
+    // The last one returned comes back first, then the others.
+    let again = pool.allocate().unwrap();
+    assert_eq!(again.top().as_ptr() as usize, tops[4]);
+    assert_eq!(pool.cached(), 2);
+    // SAFETY: from `pool`, unused.
+    unsafe { pool.deallocate(again) };
+    drop(pool);
+    assert_eq!(inner.live(), 0, "dropping the pool gives every stack back");
+
+    // Capacity 0 caches nothing.
+    let none = LocalPool::new(inner.clone(), 0);
+    let s = none.allocate().unwrap();
+    // SAFETY: from `none`, unused.
+    unsafe { none.deallocate(s) };
+    assert_eq!((none.cached(), inner.live()), (0, 0));
+}
