@@ -74,6 +74,19 @@ static void pingpong(transfer_t t) {
         t = J(t.fctx, t.data);
 }
 
+/* make_fcontext stores the "no FP state" marker (-1) as a fresh block's FP
+ * word, which coframe's switches recognise; Boost's make records the
+ * creator's MXCSR and x87 control word instead, and its switch loads them
+ * unconditionally (ldmxcsr of -1 faults). Give the Boost-style reference a
+ * block as Boost's make would build it. */
+static fcontext_t make_for(jump_fn j, void (*fn)(transfer_t)) {
+    fcontext_t c = coframe_make_fcontext(stack + STACK_SIZE, STACK_SIZE, fn);
+    if (j == ref_boost_style_jump) {
+        __asm__ volatile("stmxcsr (%0)\n fnstcw 4(%0)" : : "r"(c) : "memory");
+    }
+    return c;
+}
+
 static double now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,7 +96,7 @@ static double now_ns(void) {
 static double bench_switch(jump_fn j, int upward, long n) {
     J = j;
     ctx_round_upward = upward;
-    transfer_t t = {coframe_make_fcontext(stack + STACK_SIZE, STACK_SIZE, pingpong), 0};
+    transfer_t t = {make_for(j, pingpong), 0};
     t = j(t.fctx, 0);
     double best = 1e18;
     for (int r = 0; r < 7; r++) {
@@ -108,7 +121,7 @@ static double bench_create(jump_fn j, long n) {
     for (int r = 0; r < 7; r++) {
         double a = now_ns();
         for (long i = 0; i < n; i++) {
-            fcontext_t c = coframe_make_fcontext(stack + STACK_SIZE, STACK_SIZE, finish_at_once);
+            fcontext_t c = make_for(j, finish_at_once);
             j(c, 0);
         }
         double d = (now_ns() - a) / n;
