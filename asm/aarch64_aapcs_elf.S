@@ -318,13 +318,12 @@
  * "First activation" in the x86_64 file); a full `start` saves the
  * resumer's FPCR and loads none (a fresh context has none of its own).
  */
-.macro SWITCH_COMPACT name, full, ontop
-        .globl  \name
-        .type   \name, %function
-        .p2align 4
-\name:
-        .cfi_startproc
-        BTI_C
+/*
+ * Suspends the caller into a compact block on its own stack (shared by
+ * every compact switch): X19, FP, LR and the FP state word (FPCR, or the
+ * "no FP state" marker when lean); X4 = the block.
+ */
+.macro SAVE_COMPACT full
         sub     sp, sp, #0x20           /* room for the compact block        */
         .cfi_def_cfa_offset 0x20
         stp     x19, x29, [sp, #0x00]   /* 0x00, 0x08: X19, FP               */
@@ -338,6 +337,16 @@
         .cfi_offset x29, -0x18
         .cfi_offset x30, -0x10
         mov     x4, sp                  /* X4 = the caller's compact block   */
+.endm
+
+.macro SWITCH_COMPACT name, full, ontop
+        .globl  \name
+        .type   \name, %function
+        .p2align 4
+\name:
+        .cfi_startproc
+        BTI_C
+        SAVE_COMPACT \full
         mov     sp, x0                  /* switch stacks: SP = target block  */
 .if \full
         LOAD_TARGET_FPCR 0x18
@@ -378,19 +387,7 @@
 \name:
         .cfi_startproc
         BTI_C
-        sub     sp, sp, #0x20           /* room for the compact block        */
-        .cfi_def_cfa_offset 0x20
-        stp     x19, x29, [sp, #0x00]   /* 0x00, 0x08: X19, FP               */
-.if \full
-        mrs     x9, fpcr                /* X9 = current FPCR                 */
-.else
-        mov     x9, #-1                 /* X9 = "no FP state" marker         */
-.endif
-        stp     x30, x9,  [sp, #0x10]   /* 0x10: LR (resume addr); 0x18: FP state */
-        .cfi_offset x19, -0x20
-        .cfi_offset x29, -0x18
-        .cfi_offset x30, -0x10
-        mov     x4, sp                  /* X4 = the caller's compact block   */
+        SAVE_COMPACT \full
         ldr     x19, [x0, #0x00]        /* X19 = fn, the fresh block's 0x00  */
         mov     x29, #0                 /* FP = 0: the frame chain ends      */
         add     sp, x0, #0x20           /* switch stacks: SP = aligned top   */

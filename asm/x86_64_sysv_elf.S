@@ -390,6 +390,26 @@
  * through the fcontext functions, 5-6.5 ns compact; corosensei, whose
  * switch is inlined into the caller, 4.5-5 ns in the runs of the latter.
  */
+/*
+ * Suspends the caller into a compact block on its own stack (shared by
+ * every compact switch): RBX and RBP pushed, RAX = the block, and in the
+ * full variants the FP control state just below it. -0x08 lies in the red
+ * zone, which signal delivery preserves; RSP leaves this stack right after.
+ */
+.macro SAVE_COMPACT full
+        pushq   %rbp                    /* 0x08: RBP                         */
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbp, 0
+        pushq   %rbx                    /* 0x00: RBX                         */
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
+        movq    %rsp, %rax              /* RAX = the caller's compact block  */
+.if \full
+        stmxcsr -0x8(%rax)              /* -0x08: MXCSR                      */
+        fnstcw  -0x4(%rax)              /* -0x04: x87 control word           */
+.endif
+.endm
+
 .macro SWITCH_COMPACT name, full, mode
         /* mode: 0 = jump (resume by jmp), 1 = yield (resume by ret),
          *       2 = ontop (RDX = fn, tail-called on the target's stack) */
@@ -402,18 +422,8 @@
 .if \mode == 2
         movq    %rdx, %r8               /* R8 = fn (RDX is scratch below)    */
 .endif
-        pushq   %rbp                    /* 0x08: RBP                         */
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbp, 0
-        pushq   %rbx                    /* 0x00: RBX                         */
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbx, 0
-        movq    %rsp, %rax              /* RAX = the caller's compact block  */
+        SAVE_COMPACT \full
 .if \full
-        /* -0x08 lies in the red zone, which signal delivery preserves;
-         * RSP leaves this stack right after. */
-        stmxcsr -0x8(%rax)              /* -0x08: MXCSR                      */
-        fnstcw  -0x4(%rax)              /* -0x04: x87 control word           */
         LOAD_TARGET_FP \name, -0x8
         .cfi_remember_state
 .endif
@@ -468,17 +478,7 @@
 \name:
         .cfi_startproc
         ENDBR
-        pushq   %rbp                    /* 0x08: RBP                         */
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbp, 0
-        pushq   %rbx                    /* 0x00: RBX                         */
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbx, 0
-        movq    %rsp, %rax              /* RAX = the caller's compact block  */
-.if \full
-        stmxcsr -0x8(%rax)              /* -0x08: MXCSR (red zone, as jump)  */
-        fnstcw  -0x4(%rax)              /* -0x04: x87 control word           */
-.endif
+        SAVE_COMPACT \full
         movq    0x0(%rdi), %rbx         /* RBX = fn, the fresh block's 0x00  */
         xorl    %ebp, %ebp              /* RBP = 0: the frame chain ends     */
         leaq    0x18(%rdi), %rsp        /* switch stacks: RSP = aligned top  */
