@@ -4,6 +4,7 @@
 //! `bumpalo::Bump` resource), shutdown with pending tasks, panics,
 //! cancellation, remote wakes, fairness and a refusing allocator.
 
+use crate::panic_message;
 use crate::util::yield_now;
 use coframe::frame::{AllocError, Counting, MemoryResource, Recycling};
 use coframe::{run_async, spawn, spawn_local, try_run_async, JoinError, LocalExecutor};
@@ -442,20 +443,13 @@ fn a_refusing_allocator_gives_an_error_and_leaks_nothing() {
     assert_eq!(counting.live_frames(), 0);
 }
 
-fn message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 #[test]
 fn spawn_outside_a_task_panics_with_a_clear_message() {
     let err = std::panic::catch_unwind(|| drop(spawn(async {}))).unwrap_err();
-    let msg = message(err);
+    let msg = panic_message(err);
     assert!(msg.contains("outside a task"), "{msg}");
     let err = std::panic::catch_unwind(|| drop(spawn_local(async {}))).unwrap_err();
-    let msg = message(err);
+    let msg = panic_message(err);
     assert!(msg.contains("outside a task"), "{msg}");
 }
 
@@ -516,7 +510,7 @@ fn a_panicking_output_destructor_in_join_handle_drop_does_not_leak() {
     ex.run_until_stalled();
     assert!(h.is_finished());
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(h)));
-    assert_eq!(message(r.unwrap_err()), "output bomb");
+    assert_eq!(panic_message(r.unwrap_err()), "output bomb");
     assert_eq!(counting.live_frames(), 0);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }

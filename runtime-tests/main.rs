@@ -45,6 +45,14 @@ mod heap_count {
     }
 }
 
+/// The message of a panic payload (`String` or `&str`), or "".
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// The rounding-mode bits of the FP control register of this architecture
 /// (MXCSR.RC on x86_64, FPCR.RMode on AArch64): read, write, the mask and
 /// the "towards plus infinity" value.

@@ -1,6 +1,7 @@
 //! Issue 7: stackful tasks on the executors — spawning them from async code,
 //! waiting on futures inside, cancellation, memory per suspended task.
 
+use crate::panic_message;
 use crate::util::yield_now;
 use coframe::context::{PooledStack, Stack, StackAllocator, StackError};
 use coframe::frame::{
@@ -272,13 +273,6 @@ impl MemoryResource for NoCells {
     unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {
         unreachable!("NoCells never handed out a block")
     }
-}
-
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 /// The cell is allocated first and the stack second (the task is built in

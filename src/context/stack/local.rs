@@ -51,14 +51,21 @@ struct Inner<S: StackAllocator> {
     capacity: usize,
 }
 
+impl<S: StackAllocator> Inner<S> {
+    /// Stacks in the slot and the `Vec`.
+    fn cached(&self) -> usize {
+        let last = self.last.take();
+        let n = usize::from(last.is_some());
+        self.last.set(last);
+        n + self.free.borrow().len()
+    }
+}
+
 impl<S: StackAllocator + fmt::Debug> fmt::Debug for Inner<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let last = self.last.take();
-        let cached = usize::from(last.is_some()) + self.free.borrow().len();
-        self.last.set(last);
         f.debug_struct("Inner")
             .field("alloc", &self.alloc)
-            .field("cached", &cached)
+            .field("cached", &self.cached())
             .field("capacity", &self.capacity)
             .finish()
     }
@@ -87,10 +94,7 @@ impl<S: StackAllocator> LocalPool<S> {
 
     /// Stacks waiting in the cache.
     pub fn cached(&self) -> usize {
-        let last = self.inner.last.take();
-        let n = usize::from(last.is_some());
-        self.inner.last.set(last);
-        n + self.inner.free.borrow().len()
+        self.inner.cached()
     }
 }
 
