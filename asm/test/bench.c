@@ -9,8 +9,10 @@
  *                   CW, reload both unconditionally, mov-based block)
  *   lean, ret       reference: lean, but resuming with `ret` instead of
  *                   `jmp *%r8` (the return-stack buffer always mispredicts)
- * and the cost of creating a context (make_fcontext + first switch in and
- * back out). Best of several runs. Build/run: `asm/test/run.sh bench`.
+ * the cost of creating a context (make_fcontext + first switch in and
+ * back out), and what the FP control instructions cost alone on this CPU
+ * (the floor under the default switch: it must read MXCSR to save it).
+ * Best of several runs. Build/run: `asm/test/run.sh bench`.
  */
 #define _GNU_SOURCE
 #include <fenv.h>
@@ -131,6 +133,41 @@ static double bench_create(jump_fn j, long n) {
     return best;
 }
 
+/* Sixteen independent adds: work a CPU can overlap with a slow instruction. */
+#define ADDS4 "addq $1, %%rcx\n addq $1, %%rdx\n addq $1, %%rsi\n addq $1, %%rdi\n"
+#define ADDS16 ADDS4 ADDS4 ADDS4 ADDS4
+
+/* ns per iteration of a loop around one FP control instruction (which = 0
+ * stmxcsr, 1 fnstcw, 2 ldmxcsr, 3 fldcw, 4 stmxcsr amid 64 independent adds,
+ * 5 the 64 adds alone), best of 7. */
+static double bench_fp_insn(int which, long n) {
+    uint32_t m;
+    uint16_t c;
+    __asm__ volatile("stmxcsr %0\n fnstcw %1" : "=m"(m), "=m"(c));
+    double best = 1e18;
+    for (int r = 0; r < 7; r++) {
+        double a = now_ns();
+        for (long i = 0; i < n; i++) {
+            switch (which) {
+            case 0: __asm__ volatile("stmxcsr %0" : "=m"(m)); break;
+            case 1: __asm__ volatile("fnstcw %0" : "=m"(c)); break;
+            case 2: __asm__ volatile("ldmxcsr %0" : : "m"(m)); break;
+            case 3: __asm__ volatile("fldcw %0" : : "m"(c)); break;
+            case 4:
+                __asm__ volatile("stmxcsr %0\n" ADDS16 ADDS16 ADDS16 ADDS16
+                                 : "=m"(m) : : "rcx", "rdx", "rsi", "rdi");
+                break;
+            default:
+                __asm__ volatile(ADDS16 ADDS16 ADDS16 ADDS16 : : : "rcx", "rdx", "rsi", "rdi");
+            }
+        }
+        double d = (now_ns() - a) / n;
+        if (d < best)
+            best = d;
+    }
+    return best;
+}
+
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 2000000;
     printf("round trip (ns), best of 7 x %ld:\n", n);
@@ -143,5 +180,10 @@ int main(int argc, char **argv) {
     printf("create: make_fcontext + switch in and out (ns):\n");
     printf("  %-22s %6.2f\n", "full", bench_create(coframe_jump_fcontext, n / 4));
     printf("  %-22s %6.2f\n", "lean", bench_create(coframe_jump_fcontext_lean, n / 4));
+    static const char *insn[] = {"stmxcsr", "fnstcw", "ldmxcsr", "fldcw",
+                                 "stmxcsr + 64 adds", "64 adds alone"};
+    printf("FP control instructions, back to back (ns each):\n");
+    for (int w = 0; w < 6; w++)
+        printf("  %-22s %6.2f\n", insn[w], bench_fp_insn(w, n));
     return 0;
 }
