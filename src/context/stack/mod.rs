@@ -95,13 +95,17 @@ impl StackTraits {
         (2 * Self::page_size()).max(8 * 1024).max(libc::MINSIGSTKSZ)
     }
 
-    /// The largest size accepted: the hard limit of `RLIMIT_STACK`, or
-    /// `usize::MAX` when that limit is unbounded (see
-    /// [`StackTraits::is_unbounded`]; the OS may still refuse a mapping).
+    /// The largest size accepted: the hard limit of `RLIMIT_STACK`, or,
+    /// when that limit is unbounded (see [`StackTraits::is_unbounded`]), the
+    /// largest size an allocation can describe: page-rounded, with a guard
+    /// page on top, at most `isize::MAX` bytes. The OS may still refuse the
+    /// memory; that is an error from `allocate`, not a panic.
     pub fn maximum_size() -> usize {
+        let page = Self::page_size();
+        let addressable = (isize::MAX as usize - page + 1) & !(page - 1);
         match Self::rlimit_max() {
-            Some(max) => max.max(Self::minimum_size()),
-            None => usize::MAX,
+            Some(max) => max.max(Self::minimum_size()).min(addressable),
+            None => addressable,
         }
     }
 
