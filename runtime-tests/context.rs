@@ -290,12 +290,16 @@ fn fiber_drop_unwinds_suspended_and_never_started() {
     let drops = Rc::new(Cell::new(0));
     // Never started: the closure (and what it owns) is dropped, no switch.
     let d = D(drops.clone());
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
     let f = Fiber::new(move |c| {
+        r.set(true);
         let _d = d;
         c
     });
     drop(f);
     assert_eq!(drops.get(), 1);
+    assert!(!ran.get(), "a never-started fiber's closure ran");
     // Suspended with destructors pending on its stack.
     let d1 = D(drops.clone());
     let d2 = drops.clone();
@@ -367,10 +371,16 @@ fn forced_unwind_runs_every_destructor() {
     let drops = Rc::new(Cell::new(0));
     // never started
     let d = Counted(drops.clone());
-    let co = Coroutine::<(), (), ()>::new(move |_, ()| drop(d));
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let co = Coroutine::<(), (), ()>::new(move |_, ()| {
+        r.set(true);
+        drop(d)
+    });
     assert!(!co.is_started());
     drop(co);
     assert_eq!(drops.get(), 1);
+    assert!(!ran.get(), "a never-started coroutine's closure ran");
     // suspended, with destructors at several depths
     let d = drops.clone();
     let mut co = Coroutine::<(), u32, ()>::new(move |y, ()| {
@@ -799,13 +809,34 @@ fn stack_sizes_are_validated() {
         Err(StackError::TooSmall { .. })
     ));
     assert!(ProtectedStack::new(min).is_ok());
-    if !StackTraits::is_unbounded() {
+    // Above the maximum, bounded or not: an error for every allocator.
+    let max = StackTraits::maximum_size();
+    assert!(max < isize::MAX as usize, "an allocation must describe it");
+    for size in [max + 1, usize::MAX] {
         assert!(matches!(
-            ProtectedStack::new(StackTraits::maximum_size() + 1),
+            ProtectedStack::new(size),
             Err(StackError::TooLarge { .. })
         ));
-    } else {
-        assert_eq!(StackTraits::maximum_size(), usize::MAX);
+        assert!(matches!(
+            FixedSizeStack::new(size),
+            Err(StackError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            PooledStack::new(size),
+            Err(StackError::TooLarge { .. })
+        ));
+    }
+    // The maximum itself is accepted; memory the OS refuses is an error
+    // from `allocate`, not a panic (no machine here has 2^62 bytes free).
+    // (AddressSanitizer's allocator aborts on such a request by design, so
+    // the heap allocator is left out under it.)
+    if StackTraits::is_unbounded() {
+        let e = ProtectedStack::new(max).unwrap().allocate().err();
+        assert!(matches!(e, Some(StackError::Os(_))), "{e:?}");
+        if !cfg!(feature = "asan") {
+            let e = FixedSizeStack::new(max).unwrap().allocate().err();
+            assert!(matches!(e, Some(StackError::Os(_))), "{e:?}");
+        }
     }
     assert!(matches!(
         PooledStack::builder().max_count(0).build(),
@@ -917,15 +948,175 @@ fn stack_overflow_ends_the_process_with_a_message() {
     }
 }
 
+/// Faults that are not in a coframe guard page reach the handler installed
+/// before coframe's: here Rust's own, which reports the overflow of a
+/// thread's native stack, with coframe's handler installed first.
+#[test]
+fn faults_outside_coframe_stacks_go_to_the_previous_handler() {
+    const TEST: &str = "context::faults_outside_coframe_stacks_go_to_the_previous_handler";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("native-overflow") {
+        // Map (and keep) a coframe stack: the handler is now installed.
+        let stack = ProtectedStack::new(64 * 1024).unwrap().allocate().unwrap();
+        std::mem::forget(stack);
+        #[inline(never)]
+        #[allow(unconditional_recursion)]
+        fn down(n: u64) -> u64 {
+            let pad = std::hint::black_box([n; 64]);
+            down(n + 1) + pad[3]
+        }
+        // On this test thread's own stack, not a coframe one.
+        std::hint::black_box(down(0));
+        return;
+    }
+    let (stderr, ok) = in_child(TEST, "native-overflow");
+    assert!(!ok, "the child survived an overflow");
+    // (Under AddressSanitizer, whose handler std leaves in place, the
+    // previous handler is the sanitizer's.)
+    assert!(
+        stderr.contains("has overflowed its stack") || stderr.contains("AddressSanitizer"),
+        "the previous handler did not run: {stderr}"
+    );
+    assert!(
+        !stderr.contains("coframe: stack overflow"),
+        "coframe claimed a fault outside its stacks: {stderr}"
+    );
+}
+
+/// A thread that `std` did not spawn has no alternate signal stack; the
+/// first protected stack made on it gives it one, so an overflow there is
+/// still reported (the handler cannot run on the stack that overflowed).
+#[test]
+fn a_foreign_thread_gets_an_alternate_signal_stack() {
+    const TEST: &str = "context::a_foreign_thread_gets_an_alternate_signal_stack";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("pthread") {
+        extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
+            // A plain pthread has no alternate stack, unless a sanitizer's
+            // interceptor gave it one: take that away.
+            // SAFETY: disabling and querying this thread's alternate stack.
+            let had = unsafe {
+                let mut off: libc::stack_t = std::mem::zeroed();
+                off.ss_flags = libc::SS_DISABLE;
+                libc::sigaltstack(&off, std::ptr::null_mut());
+                let mut cur: libc::stack_t = std::mem::zeroed();
+                libc::sigaltstack(std::ptr::null(), &mut cur);
+                cur.ss_flags & libc::SS_DISABLE == 0
+            };
+            eprintln!("altstack before: {had}");
+            #[inline(never)]
+            #[allow(unconditional_recursion)]
+            fn down(n: u64) -> u64 {
+                let pad = std::hint::black_box([n; 64]);
+                down(n + 1) + pad[3]
+            }
+            let mut co = Coroutine::<(), (), u64>::with_stack(
+                ProtectedStack::new(64 * 1024).unwrap(),
+                |_, ()| down(0),
+            );
+            co.resume(());
+            std::ptr::null_mut()
+        }
+        // SAFETY: a plain pthread with default attributes, joined below.
+        unsafe {
+            let mut t: libc::pthread_t = std::mem::zeroed();
+            assert_eq!(
+                libc::pthread_create(&mut t, std::ptr::null(), body, std::ptr::null_mut()),
+                0
+            );
+            libc::pthread_join(t, std::ptr::null_mut());
+        }
+        return;
+    }
+    let (stderr, ok) = in_child(TEST, "pthread");
+    assert!(!ok, "the child survived an overflow");
+    assert!(
+        stderr.contains("altstack before: false"),
+        "the scenario needs a thread without one: {stderr}"
+    );
+    assert!(
+        stderr.contains("coframe: stack overflow in a coframe stack"),
+        "stderr was {stderr}"
+    );
+}
+
+/// A bounded hard `RLIMIT_STACK` is the maximum stack size.
+#[test]
+fn a_bounded_stack_rlimit_is_the_maximum_size() {
+    const TEST: &str = "context::a_bounded_stack_rlimit_is_the_maximum_size";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("rlimit") {
+        // Lowering the hard limit needs no privilege (and lasts only for
+        // this child).
+        // SAFETY: valid in/out pointers to an rlimit.
+        unsafe {
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            assert_eq!(libc::getrlimit(libc::RLIMIT_STACK, &mut lim), 0);
+            lim.rlim_max = lim.rlim_max.min(16 << 20);
+            lim.rlim_cur = lim.rlim_cur.min(lim.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_STACK, &lim), 0);
+        }
+        assert!(!StackTraits::is_unbounded());
+        let max = StackTraits::maximum_size();
+        assert!(max <= 16 << 20, "{max}");
+        assert!(ProtectedStack::new(max).is_ok());
+        match FixedSizeStack::new(max + 1) {
+            Err(StackError::TooLarge { requested, maximum }) => {
+                assert_eq!((requested, maximum), (max + 1, max))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ProtectedStack::new(32 << 20),
+            Err(StackError::TooLarge { .. })
+        ));
+        return;
+    }
+    let (stderr, ok) = in_child(TEST, "rlimit");
+    assert!(ok, "{stderr}");
+}
+
 #[test]
 fn many_protected_stacks_fit_under_the_map_count() {
     // 40,000 protected stacks: with one VMA per stack plus one per guard
-    // page this would exceed the default vm.max_map_count (65,530).
+    // page this would exceed the default vm.max_map_count (65,530). That
+    // takes guard regions (MADV_GUARD_INSTALL, Linux 6.13); on an older
+    // kernel the guard splits each mapping, and running out of mappings
+    // must be a clean error that loses nothing.
     let alloc = ProtectedStack::new(16 * 1024).unwrap();
-    let stacks: Vec<Stack> = (0..40_000).map(|_| alloc.allocate().unwrap()).collect();
+    let mut stacks = Vec::with_capacity(40_000);
+    for i in 0..40_000 {
+        match alloc.allocate() {
+            Ok(s) => stacks.push(s),
+            Err(e) if !guard_regions_supported() => {
+                assert!(matches!(e, StackError::Os(_)), "{e:?}");
+                assert!(i > 20_000, "only {i} stacks before running out");
+                break;
+            }
+            Err(e) => panic!("stack {i}: {e}"),
+        }
+    }
     for s in stacks {
         // SAFETY: each stack came from `alloc` and is unused.
         unsafe { alloc.deallocate(s) };
+    }
+}
+
+/// Whether this kernel has guard regions (`MADV_GUARD_INSTALL`).
+fn guard_regions_supported() -> bool {
+    const MADV_GUARD_INSTALL: libc::c_int = 102;
+    let page = StackTraits::page_size();
+    // SAFETY: a private anonymous page, advised and unmapped here.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        let ok = libc::madvise(p, page, MADV_GUARD_INSTALL) == 0;
+        libc::munmap(p, page);
+        ok
     }
 }
 
