@@ -45,6 +45,14 @@ for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
 done
 "$out/harness-x86_64-cet"
 
+# .note.GNU-stack: without it the linker would make every binary that links
+# the switch ask for an executable stack.
+step "x86_64 .note.GNU-stack (non-executable stack)"
+readelf -SW "$out/switch-x86_64-cet.o" | grep -q '\.note\.GNU-stack' ||
+    fail "the x86_64 switch object has no .note.GNU-stack section"
+readelf -lW "$out/harness-x86_64-cet" | grep GNU_STACK | grep -q ' RW ' ||
+    fail "the x86_64 harness asks for an executable stack"
+
 # --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
 # (fcontext and compact contexts each start in their own trampoline)
 if command -v gdb >/dev/null; then
@@ -100,6 +108,10 @@ for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
 done
 aarch64-linux-gnu-gcc "${CFLAGS[@]}" -mbranch-protection=standard -static harness.c \
     "$out/switch-aarch64-bti.o" -lm -o "$out/harness-aarch64-bti"
+aarch64-linux-gnu-readelf -SW "$out/switch-aarch64-bti.o" | grep -q '\.note\.GNU-stack' ||
+    fail "the aarch64 switch object has no .note.GNU-stack section"
+aarch64-linux-gnu-readelf -lW "$out/harness-aarch64-bti" | grep GNU_STACK | grep -q ' RW ' ||
+    fail "the aarch64 harness asks for an executable stack"
 # qemu's "max" CPU implements BTI and PAuth; BTI is enforced when the whole
 # executable carries the BTI property (i.e. when the C library does too).
 if aarch64-linux-gnu-readelf -n "$out/harness-aarch64-bti" | grep -q "AArch64 feature: BTI"; then

@@ -236,6 +236,15 @@ type Marker<I, Y, R> = (*mut (), I, Y, R);
 /// fn assert_send<T: Send>(_: T) {}
 /// assert_send(Coroutine::<(), (), ()>::new(|_, ()| ()));
 /// ```
+///
+/// (The same code without the `Send` bound compiles, so the bound is what
+/// the check above rejects.)
+///
+/// ```
+/// use coframe::context::Coroutine;
+/// fn assert_sized<T>(_: T) {}
+/// assert_sized(Coroutine::<(), (), ()>::new(|_, ()| ()));
+/// ```
 pub struct Coroutine<I, Y, R> {
     rec: NonNull<Record<I, Y, R>>,
     /// The suspended coroutine; `None` once it finished (stack released).

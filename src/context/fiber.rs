@@ -124,6 +124,13 @@ fn set_current(h: *const Header) {
 /// fn assert_send<T: Send>(_: T) {}
 /// assert_send(coframe::context::Fiber::new(|c| c));
 /// ```
+///
+/// (Without the bound the same code compiles.)
+///
+/// ```
+/// fn assert_sized<T>(_: T) {}
+/// assert_sized(coframe::context::Fiber::new(|c| c));
+/// ```
 pub struct Fiber {
     ctx: Option<Ctx>,
     /// The record of a fiber that has not started yet.

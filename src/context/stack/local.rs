@@ -37,6 +37,13 @@ use std::rc::Rc;
 /// fn assert_send<T: Send>(_: T) {}
 /// assert_send(coframe::context::LocalPool::new(coframe::context::ProtectedStack::default(), 1));
 /// ```
+///
+/// (Without the bound the same code compiles.)
+///
+/// ```
+/// fn assert_sized<T>(_: T) {}
+/// assert_sized(coframe::context::LocalPool::new(coframe::context::ProtectedStack::default(), 1));
+/// ```
 #[derive(Debug)]
 pub struct LocalPool<S: StackAllocator> {
     inner: Rc<Inner<S>>,
