@@ -955,9 +955,9 @@ fn stack_overflow_ends_the_process_with_a_message() {
 fn faults_outside_coframe_stacks_go_to_the_previous_handler() {
     const TEST: &str = "context::faults_outside_coframe_stacks_go_to_the_previous_handler";
     if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("native-overflow") {
-        // Map (and keep) a coframe stack: the handler is now installed.
-        let stack = ProtectedStack::new(64 * 1024).unwrap().allocate().unwrap();
-        std::mem::forget(stack);
+        // Map a coframe stack (kept to the end): the handler is installed.
+        let alloc = ProtectedStack::new(64 * 1024).unwrap();
+        let _stack = alloc.allocate().unwrap();
         #[inline(never)]
         #[allow(unconditional_recursion)]
         fn down(n: u64) -> u64 {
