@@ -892,6 +892,14 @@ fn closure_too_large_for_the_stack_is_an_error() {
     assert!(matches!(err, Some(StackError::Invalid(_))));
 }
 
+/// Recurses until the stack it runs on overflows (512 bytes a frame).
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn down(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 64]);
+    down(n + 1) + pad[3]
+}
+
 /// Runs `scenario` in a child process (this test binary, filtered to one
 /// test) and returns its stderr and whether it succeeded.
 fn in_child(test: &str, scenario: &str) -> (String, bool) {
@@ -910,12 +918,6 @@ fn in_child(test: &str, scenario: &str) -> (String, bool) {
 #[test]
 fn stack_overflow_ends_the_process_with_a_message() {
     if let Ok(s) = std::env::var("COFRAME_CHILD_SCENARIO") {
-        #[inline(never)]
-        #[allow(unconditional_recursion)]
-        fn down(n: u64) -> u64 {
-            let pad = std::hint::black_box([n; 64]);
-            down(n + 1) + pad[3]
-        }
         match s.as_str() {
             "coroutine" => {
                 let mut co = Coroutine::<(), (), u64>::with_stack(
@@ -958,12 +960,6 @@ fn faults_outside_coframe_stacks_go_to_the_previous_handler() {
         // Map a coframe stack (kept to the end): the handler is installed.
         let alloc = ProtectedStack::new(64 * 1024).unwrap();
         let _stack = alloc.allocate().unwrap();
-        #[inline(never)]
-        #[allow(unconditional_recursion)]
-        fn down(n: u64) -> u64 {
-            let pad = std::hint::black_box([n; 64]);
-            down(n + 1) + pad[3]
-        }
         // On this test thread's own stack, not a coframe one.
         std::hint::black_box(down(0));
         return;
@@ -1002,12 +998,6 @@ fn a_foreign_thread_gets_an_alternate_signal_stack() {
                 cur.ss_flags & libc::SS_DISABLE == 0
             };
             eprintln!("altstack before: {had}");
-            #[inline(never)]
-            #[allow(unconditional_recursion)]
-            fn down(n: u64) -> u64 {
-                let pad = std::hint::black_box([n; 64]);
-                down(n + 1) + pad[3]
-            }
             let mut co = Coroutine::<(), (), u64>::with_stack(
                 ProtectedStack::new(64 * 1024).unwrap(),
                 |_, ()| down(0),
