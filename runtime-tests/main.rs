@@ -103,6 +103,7 @@ mod util;
 mod context;
 mod frame;
 mod local;
+mod panic_safety;
 mod pool;
 mod stackful;
 mod strand;

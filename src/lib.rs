@@ -83,6 +83,7 @@ pub use executor::{
 pub use task::{JoinError, JoinHandle};
 
 mod loom;
+mod thread_context;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

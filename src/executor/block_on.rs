@@ -42,6 +42,9 @@ impl Wake for ThreadWaker {
 /// assert_eq!(out, 42);
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    // An executor entry like the others: the thread's context is restored
+    // as a unit when this returns or unwinds (rule 11).
+    let _enter = super::EnterGuard::saving();
     let mut future = pin!(future);
     let tw = Arc::new(ThreadWaker {
         thread: thread::current(),

@@ -43,19 +43,11 @@ pub(crate) const BATCH: usize = 61;
 /// hands to new task cells without atomics.
 const CREDIT_BATCH: usize = 1024;
 
-thread_local! {
-    /// The `Inner` whose loop is running on this thread, if any.
-    static RUNNING: Cell<*const Inner> = const { Cell::new(ptr::null()) };
-}
-
-#[inline(never)]
+/// The `Inner` whose loop is running on this thread, if any (the `local`
+/// field of the thread's context).
+#[inline]
 fn running() -> *const Inner {
-    RUNNING.with(|r| r.get())
-}
-
-#[inline(never)]
-fn set_running(p: *const Inner) -> *const Inner {
-    RUNNING.with(|r| r.replace(p))
+    crate::thread_context::with(|cx| cx.local.get())
 }
 
 struct Remote {
@@ -456,12 +448,22 @@ impl LocalExecutor {
         unsafe { self.inner.as_ref() }
     }
 
-    fn enter(&self) -> (EnterGuard, RunningGuard) {
+    /// Running an executor's loop from inside one of its own tasks would
+    /// run two loops over one queue and one main-future flag (each could
+    /// consume the other's wake-up and wait forever): refused at once.
+    #[track_caller]
+    fn refuse_nested(&self, what: &str) {
+        if self.inner().on_owner_running() {
+            nested_run(what);
+        }
+    }
+
+    fn enter(&self) -> EnterGuard {
         // SAFETY: `self.sched` outlives the guard (both are dropped before
         // `self` is).
         let e = unsafe { EnterGuard::new(&self.sched) };
-        let prev = set_running(self.inner.as_ptr());
-        (e, RunningGuard(prev))
+        crate::thread_context::with(|cx| cx.local.set(self.inner.as_ptr()));
+        e
     }
 
     /// Runs the executor's tasks until `future` completes, and returns its
@@ -475,6 +477,7 @@ impl LocalExecutor {
     /// assert_eq!(ex.run_until(async { h.await.unwrap() }), "done");
     /// ```
     pub fn run_until<F: Future>(&self, future: F) -> F::Output {
+        self.refuse_nested("run_until");
         let _enter = self.enter();
         let inner = self.inner();
         let mut future = pin!(future);
@@ -506,17 +509,20 @@ impl LocalExecutor {
     /// assert!(h.is_finished());
     /// ```
     pub fn run_until_stalled(&self) {
+        self.refuse_nested("run_until_stalled");
         let _enter = self.enter();
         while self.inner().tick() != 0 || self.inner().has_local() {}
     }
 }
 
-struct RunningGuard(*const Inner);
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        set_running(self.0);
-    }
+#[cold]
+#[track_caller]
+fn nested_run(what: &str) -> ! {
+    panic!(
+        "coframe: LocalExecutor::{what} called from inside one of the same executor's tasks; \
+         a task cannot run its own executor's loop: .await the future instead \
+         (a different LocalExecutor may be run there)"
+    )
 }
 
 impl super::sealed::Executor for LocalExecutor {

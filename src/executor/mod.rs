@@ -40,12 +40,12 @@
 //!   executor's own reference.
 
 mod block_on;
-mod local;
-mod pinned;
-mod pool;
+pub(crate) mod local;
+pub(crate) mod pinned;
+pub(crate) mod pool;
 mod run_async;
 pub(crate) mod stackful;
-mod strand;
+pub(crate) mod strand;
 
 pub use block_on::block_on;
 pub use local::LocalExecutor;
@@ -56,7 +56,6 @@ pub use strand::{HandlerFor, Strand, WeakStrand};
 use crate::frame::AllocError;
 use crate::frame::{ResourceHandle, SyncResourceHandle};
 use crate::task::{JoinHandle, Runnable, Schedule};
-use std::cell::Cell;
 use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -252,40 +251,39 @@ pub(crate) mod sealed {
     }
 }
 
-thread_local! {
-    /// The scheduler of the executor running on this thread (borrowed from
-    /// the executor, which outlives the scope that sets it).
-    static CURRENT: Cell<*const Arc<dyn Schedule>> = const { Cell::new(std::ptr::null()) };
-}
-
-/// Sets the current scheduler for a scope; restores the previous on drop.
+/// Entering an executor: saves the whole per-thread context (rule 11) and
+/// makes `sched` the current scheduler; everything is restored on drop,
+/// also when unwinding. Executors set their own fields of the context
+/// (`local`, `worker`, `strand`) after entering.
 pub(crate) struct EnterGuard {
-    prev: *const Arc<dyn Schedule>,
+    _saved: crate::thread_context::Saved,
 }
 
 impl EnterGuard {
     /// # Safety
     /// `sched` outlives the guard.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) unsafe fn new(sched: &Arc<dyn Schedule>) -> Self {
-        let prev = CURRENT.with(|c| c.replace(sched));
-        Self { prev }
+        let saved = crate::thread_context::Saved::new();
+        crate::thread_context::with(|cx| cx.scheduler.set(sched));
+        Self { _saved: saved }
     }
-}
 
-impl Drop for EnterGuard {
-    #[inline(never)]
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.prev));
+    /// Saves the context without naming a scheduler (`block_on`).
+    #[inline(always)]
+    pub(crate) fn saving() -> Self {
+        Self {
+            _saved: crate::thread_context::Saved::new(),
+        }
     }
 }
 
 /// The scheduler of the executor running on this thread, if any. Valid
 /// until the caller returns to that executor (set only by an `EnterGuard`,
 /// which its executor outlives).
-#[inline(never)]
+#[inline]
 pub(crate) fn current_scheduler_ref() -> Option<NonNull<dyn Schedule>> {
-    let p = CURRENT.with(|c| c.get());
+    let p = crate::thread_context::with(|cx| cx.scheduler.get());
     // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
     // still alive (the guard is dropped before it).
     (!p.is_null()).then(|| NonNull::from(unsafe { &**p }))
@@ -293,9 +291,9 @@ pub(crate) fn current_scheduler_ref() -> Option<NonNull<dyn Schedule>> {
 
 /// A counted (`Arc`) copy of the current scheduler, if an executor is
 /// running here.
-#[inline(never)]
+#[inline]
 pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
-    let p = CURRENT.with(|c| c.get());
+    let p = crate::thread_context::with(|cx| cx.scheduler.get());
     // SAFETY: as above.
     (!p.is_null()).then(|| unsafe { (*p).clone() })
 }

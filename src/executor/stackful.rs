@@ -67,8 +67,8 @@ use crate::context::{
 };
 use crate::task::Schedule;
 use crate::task::{JoinHandle, SpawnError};
-use std::cell::Cell;
 use std::future::{Future, IntoFuture};
+use std::mem::ManuallyDrop;
 use std::pin::{pin, Pin};
 use std::ptr;
 use std::sync::{Arc, OnceLock};
@@ -193,35 +193,10 @@ unsafe impl StackAllocator for DefaultStacks {
     }
 }
 
-/// What `wait` needs while a stackful task runs: its yielder and the waker
-/// of the poll that resumed it. One per thread: the task's cell holds only
-/// its coroutine (a stackful task's cell fits the frame allocator's
-/// 128-byte class, as a small future's does).
-struct Slot {
-    yielder: Cell<*const Yielder<(), ()>>,
-    waker: Cell<*const Waker>,
-}
-
-thread_local! {
-    static CURRENT: Slot = const {
-        Slot {
-            yielder: Cell::new(ptr::null()),
-            waker: Cell::new(ptr::null()),
-        }
-    };
-}
-
-/// This thread's slot. Never inlined (invariant 7): code on a task's stack
-/// gets the address afresh after every switch.
-#[inline(never)]
-fn current_slot() -> *const Slot {
-    CURRENT.with(|c| c as *const Slot)
-}
-
-/// Restores the slot's previous contents when `poll` returns or unwinds
-/// (stackful tasks may nest: an executor run inside one polls others).
+/// Restores the stackful slot of the thread's context (`yielder`, `waker`)
+/// when `poll` returns or unwinds (stackful tasks may nest: an executor run
+/// inside one polls others).
 struct SlotGuard {
-    slot: *const Slot,
     yielder: *const Yielder<(), ()>,
     waker: *const Waker,
 }
@@ -229,17 +204,27 @@ struct SlotGuard {
 impl Drop for SlotGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: the slot of the thread `poll` runs on (see `poll`).
-        unsafe {
-            (*self.slot).yielder.set(self.yielder);
-            (*self.slot).waker.set(self.waker);
-        }
+        // `poll` runs on the executor's stack, which never changes threads.
+        crate::thread_context::with(|cx| {
+            cx.yielder.set(self.yielder);
+            cx.waker.set(self.waker);
+        });
     }
 }
 
 /// The future of a stackful task: polling it resumes its coroutine.
 pub(crate) struct Stackful<R> {
-    co: Coroutine<(), (), R>,
+    co: ManuallyDrop<Coroutine<(), (), R>>,
+}
+
+impl<R> Drop for Stackful<R> {
+    /// Dropping a suspended task unwinds its stack (its destructors run);
+    /// the ambient context is saved around it as around a poll.
+    fn drop(&mut self) {
+        let _ambient = crate::thread_context::Saved::new();
+        // SAFETY: dropped once, here.
+        unsafe { ManuallyDrop::drop(&mut self.co) }
+    }
 }
 
 impl<R> Stackful<R> {
@@ -253,7 +238,9 @@ impl<R> Stackful<R> {
     {
         // Lean: the FP control state is thread state for tasks (module docs).
         let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |_, ()| f())?;
-        Ok(Stackful { co })
+        Ok(Stackful {
+            co: ManuallyDrop::new(co),
+        })
     }
 }
 
@@ -263,20 +250,18 @@ impl<R> Future for Stackful<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         // SAFETY: nothing is moved out (the coroutine is only resumed).
         let this = unsafe { self.get_unchecked_mut() };
-        // `poll` runs on the executor's stack, which never changes threads,
-        // so the slot's address holds across the resume.
-        let slot = CURRENT.with(|c| c as *const Slot);
-        // SAFETY: this thread's slot. The yielder lives at the top of the
-        // coroutine's stack (a fixed address); the waker outlives the resume,
-        // and the guard takes both out of the slot again when this call
-        // returns or unwinds.
-        let _restore = unsafe {
-            SlotGuard {
-                slot,
-                yielder: (*slot).yielder.replace(this.co.yielder()),
-                waker: (*slot).waker.replace(cx.waker()),
-            }
-        };
+        // The ambient context (executor, frame resource, ...) as the
+        // executor left it: restored when the task suspends, returns or
+        // unwinds, whatever the task entered meanwhile (rule 11).
+        let _ambient = crate::thread_context::Saved::new();
+        // The yielder lives at the top of the coroutine's stack (a fixed
+        // address); the waker outlives the resume, and the guard takes both
+        // out of the slot again when this call returns or unwinds.
+        let waker: *const Waker = cx.waker();
+        let _slot = crate::thread_context::with(|t| SlotGuard {
+            yielder: t.yielder.replace(this.co.yielder()),
+            waker: t.waker.replace(waker),
+        });
         match this.co.resume(()) {
             CoroutineResult::Yield(()) => Poll::Pending,
             CoroutineResult::Return(r) => Poll::Ready(r),
@@ -308,9 +293,8 @@ impl<R> Future for Stackful<R> {
 pub fn wait<F: IntoFuture>(future: F) -> F::Output {
     let mut future = pin!(future.into_future());
     loop {
-        let slot = current_slot();
-        // SAFETY: this thread's slot, just looked up.
-        let (yielder, waker) = unsafe { ((*slot).yielder.get(), (*slot).waker.get()) };
+        // Looked up afresh after every suspension (rule 7).
+        let (yielder, waker) = crate::thread_context::with(|cx| (cx.yielder.get(), cx.waker.get()));
         if yielder.is_null() {
             panic!(
                 "coframe::stackful::wait called outside a stackful task \
@@ -326,7 +310,12 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
         if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
             return v;
         }
+        // The task's own ambient context (say, a nested executor it runs)
+        // goes with it while it is suspended, and comes back when it is
+        // resumed or unwound (rule 11).
+        let own = crate::thread_context::Suspended::take();
         yielder.suspend(());
+        drop(own);
     }
 }
 
@@ -339,8 +328,7 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
 /// assert!(ex.run_until(h).unwrap());
 /// ```
 pub fn in_stackful_task() -> bool {
-    // SAFETY: this thread's slot, just looked up.
-    !unsafe { (*current_slot()).yielder.get() }.is_null()
+    !crate::thread_context::with(|cx| cx.yielder.get()).is_null()
 }
 
 #[cold]
@@ -525,16 +513,9 @@ where
         return unsafe { crate::task::try_spawn_unchecked_with(init, sched, resource) }
             .unwrap_or_else(|e| spawn_failed(e));
     }
-    match super::pool::current_worker() {
-        Some((pool, _))
-            if ptr::eq(
-                Arc::as_ptr(&sched) as *const u8,
-                Arc::as_ptr(&pool) as *const u8,
-            ) =>
-        {
-            spawn_pinned(&pool, stacks, f)
-        }
-        _ => panic!(
+    match sched.new_pinned() {
+        Some(pinned) => spawn_pinned(pinned, stacks, f),
+        None => panic!(
             "coframe: stackful tasks cannot run on this executor \
              (a strand over another strand over a thread pool cannot pin them)"
         ),
@@ -620,14 +601,13 @@ impl<R> Future for PinnedStackful<R> {
 /// Spawns a stackful task running `f` on a stack from `stacks` on `pool`,
 /// pinned to the worker of its first poll, with its cell from the current
 /// (thread-safe) frame resource.
-fn spawn_pinned<F, R, S>(pool: &Arc<super::pool::Shared>, stacks: S, f: F) -> JoinHandle<R>
+fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
     S: StackAllocator + Send + 'static,
 {
-    let pinned = Pinned::new(pool.clone());
-    let pin: Arc<dyn Schedule> = pinned.clone();
+    let pin = pinned.clone();
     let init = move || PinnedStackful::new(stacks, pin, f);
     let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
     // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
@@ -676,6 +656,6 @@ impl super::ThreadPool {
         R: Send + 'static,
         S: StackAllocator + Send + 'static,
     {
-        spawn_pinned(self.shared(), stacks, f)
+        spawn_pinned(Pinned::new(self.shared().clone()), stacks, f)
     }
 }

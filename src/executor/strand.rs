@@ -88,7 +88,6 @@ use crate::frame::{safe_resume, ResourceHandle};
 use crate::loom::sync::Mutex;
 use crate::task::{cancel_now, Header, JoinHandle, Runnable, Schedule};
 use std::any::Any;
-use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -299,28 +298,11 @@ type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 // ---------------------------------------------------------------------------
 // Shared: the per-strand state.
 
-thread_local! {
-    /// The strand whose drain is running on this thread, if any.
-    static CURRENT: Cell<*const Shared> = const { Cell::new(ptr::null()) };
-}
-
-#[inline(never)]
+/// The strand whose drain runs on this thread (the `strand` field of the
+/// thread's context), or null.
+#[inline]
 fn current_strand() -> *const Shared {
-    CURRENT.with(|c| c.get())
-}
-
-#[inline(never)]
-fn set_current_strand(p: *const Shared) -> *const Shared {
-    CURRENT.with(|c| c.replace(p))
-}
-
-/// Restores the previous current strand on drop.
-struct CurrentGuard(*const Shared);
-
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        set_current_strand(self.0);
-    }
+    crate::thread_context::with(|cx| cx.strand.get())
 }
 
 struct Tasks {
@@ -386,9 +368,12 @@ impl Shared {
             Some(hook) => {
                 // A panicking hook must not take the drain down either.
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| hook(payload))) {
-                    // Dropping a payload may panic again; forget it instead.
-                    std::mem::forget(p);
-                    eprintln!("coframe: a strand's panic hook panicked");
+                    eprintln!("coframe: a strand's panic hook panicked (contained)");
+                    // The hook's own payload is dropped; its destructor may
+                    // panic in turn, which is contained too.
+                    if catch_unwind(AssertUnwindSafe(move || drop(p))).is_err() {
+                        eprintln!("coframe: dropping a strand panic hook's payload panicked");
+                    }
                 }
             }
             // Default: the panic message was already printed by the std
@@ -503,7 +488,7 @@ impl Future for Drain {
         // SAFETY: `sched` outlives the guard (declared before it, so dropped
         // after it).
         let _enter = unsafe { EnterGuard::new(&sched) };
-        let _current = CurrentGuard(set_current_strand(Arc::as_ptr(&shared)));
+        crate::thread_context::with(|cx| cx.strand.set(Arc::as_ptr(&shared)));
         let mut budget = BATCH;
         loop {
             if this.batch.is_empty() {

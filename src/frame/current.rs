@@ -1,11 +1,13 @@
 //! The thread-local *current resource* slot (invariant 3: it is a stack).
 //!
-//! The slot is a constant-initialised `thread_local!` of a `Copy` value with
-//! no destructor, so reading it is a bare thread-local load (no lazy-init or
-//! destructor-state check) and it stays readable during thread-local
-//! teardown. Its accessors are `#[inline(never)]` (invariant 7): code running
-//! on a switched stack that migrated threads must not reuse a thread-local
-//! address computed before the switch.
+//! The slot is the `frame` field of the per-thread runtime context
+//! (`thread_context.rs`): a constant-initialised thread-local of `Copy`
+//! values with no destructor, so reading it is a bare thread-local load (no
+//! lazy-init or destructor-state check) and it stays readable during
+//! thread-local teardown. Its accessor is `#[inline(never)]` (rule 7): code
+//! running on a switched stack must not reuse a thread-local address
+//! computed before the switch. The executors save and restore it with the
+//! rest of the context on entry and around stackful switches (rule 11).
 //!
 //! # Ownership of the slot's value
 //!
@@ -26,7 +28,6 @@
 
 use super::handle::{HandleRepr, ResourceHandle, RootHeader};
 use super::resource::MemoryResource;
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -35,7 +36,7 @@ use std::ptr::NonNull;
 /// address (0 if unrooted) with bit 0 set when the slot owns a count.
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Slot {
+pub(crate) struct Slot {
     res: Option<NonNull<dyn MemoryResource>>,
     root: usize,
 }
@@ -43,10 +44,19 @@ struct Slot {
 const COUNTED: usize = 1;
 
 impl Slot {
-    const EMPTY: Slot = Slot { res: None, root: 0 };
+    pub(crate) const EMPTY: Slot = Slot { res: None, root: 0 };
+
+    /// The same value, not owning a count.
+    #[inline(always)]
+    pub(crate) fn uncounted(self) -> Slot {
+        Slot {
+            res: self.res,
+            root: self.root & !COUNTED,
+        }
+    }
 
     #[inline]
-    fn uncounted(r: HandleRepr) -> Slot {
+    fn uncounted_of(r: HandleRepr) -> Slot {
         Slot {
             res: Some(r.res),
             root: r.root.map_or(0, |p| p.as_ptr() as usize),
@@ -55,7 +65,7 @@ impl Slot {
 
     #[inline]
     fn counted(r: HandleRepr) -> Slot {
-        let mut s = Slot::uncounted(r);
+        let mut s = Slot::uncounted_of(r);
         if s.root != 0 {
             s.root |= COUNTED;
         }
@@ -72,7 +82,7 @@ impl Slot {
 
     /// Gives up the slot's count if it owns one.
     #[inline]
-    fn release(self) {
+    pub(crate) fn release(self) {
         if self.root & COUNTED != 0 {
             if let Some(r) = self.repr() {
                 // SAFETY: a counted slot value owns one count.
@@ -92,10 +102,6 @@ impl Slot {
     }
 }
 
-thread_local! {
-    static SLOT: Cell<Slot> = const { Cell::new(Slot::EMPTY) };
-}
-
 #[inline]
 fn slot_get() -> Slot {
     // SAFETY: the address is this thread's slot, used at once.
@@ -103,10 +109,12 @@ fn slot_get() -> Slot {
 }
 
 /// This thread's slot address, computed afresh by every caller (never
-/// kept across a call that could switch stacks: invariant 7).
-#[inline(never)]
+/// kept across a call that could switch stacks: rule 7).
+#[inline(always)]
 fn slot_ptr() -> *mut Slot {
-    SLOT.with(Cell::as_ptr)
+    // SAFETY: this thread's context record (`thread_context::get` is
+    // `#[inline(never)]`); only the address leaves.
+    unsafe { (*crate::thread_context::get()).frame.as_ptr() }
 }
 
 #[inline(always)]
@@ -215,7 +223,7 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
     // duration.
     let saved = unsafe {
         let saved = *p;
-        (*p).root &= !COUNTED;
+        *p = saved.uncounted();
         saved
     };
     let _restore = Restore(saved);
@@ -240,7 +248,7 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// ```
 #[inline]
 pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
-    let saved = slot_replace(Slot::uncounted(h.repr));
+    let saved = slot_replace(Slot::uncounted_of(h.repr));
     let _restore = Restore(saved);
     f()
 }
@@ -260,7 +268,7 @@ pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
 #[inline]
 #[allow(dead_code)] // used by the executors' batch loops
 pub(crate) unsafe fn replace_current_uncounted(h: &ResourceHandle) {
-    slot_replace(Slot::uncounted(h.repr)).release();
+    slot_replace(Slot::uncounted_of(h.repr)).release();
 }
 
 #[cfg(test)]

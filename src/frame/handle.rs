@@ -50,6 +50,7 @@ use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 /// The raw, uncounted three-word form shared by every handle type and the
@@ -97,13 +98,44 @@ unsafe fn destroy_root<A>(header: NonNull<RootHeader>) {
         // SAFETY: queued by `RawHandle::deallocate`, which received a block
         // allocated by this root's allocator with this layout.
         unsafe {
-            root.header
-                .res
-                .as_ref()
-                .deallocate(NonNull::new_unchecked(addr as *mut u8), layout)
+            contained_deallocate(
+                root.header.res.as_ref(),
+                NonNull::new_unchecked(addr as *mut u8),
+                layout,
+            )
         };
     }
-    drop(root);
+    // The allocator's own destructor is user code too.
+    if catch_unwind(AssertUnwindSafe(move || drop(root))).is_err() {
+        eprintln!("coframe: a run_async allocator panicked in its destructor (contained)");
+    }
+}
+
+/// Returns a block to a user's resource, containing a panic from its
+/// `deallocate` (the contract on [`MemoryResource::deallocate`]): the block
+/// counts as lost to that resource, and the caller's bookkeeping (reference
+/// counts, the root's lifetime, the executor's task accounting) goes on.
+///
+/// # Safety
+/// As [`MemoryResource::deallocate`].
+#[inline(always)]
+unsafe fn contained_deallocate(res: &dyn MemoryResource, ptr: NonNull<u8>, layout: Layout) {
+    // SAFETY: forwarded contract.
+    let freed = catch_unwind(AssertUnwindSafe(|| unsafe { res.deallocate(ptr, layout) }));
+    if freed.is_err() {
+        deallocate_panicked(layout);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn deallocate_panicked(layout: Layout) {
+    eprintln!(
+        "coframe: a frame memory resource panicked in deallocate ({} bytes, align {}): \
+         the panic is contained and the block is lost to that resource",
+        layout.size(),
+        layout.align()
+    );
 }
 
 fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
@@ -258,7 +290,7 @@ impl HandleRepr {
             unsafe { recycling_deallocate(ptr, layout) }
         } else {
             // SAFETY: by contract.
-            unsafe { self.res.as_ref().deallocate(ptr, layout) }
+            unsafe { contained_deallocate(self.res.as_ref(), ptr, layout) }
         }
     }
 }
@@ -272,10 +304,11 @@ fn give_back_pending(header: &RootHeader) {
         // SAFETY: queued by `RawHandle::deallocate` with a block of this
         // root's allocator; we are on the owner thread.
         unsafe {
-            header
-                .res
-                .as_ref()
-                .deallocate(NonNull::new_unchecked(addr as *mut u8), layout)
+            contained_deallocate(
+                header.res.as_ref(),
+                NonNull::new_unchecked(addr as *mut u8),
+                layout,
+            )
         };
     }
 }

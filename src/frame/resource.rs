@@ -53,6 +53,17 @@ pub trait MemoryResource {
 
     /// Returns a block to the resource.
     ///
+    /// # Panics
+    ///
+    /// It should not. If it does, coframe contains the panic wherever it
+    /// frees a frame (a task cell, a [`FrameBox`](super::FrameBox), a block
+    /// queued for a `run_async` root): the standard panic hook prints it,
+    /// coframe adds a line saying it was contained, the block counts as
+    /// lost to this resource, and everything else goes on (reference counts
+    /// are released, the worker keeps running, the root is still dropped
+    /// after its last frame). The same holds for a panic in the destructor
+    /// of an allocator owned by [`run_async`](crate::run_async).
+    ///
     /// # Safety
     ///
     /// `ptr` must have been returned by `allocate` on this same resource (or

@@ -355,9 +355,11 @@ impl<T> Drop for JoinHandle<T> {
                         // SAFETY: AWAITER cleared before completion: the slot
                         // is the handle's again.
                         let w = unsafe { hd.awaiter.with_mut(|w| (*w).take()) };
-                        drop(w);
+                        // The reference goes first: a waker whose destructor
+                        // panics must not leak the cell.
                         // SAFETY: the handle's reference.
                         unsafe { drop_ref(ptr) };
+                        drop(w);
                         return;
                     }
                     Err(actual) => s = actual,

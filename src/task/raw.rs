@@ -220,6 +220,24 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
     unsafe { ptr::write(stage, Stage::Finished(result)) };
 }
 
+/// Drops the future in the stage if the poll unwinds (armed around the
+/// poll, forgotten when it returns). A second panic from the future's
+/// destructor is caught here: the first panic is the one the task reports.
+struct DropOnUnwind<F: Future>(*mut Stage<F>);
+
+impl<F: Future> Drop for DropOnUnwind<F> {
+    fn drop(&mut self) {
+        let stage = self.0;
+        // SAFETY: the poller holds RUNNING (exclusive access to the stage);
+        // the stage is `Consumed` afterwards whether or not the destructor
+        // panicked, so nothing is dropped twice.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            let old = ptr::replace(stage, Stage::Consumed);
+            drop(old);
+        }));
+    }
+}
+
 /// # Safety
 /// `h` points to a live `Cell<F>`, the caller holds `RUNNING`, and the
 /// task's resource is the current one.
@@ -239,7 +257,16 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                     Stage::Running(f) => Pin::new_unchecked(f),
                     _ => unreachable!("coframe: task polled without a future"),
                 };
-                match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
+                // A panicking poll drops the future *during* the unwind (as
+                // tokio does), so its destructors see `thread::panicking()`
+                // and a `MutexGuard` it holds poisons its mutex.
+                let polled = catch_unwind(AssertUnwindSafe(|| {
+                    let on_unwind = DropOnUnwind(stage);
+                    let r = fut.poll(&mut cx);
+                    mem::forget(on_unwind);
+                    r
+                }));
+                match polled {
                     Ok(Poll::Pending) => false,
                     Ok(Poll::Ready(v)) => {
                         finish(stage, Ok(v));
@@ -513,15 +540,18 @@ unsafe fn complete(h: NonNull<Header>) {
         // SAFETY: without a handle the completer owns the stage.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe { (hd.vtable.drop_output)(h) }));
     } else if s & AWAITER != 0 {
+        // The awaiter's waker is user code: a panic in it is contained here
+        // (the standard panic hook has printed it), so the executor's
+        // reference is still released below and the worker goes on.
         // SAFETY: AWAITER was set when COMPLETED was published, so the handle
         // will never write the slot again; reading it is shared access.
-        unsafe {
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             hd.awaiter.with(|w| {
                 if let Some(w) = &*w {
                     w.wake_by_ref()
                 }
             })
-        };
+        }));
     }
     // SAFETY: the executor's reference.
     unsafe { drop_ref(h) };

@@ -187,6 +187,14 @@ pub trait Schedule: Send + Sync + 'static {
     /// Pins what this scheduler schedules to the pool worker running the
     /// current poll, if it can be pinned and is not yet. Default: nothing.
     fn pin_here(&self) {}
+
+    /// For a thread pool: a fresh, not yet pinned scheduler for one
+    /// stackful task spawned onto it (from a worker, or from any other
+    /// thread: the task is pinned to the worker of its first poll).
+    /// Default: none.
+    fn new_pinned(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn Schedule>> {
+        None
+    }
 }
 
 /// Drops one strong count of a scheduler's `Arc` (after

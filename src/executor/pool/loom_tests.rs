@@ -52,9 +52,9 @@ fn stacks() -> crate::context::PooledStack {
 fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
     loom::thread::spawn(move || {
         let core = Core::new(shared, index, local);
-        let prev = super::worker::set_current(&core);
+        let _saved = crate::thread_context::Saved::new();
+        crate::thread_context::with(|cx| cx.worker.set(&core));
         crate::frame::safe_resume(|| core.run());
-        super::worker::set_current(prev);
         core.exit();
     })
 }

@@ -34,7 +34,7 @@ mod worker;
 mod loom_tests;
 
 pub(crate) use shared::Shared;
-pub(crate) use worker::current_worker;
+pub(crate) use worker::{current_worker, Core};
 
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
 use crate::context::{PooledStack, StackTraits};
@@ -495,6 +495,12 @@ impl ThreadPool {
     /// ```
     pub fn shutdown(&self) {
         if self.shared.begin_shutdown() {
+            // This thread may be the last participant, which cancels every
+            // remaining task: their destructors run with the pool current
+            // (closed, so what they spawn is cancelled on the spot), as on
+            // the workers' exit paths.
+            // SAFETY: `self.sched` outlives the guard.
+            let _enter = unsafe { EnterGuard::new(&self.sched) };
             self.shared.finish_participant();
         }
         if worker::on_any_worker() && worker::current_for(&self.shared).is_some() {

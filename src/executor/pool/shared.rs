@@ -450,4 +450,8 @@ impl Schedule for Shared {
     fn is_local(&self) -> bool {
         false
     }
+
+    fn new_pinned(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn Schedule>> {
+        Some(crate::executor::pinned::Pinned::new(self))
+    }
 }

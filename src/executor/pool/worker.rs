@@ -26,9 +26,12 @@
 //! occupant to the local queue, then an idle worker is notified so it can
 //! steal). From other threads, tasks go to the injector (`shared.rs`).
 //!
-//! Invariants: `CURRENT` points to the core of the worker running on this
-//! thread (set for the worker loop's whole life, cleared before the exit
-//! path), so `schedule` on this thread may touch the core's `Cell`s. The
+//! Invariants: the `worker` field of the thread's context points to the
+//! core of the worker running on this thread, from the start of the loop
+//! to the end of the exit path (so "am I a worker of this pool" holds while
+//! the exit path cancels tasks: a pool dropped there is never joined from
+//! its own thread), and `schedule` on this thread may touch the core's
+//! `Cell`s. The
 //! frame slot is saved once around the whole loop (`safe_resume`) and each
 //! poll writes its task's resource into it (`run_batched`); nothing between
 //! two polls reads the slot, and the exit path (cancellations) runs after
@@ -48,26 +51,11 @@ pub(crate) const MAX_LIFO_POLLS: u32 = 3;
 /// starting value is 61, a number copied from Go).
 pub(crate) const GLOBAL_INTERVAL: u32 = 61;
 
-#[cfg(not(loom))]
-thread_local! {
-    static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };
-}
-
-// Loom runs its threads on one OS thread: the core pointer must be a loom
-// thread-local.
-#[cfg(loom)]
-loom::thread_local! {
-    static CURRENT: Cell<*const Core> = Cell::new(ptr::null());
-}
-
-#[inline(never)]
+/// The core of the worker running on this thread (the `worker` field of the
+/// thread's context), or null.
+#[inline]
 fn current_ptr() -> *const Core {
-    CURRENT.with(|c| c.get())
-}
-
-#[inline(never)]
-pub(crate) fn set_current(p: *const Core) -> *const Core {
-    CURRENT.with(|c| c.replace(p))
+    crate::thread_context::with(|cx| cx.worker.get())
 }
 
 /// The core of the worker running on this thread, if it belongs to `shared`.
@@ -330,19 +318,9 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, local: Local) {
     let sched: Arc<dyn crate::task::Schedule> = shared;
     // SAFETY: `sched` outlives the guard (declared before it).
     let _enter = unsafe { crate::executor::EnterGuard::new(&sched) };
-    let prev = set_current(&core);
-    // `run` catches nothing itself: task panics are caught in the task cell;
-    // a panic here would be a coframe bug, and the guard still clears CURRENT.
-    struct Clear(*const Core);
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            set_current(self.0);
-        }
-    }
-    let clear = Clear(prev);
+    crate::thread_context::with(|cx| cx.worker.set(&core));
     // One save/restore of the current-resource slot for the whole loop;
     // each poll writes its task's resource (`Core::poll`).
     crate::frame::safe_resume(|| core.run());
-    drop(clear);
     core.exit();
 }

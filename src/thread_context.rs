@@ -1,0 +1,231 @@
+//! The one per-thread runtime context (ARCHITECTURE.md, rule 11).
+//!
+//! Everything coframe keeps per thread *about what is running here* lives
+//! in one record, [`ThreadContext`], in one constant-initialised
+//! thread-local without a destructor (a bare thread-local load to reach it,
+//! readable during thread-local teardown):
+//!
+//! | field        | owner (the only writer)        | meaning                                   |
+//! |--------------|--------------------------------|-------------------------------------------|
+//! | `scheduler`  | executor entry (`Entered`)     | where `coframe::spawn` puts new tasks     |
+//! | `local`      | `LocalExecutor` entry          | the local executor whose loop runs here   |
+//! | `worker`     | a pool worker's `worker_main`  | the pool worker core running this thread  |
+//! | `strand`     | a strand's drain               | the strand whose drain runs here          |
+//! | `frame`      | `frame::current`               | the current frame resource (rule 3)       |
+//! | `yielder`, `waker` | `Stackful::poll`         | what `stackful::wait` suspends and wakes  |
+//!
+//! Each layer reads and writes only its own fields, through its own
+//! accessors; the record is where the layers meet, not a layer that knows
+//! them. Caches and identities are not context and keep their own
+//! thread-locals: the frame allocator's and the stack pool's per-thread
+//! caches (they have destructors), the thread token, the alternate signal
+//! stack, the running fiber (the stackful layer's own bookkeeping, restored
+//! by every fiber switch).
+//!
+//! # Who saves and restores it
+//!
+//! The *ambient* part ([`Ambient`]: scheduler, local executor, worker,
+//! strand, frame resource) is saved and restored as a unit in three places,
+//! and only there:
+//!
+//! 1. **Entering an executor** (`run_until`, `run_until_stalled`, a pool
+//!    worker's loop, `block_on`, a strand's drain, an executor's shutdown):
+//!    [`Saved`] is taken on entry and restores everything on exit, also when
+//!    unwinding. Nested entries nest.
+//! 2. **Polling a task**: the frame resource is set for each poll
+//!    (`frame::safe_resume_with`, or one save per batch around
+//!    `replace_current_uncounted` in the executors' loops); the other fields
+//!    can only change inside a poll through a nested entry (1), which
+//!    restores them before the poll returns.
+//! 3. **Switching into or out of a stackful task**: `Stackful::poll` saves
+//!    the ambient before it resumes the task and restores it when the task
+//!    suspends, returns or unwinds; `stackful::wait` saves the task's own
+//!    ambient before it suspends and puts it back when it is resumed. So a
+//!    task that suspends from inside a nested executor (its `run_until` on
+//!    the task's stack) takes that executor with it, and the executor that
+//!    polled it never sees it.
+//!
+//! The stackful slot (`yielder`, `waker`) is not ambient: it names the
+//! stackful task being polled and the waker of that poll, so it belongs to
+//! `Stackful::poll`, which sets it for the resume and restores the previous
+//! value afterwards (stackful tasks may nest).
+//!
+//! # Frame slot ownership
+//!
+//! The `frame` field may own one reference count (a value installed by
+//! `frame::set_current`; see `frame/current.rs`). A [`Saved`] snapshot
+//! takes that count with it and leaves the live slot an uncounted copy of
+//! the same value, exactly as `frame::safe_resume` does; restoring releases
+//! whatever count the live slot owns by then. A task's ambient saved by
+//! `wait` moves the count to the task's stack the same way.
+//!
+//! # Stack switches and thread-local addresses
+//!
+//! The accessor [`get`] is `#[inline(never)]` and its result is used at once
+//! and never kept across a call that may switch stacks (rule 7): code on a
+//! stackful task's stack must not reuse a thread-local address computed
+//! before a switch.
+
+use crate::context::Yielder;
+use crate::executor::local::Inner as LocalInner;
+use crate::executor::pool::Core;
+use crate::executor::strand::Shared as StrandShared;
+use crate::frame::FrameSlot;
+use crate::task::Schedule;
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+use std::task::Waker;
+
+/// The per-thread runtime context. See the module docs for who owns each
+/// field.
+pub(crate) struct ThreadContext {
+    /// The scheduler of the executor running on this thread (borrowed from
+    /// the executor, which outlives the entry that set it).
+    pub(crate) scheduler: Cell<*const Arc<dyn Schedule>>,
+    /// The `LocalExecutor` whose loop runs on this thread.
+    pub(crate) local: Cell<*const LocalInner>,
+    /// The core of the pool worker running on this thread.
+    pub(crate) worker: Cell<*const Core>,
+    /// The strand whose drain runs on this thread.
+    pub(crate) strand: Cell<*const StrandShared>,
+    /// The current frame resource (`frame/current.rs`).
+    pub(crate) frame: Cell<FrameSlot>,
+    /// The yielder of the stackful task being polled (null outside one).
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    /// The waker of that poll.
+    pub(crate) waker: Cell<*const Waker>,
+}
+
+impl ThreadContext {
+    const fn new() -> Self {
+        ThreadContext {
+            scheduler: Cell::new(ptr::null()),
+            local: Cell::new(ptr::null()),
+            worker: Cell::new(ptr::null()),
+            strand: Cell::new(ptr::null()),
+            frame: Cell::new(FrameSlot::EMPTY),
+            yielder: Cell::new(ptr::null()),
+            waker: Cell::new(ptr::null()),
+        }
+    }
+
+    /// A copy of the ambient part. The frame value's count (if the slot
+    /// owns one) moves to the copy: the live slot keeps an uncounted copy.
+    #[inline(always)]
+    fn take_ambient(&self) -> Ambient {
+        let frame = self.frame.get();
+        self.frame.set(frame.uncounted());
+        Ambient {
+            scheduler: self.scheduler.get(),
+            local: self.local.get(),
+            worker: self.worker.get(),
+            strand: self.strand.get(),
+            frame,
+        }
+    }
+
+    /// Puts `a` back, releasing the count the live frame slot owns (a
+    /// guard leaked since the matching [`take_ambient`](Self::take_ambient)).
+    #[inline(always)]
+    fn put_ambient(&self, a: Ambient) {
+        self.scheduler.set(a.scheduler);
+        self.local.set(a.local);
+        self.worker.set(a.worker);
+        self.strand.set(a.strand);
+        self.frame.replace(a.frame).release();
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static CONTEXT: ThreadContext = const { ThreadContext::new() };
+}
+
+// Loom runs its model threads on one OS thread: the record must be one of
+// loom's thread-locals there.
+#[cfg(loom)]
+loom::thread_local! {
+    static CONTEXT: ThreadContext = ThreadContext::new();
+}
+
+/// This thread's context. Never inlined (rule 7); use the result at once,
+/// never across a call that may switch stacks.
+#[inline(never)]
+pub(crate) fn get() -> *const ThreadContext {
+    CONTEXT.with(|c| c as *const ThreadContext)
+}
+
+/// Runs `f` with this thread's context.
+///
+/// `f` must not switch stacks (it is only ever a few loads and stores).
+#[inline(always)]
+pub(crate) fn with<R>(f: impl FnOnce(&ThreadContext) -> R) -> R {
+    // SAFETY: this thread's record: constant-initialised, no destructor, so
+    // it lives as long as the thread; the borrow ends before `with`
+    // returns and no stack switch happens inside `f`.
+    f(unsafe { &*get() })
+}
+
+/// The ambient part of the context: what an executor entry and a stackful
+/// switch save and restore as a unit.
+#[derive(Clone, Copy)]
+pub(crate) struct Ambient {
+    scheduler: *const Arc<dyn Schedule>,
+    local: *const LocalInner,
+    worker: *const Core,
+    strand: *const StrandShared,
+    frame: FrameSlot,
+}
+
+/// The ambient context as it was when this was made; restored (as a unit)
+/// when it is dropped, also during unwinding. The executors' entries and
+/// `Stackful::poll` hold one.
+#[must_use = "the context is restored when this is dropped"]
+pub(crate) struct Saved(Ambient);
+
+impl Saved {
+    /// Saves the ambient context (rule 11).
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Saved(with(ThreadContext::take_ambient))
+    }
+}
+
+impl Drop for Saved {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let a = self.0;
+        with(|cx| cx.put_ambient(a));
+    }
+}
+
+/// A stackful task's own ambient context while it is suspended: taken by
+/// `stackful::wait` just before it suspends, put back (a drop, so also when
+/// the task is unwound) as soon as it is resumed.
+pub(crate) struct Suspended(Ambient);
+
+impl Suspended {
+    /// Takes the task's ambient context before it suspends. The poller
+    /// restores its own right after the switch.
+    #[inline(always)]
+    pub(crate) fn take() -> Self {
+        Suspended(with(ThreadContext::take_ambient))
+    }
+}
+
+impl Drop for Suspended {
+    /// Back on the task's stack: the poller's ambient is live and its
+    /// `Saved` owns its frame count, so overwrite without releasing.
+    #[inline(always)]
+    fn drop(&mut self) {
+        let a = self.0;
+        with(|cx| {
+            cx.scheduler.set(a.scheduler);
+            cx.local.set(a.local);
+            cx.worker.set(a.worker);
+            cx.strand.set(a.strand);
+            cx.frame.set(a.frame);
+        });
+    }
+}
