@@ -495,13 +495,7 @@ impl ThreadPool {
     /// ```
     pub fn shutdown(&self) {
         if self.shared.begin_shutdown() {
-            // This thread may be the last participant, which cancels every
-            // remaining task: their destructors run with the pool current
-            // (closed, so what they spawn is cancelled on the spot), as on
-            // the workers' exit paths.
-            // SAFETY: `self.sched` outlives the guard.
-            let _enter = unsafe { EnterGuard::new(&self.sched) };
-            self.shared.finish_participant();
+            self.finish_as_participant();
         }
         if worker::on_any_worker() && worker::current_for(&self.shared).is_some() {
             // Inside our own task: never join (module docs above).
@@ -512,6 +506,19 @@ impl ThreadPool {
             // Worker panics are coframe bugs; do not double-panic in Drop.
             let _ = t.join();
         }
+    }
+}
+
+impl ThreadPool {
+    /// The shutting-down thread's part of shutdown step 3 (`shared.rs`).
+    /// This thread may be the last participant, which cancels every
+    /// remaining task: their destructors run with the pool current (closed,
+    /// so what they spawn is cancelled on the spot), as on the workers'
+    /// exit paths.
+    fn finish_as_participant(&self) {
+        // SAFETY: `self.sched` outlives the guard.
+        let _enter = unsafe { EnterGuard::new(&self.sched) };
+        self.shared.finish_participant();
     }
 }
 
@@ -543,5 +550,40 @@ impl Executor for ThreadPool {
     /// Whether the calling thread is one of this pool's workers.
     fn running_in_this_thread(&self) -> bool {
         worker::current_for(&self.shared).is_some()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The interleaving in which the thread that shuts the pool down
+    /// finishes last (every worker exited first), so the final cleanup
+    /// runs on it: a destructor there still finds the pool current.
+    #[test]
+    fn the_last_participant_cleans_up_with_the_pool_current() {
+        struct SpawnsOnDrop(Arc<AtomicBool>);
+        impl Drop for SpawnsOnDrop {
+            fn drop(&mut self) {
+                // Panics without a current executor.
+                drop(crate::spawn(async {}));
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = SpawnsOnDrop(dropped.clone());
+        let h = pool.spawn(async move {
+            let _g = guard;
+            std::future::pending::<()>().await
+        });
+        assert!(pool.shared.begin_shutdown());
+        for t in pool.threads.lock().unwrap().drain(..) {
+            t.join().unwrap();
+        }
+        pool.finish_as_participant();
+        assert!(crate::block_on(h).unwrap_err().is_cancelled());
+        assert!(dropped.load(Ordering::SeqCst));
     }
 }
