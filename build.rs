@@ -1,9 +1,14 @@
 //! Builds the stack-switch assembly for the target with `cc`.
 //!
-//! One file per architecture and ABI lives in `asm/`; each provides the same
-//! six symbols (`coframe_{make,jump,ontop}_fcontext` and the `_lean` jump and
-//! ontop that leave the floating-point control state alone). An unsupported
-//! target fails here, with a message, rather than at link time.
+//! One file per architecture and ABI lives in `asm/`; each provides the
+//! fcontext functions (`coframe_make_fcontext`, and `coframe_jump_fcontext`
+//! and `coframe_ontop_fcontext`, each also as a `_lean` variant that leaves
+//! the floating-point control state alone) and the compact ones for
+//! coroutines (`coframe_make_compact`, and `coframe_jump_compact`,
+//! `coframe_ontop_compact` and `coframe_start_compact`, each also `_lean`;
+//! x86_64 adds `coframe_yield_compact` and its `_lean` variant): 12 global
+//! symbols on aarch64, 14 on x86_64. An unsupported target fails here, with
+//! a message, rather than at link time.
 
 use std::env;
 
