@@ -105,7 +105,17 @@
  * here). `ret` to a resume address other than the one the return-stack
  * predictor expects mispredicts, as in Boost; `br` would need landing pads
  * at every call site under BTI.
+ *
+ * Symbol names: hidden and versioned, SYM(name) = COFRAME_PREFIX ## name,
+ * exactly as in the x86_64 file ("Symbol names").
  */
+
+#ifndef COFRAME_PREFIX
+#  error "COFRAME_PREFIX is not defined: build with -DCOFRAME_PREFIX=coframe_<version>_ (build.rs does)"
+#endif
+#define SYM_PASTE(prefix, name) prefix ## name
+#define SYM_EXPAND(prefix, name) SYM_PASTE(prefix, name)
+#define SYM(name) SYM_EXPAND(COFRAME_PREFIX, name)
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && (__ARM_FEATURE_BTI_DEFAULT == 1)
 #  define BTI_C hint #34                /* bti c                             */
@@ -241,6 +251,7 @@
  */
 .macro JUMP name, full
         .globl  \name
+        .hidden \name
         .type   \name, %function
         .p2align 4
 \name:
@@ -263,6 +274,7 @@
  */
 .macro ONTOP name, full
         .globl  \name
+        .hidden \name
         .type   \name, %function
         .p2align 4
 \name:
@@ -277,10 +289,10 @@
         .size   \name, .-\name
 .endm
 
-        JUMP    coframe_jump_fcontext, 1
-        JUMP    coframe_jump_fcontext_lean, 0
-        ONTOP   coframe_ontop_fcontext, 1
-        ONTOP   coframe_ontop_fcontext_lean, 0
+        JUMP    SYM(jump_fcontext), 1
+        JUMP    SYM(jump_fcontext_lean), 0
+        ONTOP   SYM(ontop_fcontext), 1
+        ONTOP   SYM(ontop_fcontext_lean), 0
 
 /*
  * ---------------------------------------------------------------------------
@@ -341,6 +353,7 @@
 
 .macro SWITCH_COMPACT name, full, ontop
         .globl  \name
+        .hidden \name
         .type   \name, %function
         .p2align 4
 \name:
@@ -369,10 +382,10 @@
         .size   \name, .-\name
 .endm
 
-        SWITCH_COMPACT  coframe_jump_compact, 1, 0
-        SWITCH_COMPACT  coframe_jump_compact_lean, 0, 0
-        SWITCH_COMPACT  coframe_ontop_compact, 1, 1
-        SWITCH_COMPACT  coframe_ontop_compact_lean, 0, 1
+        SWITCH_COMPACT  SYM(jump_compact), 1, 0
+        SWITCH_COMPACT  SYM(jump_compact_lean), 0, 0
+        SWITCH_COMPACT  SYM(ontop_compact), 1, 1
+        SWITCH_COMPACT  SYM(ontop_compact_lean), 0, 1
 
 /*
  * transfer_t start(fcontext_t to = X0, void *data = X1), compact: saves the
@@ -382,6 +395,7 @@
  */
 .macro START_COMPACT name, full
         .globl  \name
+        .hidden \name
         .type   \name, %function
         .p2align 4
 \name:
@@ -401,8 +415,8 @@
         .size   \name, .-\name
 .endm
 
-        START_COMPACT coframe_start_compact, 1
-        START_COMPACT coframe_start_compact_lean, 0
+        START_COMPACT SYM(start_compact), 1
+        START_COMPACT SYM(start_compact_lean), 0
 
 /*
  * fcontext_t coframe_make_compact(void *sp = X0, size_t size = X1,
@@ -411,10 +425,11 @@
  * with the "no FP state" marker for FPCR: the first full switch into it
  * keeps the resumer's FPCR (see the x86_64 file, "Fresh contexts").
  */
-        .globl  coframe_make_compact
-        .type   coframe_make_compact, %function
+        .globl  SYM(make_compact)
+        .hidden SYM(make_compact)
+        .type   SYM(make_compact), %function
         .p2align 4
-coframe_make_compact:
+SYM(make_compact):
         .cfi_startproc
         BTI_C
         and     x0, x0, #~0xf           /* top of stack, 16-aligned          */
@@ -425,16 +440,17 @@ coframe_make_compact:
         stp     x9, x10, [x0, #0x10]    /* 0x10: LR = trampoline; 0x18: -1   */
         ret
         .cfi_endproc
-        .size   coframe_make_compact, .-coframe_make_compact
+        .size   SYM(make_compact), .-SYM(make_compact)
 
 /*
  * fcontext_t coframe_make_fcontext(void *sp = X0, size_t size = X1,
  *                                  void (*fn)(transfer_t) = X2)
  */
-        .globl  coframe_make_fcontext
-        .type   coframe_make_fcontext, %function
+        .globl  SYM(make_fcontext)
+        .hidden SYM(make_fcontext)
+        .type   SYM(make_fcontext), %function
         .p2align 4
-coframe_make_fcontext:
+SYM(make_fcontext):
         .cfi_startproc
         BTI_C
         and     x0, x0, #~0xf           /* top of stack, 16-aligned          */
@@ -446,7 +462,7 @@ coframe_make_fcontext:
         str     x9, [x0, #0xa0]         /* 0xa0: full switch keeps the FPCR  */
         ret                             /* D8-D15, X20-X28: don't care       */
         .cfi_endproc
-        .size   coframe_make_fcontext, .-coframe_make_fcontext
+        .size   SYM(make_fcontext), .-SYM(make_fcontext)
 
 /*
  * The base frame of every fresh context (file-local symbols):

@@ -1,7 +1,9 @@
 /*
  * coframe stack switch for x86_64, System V ABI, ELF (Linux, *BSD).
  *
- * fcontext semantics of Boost.Context (>= 1.61), symbols prefixed `coframe_`:
+ * fcontext semantics of Boost.Context (>= 1.61); the names below are those
+ * of the hidden, versioned symbols `coframe_<version>_make_fcontext` etc.
+ * (see "Symbol names"):
  *
  *   typedef void *fcontext_t;                   // = address of a saved block
  *   typedef struct { fcontext_t fctx; void *data; } transfer_t;  // in RAX:RDX
@@ -114,7 +116,26 @@
  * shadow stack would reject; the note therefore never announces SHSTK, so
  * the linker drops SHSTK from any binary containing this object and the
  * loader never enables shadow stacks for it.
+ *
+ * Symbol names. Every global symbol is SYM(name) = COFRAME_PREFIX ## name,
+ * where COFRAME_PREFIX is `coframe_<crate version>_` with every character
+ * of the version that is not a letter or digit replaced by `_` (e.g.
+ * `coframe_0_1_0_`): build.rs passes it (-DCOFRAME_PREFIX=...) and gives
+ * the Rust declarations the same prefix; asm/test/prefix.sh derives it for
+ * the C tests. Each global symbol is also `.hidden`: it links within the
+ * binary or shared object that contains this object and is never exported
+ * from it. So two coframe versions in one program each call their own
+ * switch code, and a shared object built with coframe neither exports the
+ * switches nor lets another object's symbol of the same name interpose on
+ * them.
  */
+
+#ifndef COFRAME_PREFIX
+#  error "COFRAME_PREFIX is not defined: build with -DCOFRAME_PREFIX=coframe_<version>_ (build.rs does)"
+#endif
+#define SYM_PASTE(prefix, name) prefix ## name
+#define SYM_EXPAND(prefix, name) SYM_PASTE(prefix, name)
+#define SYM(name) SYM_EXPAND(COFRAME_PREFIX, name)
 
 #if defined(__CET__) && (__CET__ & 1)
 #  define ENDBR endbr64
@@ -247,6 +268,7 @@
  */
 .macro JUMP name, full
         .globl  \name
+        .hidden \name
         .type   \name, @function
         .p2align 4
 \name:
@@ -282,6 +304,7 @@
  */
 .macro ONTOP name, full
         .globl  \name
+        .hidden \name
         .type   \name, @function
         .p2align 4
 \name:
@@ -306,10 +329,10 @@
         .size   \name, .-\name
 .endm
 
-        JUMP    coframe_jump_fcontext, 1
-        JUMP    coframe_jump_fcontext_lean, 0
-        ONTOP   coframe_ontop_fcontext, 1
-        ONTOP   coframe_ontop_fcontext_lean, 0
+        JUMP    SYM(jump_fcontext), 1
+        JUMP    SYM(jump_fcontext_lean), 0
+        ONTOP   SYM(ontop_fcontext), 1
+        ONTOP   SYM(ontop_fcontext_lean), 0
 
 /*
  * ---------------------------------------------------------------------------
@@ -414,6 +437,7 @@
         /* mode: 0 = jump (resume by jmp), 1 = yield (resume by ret),
          *       2 = ontop (RDX = fn, tail-called on the target's stack) */
         .globl  \name
+        .hidden \name
         .type   \name, @function
         .p2align 4
 \name:
@@ -456,12 +480,12 @@
         .size   \name, .-\name
 .endm
 
-        SWITCH_COMPACT  coframe_jump_compact, 1, 0
-        SWITCH_COMPACT  coframe_jump_compact_lean, 0, 0
-        SWITCH_COMPACT  coframe_yield_compact, 1, 1
-        SWITCH_COMPACT  coframe_yield_compact_lean, 0, 1
-        SWITCH_COMPACT  coframe_ontop_compact, 1, 2
-        SWITCH_COMPACT  coframe_ontop_compact_lean, 0, 2
+        SWITCH_COMPACT  SYM(jump_compact), 1, 0
+        SWITCH_COMPACT  SYM(jump_compact_lean), 0, 0
+        SWITCH_COMPACT  SYM(yield_compact), 1, 1
+        SWITCH_COMPACT  SYM(yield_compact_lean), 0, 1
+        SWITCH_COMPACT  SYM(ontop_compact), 1, 2
+        SWITCH_COMPACT  SYM(ontop_compact_lean), 0, 2
 
 /*
  * transfer_t start(fcontext_t to = RDI, void *data = RSI), compact: the
@@ -473,6 +497,7 @@
  */
 .macro START_COMPACT name, full
         .globl  \name
+        .hidden \name
         .type   \name, @function
         .p2align 4
 \name:
@@ -490,8 +515,8 @@
         .size   \name, .-\name
 .endm
 
-        START_COMPACT coframe_start_compact, 1
-        START_COMPACT coframe_start_compact_lean, 0
+        START_COMPACT SYM(start_compact), 1
+        START_COMPACT SYM(start_compact_lean), 0
 
 /*
  * fcontext_t coframe_make_compact(void *sp = RDI, size_t size = RSI,
@@ -501,10 +526,11 @@
  * marker as its FP word (see "Fresh contexts" in the header); `size` is
  * unused.
  */
-        .globl  coframe_make_compact
-        .type   coframe_make_compact, @function
+        .globl  SYM(make_compact)
+        .hidden SYM(make_compact)
+        .type   SYM(make_compact), @function
         .p2align 4
-coframe_make_compact:
+SYM(make_compact):
         .cfi_startproc
         ENDBR
         movq    %rdi, %rax
@@ -517,7 +543,7 @@ coframe_make_compact:
         movq    %rcx, 0x10(%rax)        /* 0x10: RIP = the trampoline        */
         ret
         .cfi_endproc
-        .size   coframe_make_compact, .-coframe_make_compact
+        .size   SYM(make_compact), .-SYM(make_compact)
 
 /*
  * fcontext_t coframe_make_fcontext(void *sp = RDI, size_t size = RSI,
@@ -525,10 +551,11 @@ coframe_make_compact:
  * Builds a fresh context's block below the 16-byte aligned `sp`; see the
  * header for what the first switch into it does. `size` is unused.
  */
-        .globl  coframe_make_fcontext
-        .type   coframe_make_fcontext, @function
+        .globl  SYM(make_fcontext)
+        .hidden SYM(make_fcontext)
+        .type   SYM(make_fcontext), @function
         .p2align 4
-coframe_make_fcontext:
+SYM(make_fcontext):
         .cfi_startproc
         ENDBR
         movq    %rdi, %rax
@@ -541,7 +568,7 @@ coframe_make_fcontext:
         movq    %rcx, 0x40(%rax)        /* 0x40: RIP = the trampoline        */
         ret                             /* R12-R15 slots: don't care         */
         .cfi_endproc
-        .size   coframe_make_fcontext, .-coframe_make_fcontext
+        .size   SYM(make_fcontext), .-SYM(make_fcontext)
 
 /*
  * The base frame of every fresh context (file-local symbols, so backtraces

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "symbols.h"
+
 typedef void *fcontext_t;
 typedef struct {
     fcontext_t fctx;
@@ -28,9 +30,12 @@ typedef struct {
 } transfer_t;
 typedef transfer_t (*jump_fn)(fcontext_t, void *);
 
-fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
-transfer_t coframe_jump_fcontext(fcontext_t to, void *data);
-transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data);
+fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(make_fcontext));
+transfer_t coframe_jump_fcontext(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext));
+transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext_lean));
 transfer_t ref_boost_style_jump(fcontext_t to, void *data);
 transfer_t ref_lean_ret_jump(fcontext_t to, void *data);
 

@@ -14,17 +14,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbols.h"
+
 typedef void *fcontext_t;
 typedef struct {
     fcontext_t fctx;
     void *data;
 } transfer_t;
-fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
-transfer_t coframe_jump_fcontext(fcontext_t to, void *data);
-transfer_t coframe_ontop_fcontext(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
-transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data);
-transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
-fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
+fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(make_fcontext));
+transfer_t coframe_jump_fcontext(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext));
+transfer_t coframe_ontop_fcontext(fcontext_t to, void *data, transfer_t (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(ontop_fcontext));
+transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext_lean));
+transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(ontop_fcontext_lean));
+fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(make_compact));
 transfer_t wrap_jump_compact(fcontext_t to, void *data);
 transfer_t wrap_ontop_compact(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
 transfer_t wrap_jump_compact_lean(fcontext_t to, void *data);
@@ -51,12 +59,12 @@ transfer_t wrap_start_compact_lean(fcontext_t to, void *data);
     " ldp d8, d9, [sp, #96]\n ldp d10, d11, [sp, #112]\n"                     \
     " ldp d12, d13, [sp, #128]\n ldp d14, d15, [sp, #144]\n"                  \
     " ldp x29, x30, [sp], #160\n ret\n.size " name ", .-" name "\n"
-__asm__(".text\n" WRAP("wrap_jump_compact", "coframe_jump_compact")
-        WRAP("wrap_ontop_compact", "coframe_ontop_compact")
-        WRAP("wrap_jump_compact_lean", "coframe_jump_compact_lean")
-        WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean")
-        WRAP("wrap_start_compact", "coframe_start_compact")
-        WRAP("wrap_start_compact_lean", "coframe_start_compact_lean"));
+__asm__(".text\n" WRAP("wrap_jump_compact", SWITCH_SYMBOL(jump_compact))
+        WRAP("wrap_ontop_compact", SWITCH_SYMBOL(ontop_compact))
+        WRAP("wrap_jump_compact_lean", SWITCH_SYMBOL(jump_compact_lean))
+        WRAP("wrap_ontop_compact_lean", SWITCH_SYMBOL(ontop_compact_lean))
+        WRAP("wrap_start_compact", SWITCH_SYMBOL(start_compact))
+        WRAP("wrap_start_compact_lean", SWITCH_SYMBOL(start_compact_lean)));
 
 /* Called from the trampoline; the rest of the file needs no libc. */
 void _exit(int code) {

@@ -59,26 +59,38 @@
 #include <string.h>
 #include <unwind.h>
 
+#include "symbols.h"
+
 typedef void *fcontext_t;
 typedef struct {
     fcontext_t fctx;
     void *data;
 } transfer_t;
 
-fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
-transfer_t coframe_jump_fcontext(fcontext_t to, void *data);
-transfer_t coframe_ontop_fcontext(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
-transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data);
-transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t));
+fcontext_t coframe_make_fcontext(void *sp, size_t size, void (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(make_fcontext));
+transfer_t coframe_jump_fcontext(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext));
+transfer_t coframe_ontop_fcontext(fcontext_t to, void *data, transfer_t (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(ontop_fcontext));
+transfer_t coframe_jump_fcontext_lean(fcontext_t to, void *data)
+    __asm__(SWITCH_SYMBOL(jump_fcontext_lean));
+transfer_t coframe_ontop_fcontext_lean(fcontext_t to, void *data, transfer_t (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(ontop_fcontext_lean));
 
 /* The compact convention: make is a C function; the switches are not (they
  * are declared as opaque code addresses and reached only from assembly). */
-fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t));
-void coframe_jump_compact(void), coframe_jump_compact_lean(void);
-void coframe_ontop_compact(void), coframe_ontop_compact_lean(void);
-void coframe_start_compact(void), coframe_start_compact_lean(void);
+fcontext_t coframe_make_compact(void *sp, size_t size, void (*fn)(transfer_t))
+    __asm__(SWITCH_SYMBOL(make_compact));
+void coframe_jump_compact(void) __asm__(SWITCH_SYMBOL(jump_compact));
+void coframe_jump_compact_lean(void) __asm__(SWITCH_SYMBOL(jump_compact_lean));
+void coframe_ontop_compact(void) __asm__(SWITCH_SYMBOL(ontop_compact));
+void coframe_ontop_compact_lean(void) __asm__(SWITCH_SYMBOL(ontop_compact_lean));
+void coframe_start_compact(void) __asm__(SWITCH_SYMBOL(start_compact));
+void coframe_start_compact_lean(void) __asm__(SWITCH_SYMBOL(start_compact_lean));
 #if defined(__x86_64__)
-void coframe_yield_compact(void), coframe_yield_compact_lean(void);
+void coframe_yield_compact(void) __asm__(SWITCH_SYMBOL(yield_compact));
+void coframe_yield_compact_lean(void) __asm__(SWITCH_SYMBOL(yield_compact_lean));
 #endif
 
 typedef fcontext_t (*make_fn)(void *, size_t, void (*)(transfer_t));
@@ -275,14 +287,14 @@ __asm__(".text\n"
         CHK(%rbx, 1) CHK(%rbp, 2)
         PLANT_EPILOGUE
         ".size plant_compact, .-plant_compact\n"
-        WRAP("wrap_jump_compact", ENTER_CALL("coframe_jump_compact"))
-        WRAP("wrap_jump_compact_lean", ENTER_CALL("coframe_jump_compact_lean"))
-        WRAP("wrap_start_compact", ENTER_CALL("coframe_start_compact"))
-        WRAP("wrap_start_compact_lean", ENTER_CALL("coframe_start_compact_lean"))
-        WRAP("wrap_ontop_compact", ENTER_CALL("coframe_ontop_compact"))
-        WRAP("wrap_ontop_compact_lean", ENTER_CALL("coframe_ontop_compact_lean"))
-        WRAP("wrap_yield_compact", ENTER_PUSH_JMP("coframe_yield_compact"))
-        WRAP("wrap_yield_compact_lean", ENTER_PUSH_JMP("coframe_yield_compact_lean"))
+        WRAP("wrap_jump_compact", ENTER_CALL(SWITCH_SYMBOL(jump_compact)))
+        WRAP("wrap_jump_compact_lean", ENTER_CALL(SWITCH_SYMBOL(jump_compact_lean)))
+        WRAP("wrap_start_compact", ENTER_CALL(SWITCH_SYMBOL(start_compact)))
+        WRAP("wrap_start_compact_lean", ENTER_CALL(SWITCH_SYMBOL(start_compact_lean)))
+        WRAP("wrap_ontop_compact", ENTER_CALL(SWITCH_SYMBOL(ontop_compact)))
+        WRAP("wrap_ontop_compact_lean", ENTER_CALL(SWITCH_SYMBOL(ontop_compact_lean)))
+        WRAP("wrap_yield_compact", ENTER_PUSH_JMP(SWITCH_SYMBOL(yield_compact)))
+        WRAP("wrap_yield_compact_lean", ENTER_PUSH_JMP(SWITCH_SYMBOL(yield_compact_lean)))
         ".globl entry_probe\n"
         ".type entry_probe, @function\n"
         "entry_probe:\n" ENDBR
@@ -441,12 +453,12 @@ __asm__(".text\n"
         CHK(x19, 1) CHK(x29, 2)
         PLANT_EPILOGUE
         ".size plant_compact, .-plant_compact\n"
-        WRAP("wrap_jump_compact", "coframe_jump_compact")
-        WRAP("wrap_jump_compact_lean", "coframe_jump_compact_lean")
-        WRAP("wrap_start_compact", "coframe_start_compact")
-        WRAP("wrap_start_compact_lean", "coframe_start_compact_lean")
-        WRAP("wrap_ontop_compact", "coframe_ontop_compact")
-        WRAP("wrap_ontop_compact_lean", "coframe_ontop_compact_lean")
+        WRAP("wrap_jump_compact", SWITCH_SYMBOL(jump_compact))
+        WRAP("wrap_jump_compact_lean", SWITCH_SYMBOL(jump_compact_lean))
+        WRAP("wrap_start_compact", SWITCH_SYMBOL(start_compact))
+        WRAP("wrap_start_compact_lean", SWITCH_SYMBOL(start_compact_lean))
+        WRAP("wrap_ontop_compact", SWITCH_SYMBOL(ontop_compact))
+        WRAP("wrap_ontop_compact_lean", SWITCH_SYMBOL(ontop_compact_lean))
         ".globl entry_probe\n"
         ".type entry_probe, %function\n"
         "entry_probe:\n" BTI_C

@@ -6,6 +6,10 @@
 #                            also with BTI+PAC (-mbranch-protection=standard)
 #   asm/test/run.sh bench    additionally the x86_64 full-vs-lean bench
 #
+# The switch symbols are hidden and versioned (coframe_<version>_<name>):
+# prefix.sh derives the prefix from Cargo.toml as build.rs does, and every
+# build below passes it as -DCOFRAME_PREFIX.
+#
 # Installs qemu-user and gcc-aarch64-linux-gnu (apt) when missing. Builds into
 # asm/test/build (gitignored). Exits non-zero on any failure.
 set -euo pipefail
@@ -18,13 +22,39 @@ cd "$here"
 step() { echo "--- asm: $*"; }
 fail() { echo "asm/test/run.sh: FAILED: $*" >&2; exit 1; }
 
-CFLAGS=(-std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror)
+prefix="$(bash "$here/prefix.sh")"
+CFLAGS=(-std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
+    "-DCOFRAME_PREFIX=$prefix")
+
+# The global symbols each switch object defines, without the prefix.
+X86_64_SYMBOLS=(make_fcontext jump_fcontext ontop_fcontext jump_fcontext_lean
+    ontop_fcontext_lean make_compact jump_compact jump_compact_lean yield_compact
+    yield_compact_lean ontop_compact ontop_compact_lean start_compact
+    start_compact_lean)
+AARCH64_SYMBOLS=(make_fcontext jump_fcontext ontop_fcontext jump_fcontext_lean
+    ontop_fcontext_lean make_compact jump_compact jump_compact_lean ontop_compact
+    ontop_compact_lean start_compact start_compact_lean)
+
+# check_symbols READELF OBJECT NAME...: the object's defined global symbols
+# are exactly $prefix + each NAME, and every one of them is hidden.
+check_symbols() {
+    local readelf="$1" obj="$2"; shift 2
+    local want got
+    want="$(printf 'HIDDEN %s\n' "${@/#/$prefix}" | sort)"
+    got="$("$readelf" -sW "$obj" | awk '$5 == "GLOBAL" && $7 != "UND" { print $6, $8 }' | sort)"
+    [[ "$got" == "$want" ]] ||
+        fail "$obj: defined global symbols (visibility, name) are not the expected hidden, versioned set:
+$(diff <(echo "$want") <(echo "$got") || true)"
+    echo "--- asm: $(basename "$obj"): $# global symbols, all ${prefix}*, all hidden"
+}
 
 [[ "$(uname -m)" == x86_64 ]] || fail "run.sh expects an x86_64 host (got $(uname -m))"
 
 # --- x86_64, native ---------------------------------------------------------
 step "x86_64 harness"
 gcc "${CFLAGS[@]}" harness.c "$asm/x86_64_sysv_elf.S" -lm -o "$out/harness-x86_64"
+gcc "${CFLAGS[@]}" -c "$asm/x86_64_sysv_elf.S" -o "$out/switch-x86_64.o"
+check_symbols readelf "$out/switch-x86_64.o" "${X86_64_SYMBOLS[@]}"
 "$out/harness-x86_64"
 
 step "x86_64 harness, -fcf-protection=full (endbr64, IBT property note)"
@@ -35,11 +65,7 @@ readelf -n "$out/switch-x86_64-cet.o" | grep -q "x86 feature: IBT" ||
 if readelf -n "$out/switch-x86_64-cet.o" | grep -q SHSTK; then
     fail "the x86_64 switch must not claim shadow-stack (SHSTK) compatibility"
 fi
-for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
-    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
-    coframe_jump_compact coframe_jump_compact_lean coframe_yield_compact \
-    coframe_yield_compact_lean coframe_ontop_compact coframe_ontop_compact_lean \
-    coframe_start_compact coframe_start_compact_lean; do
+for sym in "${X86_64_SYMBOLS[@]/#/$prefix}"; do
     objdump -d --no-show-raw-insn "$out/switch-x86_64-cet.o" |
         grep -A1 "<$sym>:" | grep -q endbr64 || fail "$sym does not start with endbr64"
 done
@@ -79,7 +105,8 @@ fi
 
 if [[ "${1:-}" == bench ]]; then
     step "x86_64 bench (full vs lean round trip)"
-    gcc -std=gnu11 -O2 -Wall -Wextra -Werror bench.c "$asm/x86_64_sysv_elf.S" -lm -o "$out/bench-x86_64"
+    gcc -std=gnu11 -O2 -Wall -Wextra -Werror "-DCOFRAME_PREFIX=$prefix" bench.c \
+        "$asm/x86_64_sysv_elf.S" -lm -o "$out/bench-x86_64"
     "$out/bench-x86_64"
 fi
 
@@ -99,10 +126,8 @@ aarch64-linux-gnu-gcc "${CFLAGS[@]}" -mbranch-protection=standard \
     -c "$asm/aarch64_aapcs_elf.S" -o "$out/switch-aarch64-bti.o"
 aarch64-linux-gnu-readelf -n "$out/switch-aarch64-bti.o" | grep -q "AArch64 feature: BTI, PAC" ||
     fail "no BTI/PAC property note in the branch-protection build of the aarch64 switch"
-for sym in coframe_make_fcontext coframe_jump_fcontext coframe_ontop_fcontext \
-    coframe_jump_fcontext_lean coframe_ontop_fcontext_lean coframe_make_compact \
-    coframe_jump_compact coframe_jump_compact_lean coframe_ontop_compact \
-    coframe_ontop_compact_lean coframe_start_compact coframe_start_compact_lean; do
+check_symbols aarch64-linux-gnu-readelf "$out/switch-aarch64-bti.o" "${AARCH64_SYMBOLS[@]}"
+for sym in "${AARCH64_SYMBOLS[@]/#/$prefix}"; do
     aarch64-linux-gnu-objdump -d --no-show-raw-insn "$out/switch-aarch64-bti.o" |
         grep -A1 "<$sym>:" | grep -q "bti\s*c" || fail "$sym does not start with bti c"
 done
@@ -123,7 +148,7 @@ timeout 300 qemu-aarch64 -cpu max "$out/harness-aarch64-bti"
 
 step "aarch64 switch under enforced BTI (freestanding, qemu-aarch64 -cpu max)"
 FREE=(-std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -static
-    -fno-stack-protector -mbranch-protection=standard)
+    -fno-stack-protector -mbranch-protection=standard "-DCOFRAME_PREFIX=$prefix")
 aarch64-linux-gnu-gcc "${FREE[@]}" -DNEGATIVE_CONTROL bti_enforced.c \
     "$out/switch-aarch64-bti.o" -o "$out/bti-negative-control"
 aarch64-linux-gnu-gcc "${FREE[@]}" bti_enforced.c "$out/switch-aarch64-bti.o" -o "$out/bti-enforced"

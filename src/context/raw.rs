@@ -29,6 +29,14 @@
 //! A context made by [`make_compact`] is switched only by
 //! [`Switch::jump_compact`] and [`Switch::ontop_compact`], and vice versa.
 //!
+//! The switch functions are linked under versioned names: each declaration
+//! here and in `raw/<arch>.rs` takes its link name from `switch_symbol!`,
+//! the prefix `coframe_<version>_` that build.rs also hands the assembler,
+//! and the assembly marks those symbols hidden. Two coframe versions in one
+//! binary therefore each call their own switch code, and none of it is
+//! exported. The inline `sym` operands of `raw/<arch>.rs` name the same
+//! declarations, so they follow.
+//!
 //! Nothing unwinds through these functions: every Rust function the assembly
 //! calls (entry functions, ontop functions) catches panics itself and hands
 //! them over as data. They are still declared `C-unwind` so that, should a
@@ -56,16 +64,32 @@ pub(crate) type EntryFn = unsafe extern "C-unwind" fn(Transfer) -> !;
 /// A function run on top of a resumed context.
 pub(crate) type OntopFn = unsafe extern "C-unwind" fn(Transfer) -> Transfer;
 
+/// The link name of the switch function `$name` (e.g. `"jump_fcontext"`):
+/// the versioned prefix `coframe_<version>_` that build.rs gives both the
+/// assembler and this crate, followed by `$name`. Every declaration of a
+/// switch function, here and in `raw/<arch>.rs`, takes its name from here.
+macro_rules! switch_symbol {
+    ($name:literal) => {
+        concat!(env!("COFRAME_SYMBOL_PREFIX"), $name)
+    };
+}
+
 #[cfg_attr(target_arch = "x86_64", path = "raw/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "raw/aarch64.rs")]
 mod arch;
 
 extern "C-unwind" {
+    #[link_name = switch_symbol!("make_compact")]
     fn coframe_make_compact(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
+    #[link_name = switch_symbol!("make_fcontext")]
     fn coframe_make_fcontext(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
+    #[link_name = switch_symbol!("jump_fcontext")]
     fn coframe_jump_fcontext(to: *mut c_void, data: *mut c_void) -> Transfer;
+    #[link_name = switch_symbol!("ontop_fcontext")]
     fn coframe_ontop_fcontext(to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer;
+    #[link_name = switch_symbol!("jump_fcontext_lean")]
     fn coframe_jump_fcontext_lean(to: *mut c_void, data: *mut c_void) -> Transfer;
+    #[link_name = switch_symbol!("ontop_fcontext_lean")]
     fn coframe_ontop_fcontext_lean(to: *mut c_void, data: *mut c_void, f: OntopFn) -> Transfer;
 }
 

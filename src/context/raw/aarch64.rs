@@ -21,11 +21,17 @@ use std::arch::asm;
 use std::ffi::c_void;
 
 extern "C" {
+    #[link_name = switch_symbol!("jump_compact")]
     fn coframe_jump_compact();
+    #[link_name = switch_symbol!("jump_compact_lean")]
     fn coframe_jump_compact_lean();
+    #[link_name = switch_symbol!("ontop_compact")]
     fn coframe_ontop_compact();
+    #[link_name = switch_symbol!("ontop_compact_lean")]
     fn coframe_ontop_compact_lean();
+    #[link_name = switch_symbol!("start_compact")]
     fn coframe_start_compact();
+    #[link_name = switch_symbol!("start_compact_lean")]
     fn coframe_start_compact_lean();
 }
 
