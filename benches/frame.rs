@@ -1,4 +1,4 @@
-//! Frame allocation benches (issue 3): `Recycling` against the system
+//! Frame allocation benches: `Recycling` against the system
 //! allocator and bumpalo, all through the same `&dyn MemoryResource` path a
 //! task cell uses.
 //!

@@ -1,4 +1,4 @@
-//! Frame allocators (issue 3): the current slot, Recycling, owner roots,
+//! Frame allocators: the current slot, Recycling, owner roots,
 //! Counting, FrameBox and failure paths.
 //!
 //! Tests that read `Recycling` statistics use the calling thread's

@@ -85,7 +85,7 @@ thread_local! {
 }
 
 /// The record of the fiber running on this thread (null on a thread's own
-/// stack or inside a coroutine). Never inlined: see invariant 7.
+/// stack or inside a coroutine). Never inlined: see rule 7.
 #[inline(never)]
 fn current() -> *const Header {
     CURRENT.with(|c| c.get())

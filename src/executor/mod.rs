@@ -9,7 +9,7 @@
 //! `Send` futures and `Send + Sync` allocators. The bounds are the sealed
 //! traits [`SpawnableOn`] and [`ResourceFor`], so `run_async` is one generic
 //! function and a local-only allocator cannot reach a thread pool
-//! (invariant 4).
+//! (rule 4).
 //!
 //! While an executor runs a task, a thread-local *current scheduler* says
 //! where [`spawn`] and [`spawn_local`] put new tasks; the current frame
@@ -34,7 +34,7 @@
 //!   while it ran), inside an `EnterGuard` so `spawn` finds the executor;
 //!   `spawn` on a non-local scheduler takes `SyncResourceHandle::current()`,
 //!   which falls back to the default resource when the slot holds a
-//!   local-only one (invariant 4);
+//!   local-only one (rule 4);
 //! - on drop: mark closed, forget queued `Runnable`s, `cancel_now` every live
 //!   task (on a thread allowed to drop its future), then release the
 //!   executor's own reference.
@@ -122,7 +122,7 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 /// ```
 ///
 /// A local-only allocator (`Send` but not `Sync`, like `bumpalo::Bump`)
-/// cannot own the frames of a multi-threaded executor (invariant 4):
+/// cannot own the frames of a multi-threaded executor (rule 4):
 ///
 /// ```compile_fail
 /// use coframe::executor::{ResourceFor, Shared};

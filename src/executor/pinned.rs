@@ -1,6 +1,6 @@
 //! [`Pinned`]: the scheduler of a task that must stay on one pool worker.
 //!
-//! Stackful tasks never migrate between threads (invariant 7, see
+//! Stackful tasks never migrate between threads (rule 7, see
 //! `stackful.rs`). On a [`ThreadPool`](super::ThreadPool) such a task gets a
 //! `Pinned` scheduler instead of the pool's own: until its first poll it is
 //! scheduled like any task (so any worker may pick it up); at the start of

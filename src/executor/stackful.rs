@@ -24,7 +24,7 @@
 //! The waker and the yielder reach `wait` through a thread-local slot that
 //! `poll` sets for the duration of the resume (and restores afterwards, so
 //! stackful tasks may nest); the accessor that code on the task's stack
-//! uses is `#[inline(never)]` (invariant 7).
+//! uses is `#[inline(never)]` (rule 7).
 //!
 //! # Thread-locals and migration
 //!
@@ -128,7 +128,7 @@ thread_local! {
 }
 
 /// This thread's stack cache, or null while the thread exits. Never
-/// inlined (invariant 7): the address is computed here, on whatever stack
+/// inlined (rule 7): the address is computed here, on whatever stack
 /// calls, and used at once by the caller, with no switch in between.
 ///
 /// Only the address crosses the call: returning a `Stack` (or taking one)

@@ -1,4 +1,4 @@
-//! The thread-local *current resource* slot (invariant 3: it is a stack).
+//! The thread-local *current resource* slot (rule 3: it is a stack).
 //!
 //! The slot is the `frame` field of the per-thread runtime context
 //! (`thread_context.rs`): a constant-initialised thread-local of `Copy`

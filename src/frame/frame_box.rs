@@ -1,10 +1,10 @@
 //! [`FrameBox`]: a box whose memory comes from the current frame resource
-//! and which remembers that resource (invariant 1).
+//! and which remembers that resource (rule 1).
 //!
 //! The box keeps a counted raw handle, so it frees into the resource it came
 //! from whatever the slot holds when it is dropped and on whichever thread:
 //! for a local root, a free on a foreign thread is queued on the root (see
-//! `handle.rs`). While a box lives, its resource's root lives (invariant 2).
+//! `handle.rs`). While a box lives, its resource's root lives (rule 2).
 //!
 //! Unsizing coercions (`FrameBox<F>` to `FrameBox<dyn Future>`) need the
 //! unstable `CoerceUnsized`, so the `dyn` forms are built directly by
@@ -250,7 +250,7 @@ impl<'a, T> FrameBox<dyn Future<Output = T> + 'a> {
 impl<'a, T> FrameBox<dyn Future<Output = T> + Send + 'a> {
     /// Boxes a `Send` future as a pinned `dyn Future + Send`, allocated from
     /// the current resource if it is thread-safe, else from the default
-    /// [`Recycling`](super::Recycling) (invariant 4).
+    /// [`Recycling`](super::Recycling) (rule 4).
     ///
     /// # Panics
     ///

@@ -1,6 +1,6 @@
 //! Resource handles: what a frame keeps so that it can free itself
-//! (invariant 1), and the refcounted owner roots that keep an allocator alive
-//! until its last frame is gone (invariant 2).
+//! (rule 1), and the refcounted owner roots that keep an allocator alive
+//! until its last frame is gone (rule 2).
 //!
 //! # Representation
 //!
@@ -324,7 +324,7 @@ loom::thread_local! {
 }
 static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// This thread's never-reused token (`#[inline(never)]`: invariant 7).
+/// This thread's never-reused token (`#[inline(never)]`: rule 7).
 #[inline(never)]
 pub(crate) fn thread_token() -> u64 {
     THREAD_TOKEN.with(|t| {
@@ -358,7 +358,7 @@ pub(crate) fn thread_token() -> u64 {
 /// unsafe { h.deallocate(p, layout) };
 /// ```
 ///
-/// It cannot leave its thread (invariant 4):
+/// It cannot leave its thread (rule 4):
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
@@ -597,7 +597,7 @@ impl MemoryResource for ResourceHandle {
 ///
 /// It can only ever refer to a resource that is `Sync` (the default, a
 /// `'static` `Sync` resource, or a root made by [`owning`](Self::owning)),
-/// so it may reach thread pools (invariant 4). It dereferences to
+/// so it may reach thread pools (rule 4). It dereferences to
 /// [`ResourceHandle`], so everything that takes `&ResourceHandle` (such as
 /// [`safe_resume_with`](super::safe_resume_with)) takes it too.
 ///
@@ -630,7 +630,7 @@ unsafe impl Sync for SyncResourceHandle {}
 
 impl SyncResourceHandle {
     /// The slot's resource if it is thread-safe, else the default
-    /// [`Recycling`](super::Recycling) (invariant 4: a task on a pool that
+    /// [`Recycling`](super::Recycling) (rule 4: a task on a pool that
     /// spawns while the slot holds a local-only resource falls back to the
     /// default, never to the local one).
     ///

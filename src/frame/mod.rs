@@ -7,7 +7,7 @@
 //! every child spawn through a thread-local *current resource* slot that
 //! executors set around each poll.
 //!
-//! Invariants (see `design.md`):
+//! Rules (numbered as in ARCHITECTURE.md):
 //! 1. every frame records how to free itself: freeing never reads the slot;
 //! 2. an allocator owned by a root outlives every frame allocated through it;
 //! 3. the slot is a stack: whoever polls or resumes saves and restores it;

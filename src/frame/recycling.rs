@@ -87,7 +87,7 @@
 //! The fast path costs about 3–3.5 ns per operation above the no-op
 //! resource (system: 12–17 ns for these sizes, many above glibc's tcache).
 //! Making the cache access `#[inline(always)]` instead of `#[inline(never)]`
-//! (invariant 7) measured no difference beyond the noise (ratios 0.33–0.37
+//! (rule 7) measured no difference beyond the noise (ratios 0.33–0.37
 //! both ways), so the `#[inline(never)]` form is kept. The default handle
 //! calls the recycler directly (no virtual call), as capy does.
 //!

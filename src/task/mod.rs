@@ -6,9 +6,9 @@
 //! reference, the resource handle it came from, the executor's list links)
 //! followed by a stage in which the future and its output share bytes. The
 //! cell records its resource and is freed through it, on whatever thread
-//! drops the last reference (design invariant 1); a cell allocated from a
+//! drops the last reference (rule 1); a cell allocated from a
 //! `run_async` root holds a count on that root, so the allocator outlives it
-//! (invariant 2).
+//! (rule 2).
 //!
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),

@@ -1,6 +1,6 @@
 //! The task cell: ONE allocation per task, from the frame resource that was
 //! current when the task was spawned, freed through the handle the cell
-//! recorded (never through the thread-local slot — invariant 1).
+//! recorded (never through the thread-local slot — rule 1).
 //!
 //! ```text
 //! Cell<F> (repr(C))

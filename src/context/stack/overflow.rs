@@ -1,4 +1,4 @@
-//! Stack overflow detection for coframe's guard pages (invariant 6).
+//! Stack overflow detection for coframe's guard pages (rule 6).
 //!
 //! Every guard page a [`ProtectedStack`](super::ProtectedStack) maps is
 //! recorded in a fixed, lock-free table. A SIGSEGV/SIGBUS handler, installed

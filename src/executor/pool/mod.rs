@@ -377,7 +377,7 @@ impl ThreadPool {
 
     /// Spawns a `Send` future; its cell comes from the current frame
     /// resource (the default one outside a task; a local-only current
-    /// resource is replaced by the default, see invariant 4). After
+    /// resource is replaced by the default, see rule 4). After
     /// shutdown the task is cancelled at once (its handle gives
     /// [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
     ///

@@ -329,7 +329,7 @@ impl Shared {
 
     /// Queues `r` on worker `worker`'s pinned inbox (never stolen), from
     /// any thread, and wakes that worker if it sleeps. For tasks that must
-    /// stay on one worker (stackful tasks, issue 7).
+    /// stay on one worker (stackful tasks, rule 7).
     ///
     /// # Panics
     /// If `worker` is not a worker index of this pool.

@@ -78,7 +78,7 @@ pub(crate) fn on_any_worker() -> bool {
 }
 
 /// The pool and index of the worker running on this thread (for pinned
-/// tasks, issue 7).
+/// tasks, rule 7).
 pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
     let p = current_ptr();
     // SAFETY: as in `current_for`.
