@@ -460,3 +460,71 @@ fn a_panicking_tasks_future_is_dropped_while_panicking() {
         assert!(saw.load(Ordering::SeqCst));
     });
 }
+
+// ---------------------------------------------------------------------------
+// 6. Waiting in a destructor while a suspended stackful task is cancelled.
+
+/// On drop, waits (`try_wait`) on a future that never completes, then
+/// `wait`s on a ready one, and records both.
+struct WaitsOnDrop(Arc<Mutex<Vec<String>>>);
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        let pending = coframe::stackful::try_wait(std::future::pending::<u8>());
+        let ready = coframe::stackful::wait(async { 7 });
+        let inside = coframe::stackful::in_stackful_task();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{pending:?} {ready} {inside}"));
+    }
+}
+
+fn waits_on_drop_task(log: Arc<Mutex<Vec<String>>>) -> impl FnOnce() + Send + 'static {
+    move || {
+        let _w = WaitsOnDrop(log);
+        coframe::stackful::wait(std::future::pending::<()>())
+    }
+}
+
+#[test]
+fn waiting_in_a_destructor_during_cancellation_returns_at_once() {
+    let expected = vec!["Err(Cancelled) 7 false".to_string()];
+    // abort on the local executor
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let ex = LocalExecutor::new();
+    let h = ex.spawn_stackful(waits_on_drop_task(log.clone()));
+    ex.run_until_stalled();
+    h.abort();
+    assert!(ex.run_until(h).unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), expected);
+    // executor shutdown
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = ex.spawn_stackful(waits_on_drop_task(log.clone()));
+    ex.run_until_stalled();
+    drop(ex);
+    assert!(coframe::block_on(h).unwrap_err().is_cancelled());
+    assert_eq!(*log.lock().unwrap(), expected);
+    // pool shutdown, and abort on the pool
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let l = log.clone();
+    let h = pool.spawn_stackful(move || {
+        let _w = WaitsOnDrop(l);
+        tx.send(()).unwrap();
+        coframe::stackful::wait(std::future::pending::<()>())
+    });
+    rx.recv().unwrap();
+    h.abort();
+    assert!(pool.block_on(h).unwrap_err().is_cancelled());
+    let h = pool.spawn_stackful(waits_on_drop_task(log.clone()));
+    let (tx, rx) = mpsc::channel();
+    drop(pool.spawn(async move { tx.send(()).unwrap() }));
+    rx.recv().unwrap();
+    drop(pool);
+    assert!(coframe::block_on(h).unwrap_err().is_cancelled());
+    let log = log.lock().unwrap();
+    assert!(!log.is_empty());
+    assert!(log.iter().all(|l| *l == expected[0]), "{log:?}");
+}

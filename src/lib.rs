@@ -71,7 +71,7 @@ pub mod task;
 /// ```
 pub mod stackful {
     pub use crate::executor::stackful::{
-        default_stacks, in_stackful_task, wait, DEFAULT_STACK_SIZE,
+        default_stacks, in_stackful_task, try_wait, wait, Cancelled, DEFAULT_STACK_SIZE,
     };
 }
 

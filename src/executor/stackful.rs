@@ -222,6 +222,12 @@ impl<R> Drop for Stackful<R> {
     /// the ambient context is saved around it as around a poll.
     fn drop(&mut self) {
         let _ambient = crate::thread_context::Saved::new();
+        // Destructors on the unwinding stack find the cancellation marker
+        // in the stackful slot: `wait` there must not suspend.
+        let _slot = crate::thread_context::with(|t| SlotGuard {
+            yielder: t.yielder.replace(CANCELLING),
+            waker: t.waker.replace(ptr::null()),
+        });
         // SAFETY: dropped once, here.
         unsafe { ManuallyDrop::drop(&mut self.co) }
     }
@@ -273,9 +279,20 @@ impl<R> Future for Stackful<R> {
 /// waker and, while it is pending, suspends the task's stack so the
 /// executor runs other work; returns its output.
 ///
+/// # Cancellation
+///
+/// While a suspended task is cancelled (`abort`, executor shutdown), its
+/// stack is unwound and its destructors run; it can no longer suspend. A
+/// `wait` in such a destructor polls the future once: a ready output is
+/// returned, else the future is dropped and `wait` panics, and a panic that
+/// escapes a destructor during unwinding aborts the process (a Rust rule).
+/// Code that may run during cancellation uses [`try_wait`], which returns
+/// [`Cancelled`] instead.
+///
 /// # Panics
 ///
-/// Outside a stackful task, with a message that says so.
+/// Outside a stackful task, with a message that says so; during the
+/// task's cancellation if the future is not ready at once (see above).
 ///
 /// ```
 /// let ex = coframe::LocalExecutor::new();
@@ -291,6 +308,50 @@ impl<R> Future for Stackful<R> {
 /// coframe::stackful::wait(async { 1 });
 /// ```
 pub fn wait<F: IntoFuture>(future: F) -> F::Output {
+    match try_wait(future) {
+        Ok(v) => v,
+        Err(Cancelled) => panic!(
+            "coframe::stackful::wait during the cancellation of its stackful task: \
+             the future was not ready and the task can no longer suspend \
+             (use coframe::stackful::try_wait in code that may run then)"
+        ),
+    }
+}
+
+/// [`wait`] for code that may run while its stackful task is being
+/// cancelled (a destructor on the task's stack): then the future is polled
+/// once and, if it is not ready, dropped, and `Err(Cancelled)` is returned
+/// at once. Otherwise exactly [`wait`].
+///
+/// # Panics
+///
+/// Outside a stackful task.
+///
+/// ```
+/// use coframe::stackful::{try_wait, Cancelled};
+/// use std::sync::{Arc, Mutex};
+///
+/// struct Goodbye(Arc<Mutex<Option<Result<u8, Cancelled>>>>);
+/// impl Drop for Goodbye {
+///     fn drop(&mut self) {
+///         // Runs when the task is aborted while it waits below.
+///         *self.0.lock().unwrap() = Some(try_wait(std::future::pending::<u8>()));
+///     }
+/// }
+///
+/// let ex = coframe::LocalExecutor::new();
+/// let seen = Arc::new(Mutex::new(None));
+/// let s = seen.clone();
+/// let h = ex.spawn_stackful(move || {
+///     let _bye = Goodbye(s);
+///     coframe::stackful::wait(std::future::pending::<()>())
+/// });
+/// ex.run_until_stalled();
+/// h.abort();
+/// assert!(ex.run_until(h).unwrap_err().is_cancelled());
+/// assert_eq!(*seen.lock().unwrap(), Some(Err(Cancelled)));
+/// ```
+pub fn try_wait<F: IntoFuture>(future: F) -> Result<F::Output, Cancelled> {
     let mut future = pin!(future.into_future());
     loop {
         // Looked up afresh after every suspension (rule 7).
@@ -301,14 +362,23 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
                  (spawn the code with coframe::spawn_stackful, or .await the future)"
             );
         }
-        // SAFETY: a non-null yielder was put in the slot by the `poll` of
-        // the stackful task we run in, which is running below us on this
-        // thread: the yielder (at the top of our stack) and the waker (in
-        // that poll's frame) live until it returns, which is after we
-        // suspend.
+        if ptr::eq(yielder, CANCELLING) {
+            let polled = future
+                .as_mut()
+                .poll(&mut Context::from_waker(&noop_waker()));
+            return match polled {
+                Poll::Ready(v) => Ok(v),
+                Poll::Pending => Err(Cancelled),
+            };
+        }
+        // SAFETY: a non-null yielder other than the marker was put in the
+        // slot by the `poll` of the stackful task we run in, which is
+        // running below us on this thread: the yielder (at the top of our
+        // stack) and the waker (in that poll's frame) live until it
+        // returns, which is after we suspend.
         let (waker, yielder) = unsafe { (&*waker, &*yielder) };
         if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-            return v;
+            return Ok(v);
         }
         // The task's own ambient context (say, a nested executor it runs)
         // goes with it while it is suspended, and comes back when it is
@@ -319,6 +389,42 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
     }
 }
 
+/// The stackful task is being cancelled: returned by [`try_wait`].
+///
+/// ```
+/// assert_eq!(
+///     coframe::stackful::Cancelled.to_string(),
+///     "the stackful task is being cancelled"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the stackful task is being cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// A waker that does nothing (`Waker::noop` needs a newer Rust than the
+/// crate's minimum).
+fn noop_waker() -> Waker {
+    fn clone(_: *const ()) -> std::task::RawWaker {
+        std::task::RawWaker::new(ptr::null(), &NOOP)
+    }
+    fn nothing(_: *const ()) {}
+    static NOOP: std::task::RawWakerVTable =
+        std::task::RawWakerVTable::new(clone, nothing, nothing, nothing);
+    // SAFETY: every function of the vtable ignores the data pointer.
+    unsafe { Waker::from_raw(std::task::RawWaker::new(ptr::null(), &NOOP)) }
+}
+
+/// The stackful slot's marker while a task's stack is unwound by its
+/// cancellation: `wait` must not suspend then. Never dereferenced.
+const CANCELLING: *const Yielder<(), ()> = ptr::NonNull::dangling().as_ptr();
+
 /// Whether the caller runs inside a stackful task (where [`wait`] works).
 ///
 /// ```
@@ -328,7 +434,8 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
 /// assert!(ex.run_until(h).unwrap());
 /// ```
 pub fn in_stackful_task() -> bool {
-    !crate::thread_context::with(|cx| cx.yielder.get()).is_null()
+    let y = crate::thread_context::with(|cx| cx.yielder.get());
+    !y.is_null() && !ptr::eq(y, CANCELLING)
 }
 
 #[cold]
