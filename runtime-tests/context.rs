@@ -356,6 +356,51 @@ fn fiber_lean_switch() {
     assert!(f.resume().is_terminated());
 }
 
+/// Boost's `test_ontop`, second block: the function given to `resume_with`
+/// returns an empty (terminated) fiber, and the resumed fiber's pending
+/// `resume` returns that empty fiber; on a fiber that has not started, its
+/// function receives it.
+#[test]
+fn fiber_resume_with_may_return_a_terminated_fiber() {
+    let keep: Rc<RefCell<Option<Fiber>>> = Rc::new(RefCell::new(None));
+    let k = keep.clone();
+    let f = Fiber::new(move |c| {
+        let c = c.resume();
+        assert!(
+            c.is_terminated(),
+            "the pending resume returns g's empty fiber"
+        );
+        k.borrow_mut().take().unwrap()
+    })
+    .resume();
+    let empty = Fiber::new(|c| c).resume();
+    assert!(empty.is_terminated());
+    let k = keep.clone();
+    let end = f.resume_with(move |main| {
+        *k.borrow_mut() = Some(main);
+        empty
+    });
+    assert!(end.is_terminated());
+    assert!(keep.borrow().is_none());
+
+    // Not started yet: the fiber's function receives the empty fiber.
+    let k = keep.clone();
+    let saw_empty = Rc::new(Cell::new(false));
+    let s = saw_empty.clone();
+    let f = Fiber::new(move |c| {
+        s.set(c.is_terminated());
+        k.borrow_mut().take().unwrap()
+    });
+    let empty = Fiber::new(|c| c).resume();
+    let k = keep.clone();
+    let end = f.resume_with(move |main| {
+        *k.borrow_mut() = Some(main);
+        empty
+    });
+    assert!(end.is_terminated());
+    assert!(saw_empty.get());
+}
+
 // ---------------------------------------------------------------------------
 // Coroutines: panics, unwinding, nesting, many alive.
 

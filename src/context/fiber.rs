@@ -431,19 +431,12 @@ unsafe extern "C-unwind" fn fiber_ontop<G: FnOnce(Fiber) -> Fiber>(t: Transfer) 
     };
     let fresh = msg.fresh;
     match panic::catch_unwind(AssertUnwindSafe(move || g(caller))) {
-        Ok(mut next) => {
-            let ctx = match next.ctx.take() {
-                Some(c) => c.as_ptr(),
-                None => {
-                    eprintln!("coframe: the function given to Fiber::resume_with returned a terminated fiber");
-                    std::process::abort();
-                }
-            };
-            Transfer {
-                ctx,
-                data: fresh.cast(),
-            }
-        }
+        // A terminated `next` arrives as a null context: the pending
+        // `resume` (or the unstarted fiber's function) gets an empty handle.
+        Ok(mut next) => Transfer {
+            ctx: next.ctx.take().map_or(ptr::null_mut(), |c| c.as_ptr()),
+            data: fresh.cast(),
+        },
         Err(p) if !fresh.is_null() => {
             // SAFETY: the unstarted fiber's record; its base re-raises.
             unsafe { (*fresh).pending_panic.set(Some(p)) };
