@@ -401,6 +401,38 @@ fn fiber_resume_with_may_return_a_terminated_fiber() {
     assert!(saw_empty.get());
 }
 
+/// The function given to `resume_with` runs on the resumed fiber and may
+/// switch itself: resume the fiber it was handed, or drop (and so unwind)
+/// another suspended fiber. Under AddressSanitizer (feature `asan`) every
+/// such switch must begin after the one that brought us here has ended.
+#[test]
+fn fiber_resume_with_function_switches_and_unwinds() {
+    let f = Fiber::new(|c| {
+        let c = c.resume_with(|fib| fib.resume());
+        c.resume()
+    })
+    .resume();
+    assert!(f.resume().is_terminated());
+
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let victim = Fiber::new(move |c| {
+        let _d = Counted(d);
+        let c = c.resume();
+        unreachable_after_unwind(c)
+    })
+    .resume();
+    let f = Fiber::new(|c| c.resume()).resume();
+    let d = drops.clone();
+    let end = f.resume_with(move |main| {
+        drop(victim);
+        assert_eq!(d.get(), 1, "the victim was unwound inside the function");
+        main
+    });
+    assert!(end.is_terminated());
+    assert_eq!(drops.get(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Coroutines: panics, unwinding, nesting, many alive.
 

@@ -57,6 +57,7 @@ use super::asan::{self, Bounds};
 use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
 use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
+use super::unwind::{ForcedUnwind, Target};
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
@@ -72,11 +73,6 @@ const IN_PANIC: usize = 2;
 const OUT_YIELD: usize = 1;
 const OUT_DONE: usize = 2;
 const OUT_UNWOUND: usize = 3;
-
-/// The private payload that unwinds a coroutine or fiber being dropped.
-/// Code that catches panics inside a coroutine should let it pass
-/// (`resume_unwind` it), as Boost asks of `forced_unwind`.
-pub(crate) struct ForcedUnwind;
 
 /// What a [`Coroutine::resume`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,7 +172,21 @@ impl<I, Y> Yielder<I, Y> {
             panic::resume_unwind(payload)
         }
         debug_assert_eq!(code, IN_UNWIND);
-        panic::resume_unwind(Box::new(ForcedUnwind))
+        panic::resume_unwind(Box::new(ForcedUnwind::new(Target::Coroutine(self.id()))))
+    }
+
+    /// This coroutine's identity in its [`ForcedUnwind`].
+    fn id(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    /// Whether `p` is the forced unwind of this coroutine (and not of
+    /// another one, suspended from a stack nested in this one's frames).
+    fn is_own_unwind(&self, p: &Payload) -> bool {
+        matches!(
+            p.downcast_ref::<ForcedUnwind>().map(ForcedUnwind::target),
+            Some(Target::Coroutine(id)) if id == self.id()
+        )
     }
 
     /// ASan bookkeeping for ontop functions, which run before `arrived`.
@@ -674,7 +684,7 @@ where
                 (*(*rec).ret.get()).write(Ok(r));
                 OUT_DONE
             }
-            Err(p) if p.is::<ForcedUnwind>() => {
+            Err(p) if y.is_own_unwind(&p) => {
                 drop(p);
                 OUT_UNWOUND
             }

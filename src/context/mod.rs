@@ -24,6 +24,7 @@ mod coroutine;
 mod fiber;
 pub(crate) mod raw;
 pub mod stack;
+mod unwind;
 pub(crate) mod valgrind;
 
 pub(crate) use control::prefetch_top;
@@ -34,3 +35,4 @@ pub use stack::{
     FixedSizeStack, LocalPool, PooledStack, PooledStackBuilder, ProtectedStack, Stack,
     StackAllocator, StackError, StackTraits,
 };
+pub use unwind::ForcedUnwind;
