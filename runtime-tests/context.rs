@@ -356,6 +356,83 @@ fn fiber_lean_switch() {
     assert!(f.resume().is_terminated());
 }
 
+/// Boost's `test_ontop`, second block: the function given to `resume_with`
+/// returns an empty (terminated) fiber, and the resumed fiber's pending
+/// `resume` returns that empty fiber; on a fiber that has not started, its
+/// function receives it.
+#[test]
+fn fiber_resume_with_may_return_a_terminated_fiber() {
+    let keep: Rc<RefCell<Option<Fiber>>> = Rc::new(RefCell::new(None));
+    let k = keep.clone();
+    let f = Fiber::new(move |c| {
+        let c = c.resume();
+        assert!(
+            c.is_terminated(),
+            "the pending resume returns g's empty fiber"
+        );
+        k.borrow_mut().take().unwrap()
+    })
+    .resume();
+    let empty = Fiber::new(|c| c).resume();
+    assert!(empty.is_terminated());
+    let k = keep.clone();
+    let end = f.resume_with(move |main| {
+        *k.borrow_mut() = Some(main);
+        empty
+    });
+    assert!(end.is_terminated());
+    assert!(keep.borrow().is_none());
+
+    // Not started yet: the fiber's function receives the empty fiber.
+    let k = keep.clone();
+    let saw_empty = Rc::new(Cell::new(false));
+    let s = saw_empty.clone();
+    let f = Fiber::new(move |c| {
+        s.set(c.is_terminated());
+        k.borrow_mut().take().unwrap()
+    });
+    let empty = Fiber::new(|c| c).resume();
+    let k = keep.clone();
+    let end = f.resume_with(move |main| {
+        *k.borrow_mut() = Some(main);
+        empty
+    });
+    assert!(end.is_terminated());
+    assert!(saw_empty.get());
+}
+
+/// The function given to `resume_with` runs on the resumed fiber and may
+/// switch itself: resume the fiber it was handed, or drop (and so unwind)
+/// another suspended fiber. Under AddressSanitizer (feature `asan`) every
+/// such switch must begin after the one that brought us here has ended.
+#[test]
+fn fiber_resume_with_function_switches_and_unwinds() {
+    let f = Fiber::new(|c| {
+        let c = c.resume_with(|fib| fib.resume());
+        c.resume()
+    })
+    .resume();
+    assert!(f.resume().is_terminated());
+
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let victim = Fiber::new(move |c| {
+        let _d = Counted(d);
+        let c = c.resume();
+        unreachable_after_unwind(c)
+    })
+    .resume();
+    let f = Fiber::new(|c| c.resume()).resume();
+    let d = drops.clone();
+    let end = f.resume_with(move |main| {
+        drop(victim);
+        assert_eq!(d.get(), 1, "the victim was unwound inside the function");
+        main
+    });
+    assert!(end.is_terminated());
+    assert_eq!(drops.get(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // Coroutines: panics, unwinding, nesting, many alive.
 
@@ -1174,4 +1251,426 @@ fn local_pool_keeps_its_capacity_and_hands_out_the_last_stack_first() {
     // SAFETY: from `none`, unused.
     unsafe { none.deallocate(s) };
     assert_eq!((none.cached(), inner.live()), (0, 0));
+}
+
+// ---------------------------------------------------------------------------
+// What users of Boost.Context and corosensei reach for: force_unwind, the
+// ForcedUnwind payload, on_stack, scoped coroutines, into_stack,
+// on_parent_stack.
+
+/// A stack allocator that counts the stacks it has out.
+#[derive(Clone, Default)]
+struct CountingStacks(Rc<Cell<usize>>);
+
+// SAFETY: forwards to `FixedSizeStack`, counting.
+unsafe impl StackAllocator for CountingStacks {
+    fn allocate(&self) -> Result<Stack, StackError> {
+        let s = FixedSizeStack::new(64 * 1024)?.allocate()?;
+        self.0.set(self.0.get() + 1);
+        Ok(s)
+    }
+    unsafe fn deallocate(&self, stack: Stack) {
+        self.0.set(self.0.get() - 1);
+        // SAFETY: every `FixedSizeStack` frees what any of them allocated
+        // (the heap); `stack` is unused.
+        unsafe { FixedSizeStack::new(64 * 1024).unwrap().deallocate(stack) }
+    }
+}
+
+/// The address of a local in the caller's frame.
+#[inline(never)]
+fn here() -> usize {
+    let x = 0u8;
+    std::hint::black_box(&x) as *const u8 as usize
+}
+
+#[test]
+fn coroutine_force_unwind_keeps_the_handle() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let mut co = Coroutine::<(), u32, ()>::new(move |y, ()| {
+        let _a = Counted(d.clone());
+        fn deeper(y: &Yielder<(), u32>, d: Rc<Cell<u32>>, n: u32) {
+            let _b = Counted(d.clone());
+            if n == 0 {
+                loop {
+                    y.suspend(7);
+                }
+            }
+            deeper(y, d, n - 1);
+        }
+        deeper(y, d.clone(), 3);
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(7));
+    assert_eq!(drops.get(), 0);
+    co.force_unwind();
+    assert_eq!(drops.get(), 1 + 4, "every frame's destructor ran");
+    assert!(co.is_done() && co.is_started());
+    co.force_unwind(); // finished: nothing to do
+    let err = panic::catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+    assert!(crate::panic_message(err).contains("already finished"));
+
+    // Never started: the closure is dropped, it never runs.
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let d = Counted(drops.clone());
+    let mut co = Coroutine::<(), (), ()>::new(move |_, ()| {
+        let _d = d;
+        r.set(true);
+    });
+    co.force_unwind();
+    assert!(co.is_done() && !co.is_started() && !ran.get());
+    assert_eq!(drops.get(), 6);
+
+    // Code that caught the ForcedUnwind and panicked instead (a panic in a
+    // destructor while unwinding aborts, as anywhere in Rust): the panic is
+    // raised by force_unwind, and the coroutine is finished all the same.
+    let mut co = Coroutine::<(), (), ()>::new(|y, ()| {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| y.suspend(())));
+        panic!("after the unwind");
+    });
+    co.resume(());
+    let err = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind())).unwrap_err();
+    assert_eq!(crate::panic_message(err), "after the unwind");
+    assert!(co.is_done());
+}
+
+#[test]
+fn fiber_force_unwind_leaves_a_terminated_handle() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let mut f = Fiber::new(move |c| {
+        let _d = Counted(d);
+        let c = c.resume();
+        unreachable_after_unwind(c)
+    })
+    .resume();
+    assert!(!f.is_terminated());
+    f.force_unwind();
+    assert!(f.is_terminated());
+    assert_eq!(drops.get(), 1);
+    f.force_unwind(); // terminated: nothing to do
+}
+
+/// Code that catches panics inside a coroutine or a fiber sees coframe's
+/// public `ForcedUnwind` payload and, passing it on, lets the unwind finish.
+#[test]
+fn forced_unwind_payload_is_recognised_and_passed_on() {
+    let seen = Rc::new(Cell::new(0));
+    let drops = Rc::new(Cell::new(0));
+    let (s, d) = (seen.clone(), drops.clone());
+    let mut co = Coroutine::<(), (), ()>::new(move |y, ()| {
+        let _outer = Counted(d.clone());
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _inner = Counted(d.clone());
+            y.suspend(());
+        }));
+        if let Err(p) = r {
+            if p.is::<ForcedUnwind>() {
+                s.set(s.get() + 1);
+                panic::resume_unwind(p);
+            }
+        }
+        unreachable!("the coroutine was unwound");
+    });
+    co.resume(());
+    drop(co);
+    assert_eq!((seen.get(), drops.get()), (1, 2));
+
+    let (s, d) = (seen.clone(), drops.clone());
+    let f = Fiber::new(move |c| {
+        let _outer = Counted(d.clone());
+        let mut c = Some(c);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            c = Some(c.take().unwrap().resume());
+        }));
+        match r {
+            Err(p) if p.is::<ForcedUnwind>() => {
+                s.set(s.get() + 1);
+                panic::resume_unwind(p)
+            }
+            _ => unreachable!("the fiber was unwound"),
+        }
+    })
+    .resume();
+    drop(f);
+    assert_eq!((seen.get(), drops.get()), (2, 3));
+}
+
+/// A fiber that swallows its forced unwind and returns would leave its
+/// dropper suspended for ever: coframe ends the process with a message.
+#[test]
+fn a_fiber_that_swallows_its_forced_unwind_aborts_with_a_message() {
+    const TEST: &str = "context::a_fiber_that_swallows_its_forced_unwind_aborts_with_a_message";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("swallow") {
+        let parked: Rc<RefCell<Option<Fiber>>> = Rc::new(RefCell::new(None));
+        let p = parked.clone();
+        let f = Fiber::new(move |c| {
+            let mut c = Some(c);
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                c = Some(c.take().unwrap().resume());
+            }));
+            // Swallowed: go on to some other context.
+            p.borrow_mut().take().unwrap()
+        });
+        let other = Fiber::new(|c| c.resume()).resume();
+        *parked.borrow_mut() = Some(other);
+        let f = f.resume();
+        drop(f);
+        return;
+    }
+    let (stderr, ok) = in_child(TEST, "swallow");
+    assert!(!ok, "the child survived");
+    assert!(
+        stderr.contains("caught its ForcedUnwind and returned"),
+        "stderr was {stderr}"
+    );
+}
+
+#[test]
+fn on_stack_runs_to_the_end_on_the_given_stack() {
+    // Deeper than the test thread's 2 MiB stack allows.
+    fn depth(n: u32) -> u32 {
+        let pad = std::hint::black_box([n as u8; 512]);
+        if n == 0 {
+            pad[0].into()
+        } else {
+            depth(n - 1) + 1
+        }
+    }
+    let stack = OwnedStack::new(ProtectedStack::new(32 << 20).unwrap()).unwrap();
+    assert_eq!(on_stack(&stack, || depth(8_000)), 8_000);
+
+    // It borrows from the caller, runs on the OwnedStack's one stack (the
+    // same addresses every time, far from ours), and gives it back.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(on_stack(&stack, here));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:x?}");
+    assert!(seen[0].abs_diff(here()) > 64 * 1024);
+    assert!(
+        stack.allocate().is_ok(),
+        "the stack is back in the OwnedStack"
+    );
+
+    // A panic is raised in the caller with its payload; the stack comes back.
+    let counting = CountingStacks::default();
+    let err = panic::catch_unwind(AssertUnwindSafe(|| {
+        on_stack(&counting, || panic::panic_any(5u8));
+    }))
+    .unwrap_err();
+    assert_eq!(*err.downcast_ref::<u8>().unwrap(), 5);
+    assert_eq!(counting.0.get(), 0, "the stack went back");
+
+    // No stack to give: a panic naming the problem.
+    let busy = OwnedStack::new(FixedSizeStack::default()).unwrap();
+    let s = busy.allocate().unwrap();
+    let err = panic::catch_unwind(AssertUnwindSafe(|| on_stack(&busy, || ()))).unwrap_err();
+    assert!(
+        crate::panic_message(err).contains("on_stack: no stack to run on"),
+        "bad message"
+    );
+    // SAFETY: from `busy`, unused.
+    unsafe { busy.deallocate(s) };
+}
+
+#[test]
+fn scoped_coroutine_borrows_from_the_caller() {
+    let words = vec!["stack".to_string(), "ful".to_string()];
+    let mut joined = String::new();
+    {
+        let mut co = ScopedCoroutine::<&str, &str, usize>::new(|y, mut sep| {
+            for w in &words {
+                joined.push_str(w);
+                joined.push_str(sep);
+                sep = y.suspend(w.as_str());
+            }
+            words.len()
+        });
+        assert_eq!(co.resume("-"), CoroutineResult::Yield("stack"));
+        assert_eq!(co.resume("+"), CoroutineResult::Yield("ful"));
+        assert_eq!(co.resume("!"), CoroutineResult::Return(2));
+    }
+    assert_eq!(joined, "stack-ful+");
+
+    // Dropped while suspended: its destructors, which use the borrow, run.
+    let mut log: Vec<&str> = Vec::new();
+    {
+        struct Note<'l>(&'l mut Vec<&'static str>);
+        impl Drop for Note<'_> {
+            fn drop(&mut self) {
+                self.0.push("unwound");
+            }
+        }
+        let mut co = ScopedCoroutine::<(), (), ()>::new(|y, ()| {
+            let _n = Note(&mut log);
+            y.suspend(());
+        });
+        co.resume(());
+    }
+    assert_eq!(log, ["unwound"]);
+}
+
+/// A scoped coroutine may suspend the coroutine it runs in, through that
+/// one's borrowed `Yielder`. Unwinding the enclosing coroutine then raises
+/// its `ForcedUnwind` on the nested stack: the nested base must pass it on
+/// (to the enclosing stack, where it goes on), not take it for its own.
+#[test]
+fn a_nested_scoped_coroutine_passes_an_enclosing_unwind_on() {
+    let drops = Rc::new(Cell::new(0));
+    let make = |drops: Rc<Cell<u32>>| {
+        Coroutine::<(), u32, u32>::new(move |outer, ()| {
+            let _o = Counted(drops.clone());
+            let mut inner = ScopedCoroutine::<(), (), u32>::new(|_, ()| {
+                let _i = Counted(drops.clone());
+                // Suspends the *outer* coroutine, from the inner stack.
+                outer.suspend(1);
+                outer.suspend(2);
+                10
+            });
+            match inner.resume(()) {
+                CoroutineResult::Return(v) => v + 1,
+                CoroutineResult::Yield(()) => unreachable!(),
+            }
+        })
+    };
+    // Run to the end: both suspensions reach the outer resumer.
+    let mut co = make(drops.clone());
+    assert_eq!(co.resume(()), CoroutineResult::Yield(1));
+    assert_eq!(co.resume(()), CoroutineResult::Yield(2));
+    assert_eq!(co.resume(()), CoroutineResult::Return(11));
+    assert_eq!(drops.get(), 2);
+    // Unwound while suspended inside the inner coroutine.
+    let mut co = make(drops.clone());
+    assert_eq!(co.resume(()), CoroutineResult::Yield(1));
+    co.force_unwind();
+    assert!(co.is_done());
+    assert_eq!(drops.get(), 4, "both stacks unwound");
+}
+
+#[test]
+fn into_stack_takes_back_the_same_stack() {
+    let live = CountingStacks::default();
+    let mut stack = OwnedStack::new(live.clone()).unwrap();
+    assert_eq!(live.0.get(), 1);
+    let mut at = Vec::new();
+    for i in 0..3u32 {
+        let mut co = Coroutine::<(), (), (u32, usize)>::with_stack(stack, move |_, ()| (i, here()));
+        let CoroutineResult::Return((j, addr)) = co.resume(()) else {
+            panic!("no return")
+        };
+        assert_eq!(j, i);
+        at.push(addr);
+        stack = co.into_stack().expect("made on an OwnedStack");
+        assert_eq!(live.0.get(), 1, "no other stack was taken");
+    }
+    assert!(at.windows(2).all(|w| w[0] == w[1]), "{at:x?}");
+
+    // Unfinished: a panic that says what to do; unwound first, it works,
+    // started or not.
+    let mut co = Coroutine::<(), (), ()>::with_stack(stack, |y, ()| y.suspend(()));
+    co.resume(());
+    let err = panic::catch_unwind(AssertUnwindSafe(|| {
+        let co =
+            Coroutine::<(), (), ()>::with_stack(OwnedStack::new(live.clone()).unwrap(), |_, ()| ());
+        co.into_stack()
+    }))
+    .unwrap_err();
+    assert!(crate::panic_message(err).contains("force_unwind it first"));
+    assert_eq!(live.0.get(), 1, "the panicking call's stack went back");
+    co.force_unwind();
+    let stack = co.into_stack().unwrap();
+    let mut co = Coroutine::<(), (), ()>::with_stack(stack, |_, ()| ());
+    co.force_unwind();
+    assert!(!co.is_started());
+    let stack = co.into_stack().unwrap();
+
+    // Dropping a finished coroutine that kept its stack gives it back to
+    // where the OwnedStack took it from; so does dropping the OwnedStack.
+    let mut co = Coroutine::<(), (), ()>::with_stack(stack, |_, ()| ());
+    co.resume(());
+    assert_eq!(live.0.get(), 1);
+    drop(co);
+    assert_eq!(live.0.get(), 0);
+    let co = ScopedCoroutine::<(), (), ()>::with_stack(
+        OwnedStack::new(live.clone()).unwrap(),
+        |_, ()| (),
+    );
+    drop(co); // never started
+    assert_eq!(live.0.get(), 0);
+
+    // Any other allocator took its stack back at the end: None.
+    let mut co = Coroutine::<(), (), ()>::with_stack(live.clone(), |_, ()| ());
+    co.resume(());
+    assert_eq!(live.0.get(), 0);
+    assert!(co.into_stack().is_none());
+}
+
+#[test]
+fn on_parent_stack_runs_on_the_resumers_stack() {
+    // 256 KiB of locals: an overflow on the coroutine's 64 KiB stack.
+    fn big_frame() -> (u32, usize) {
+        let big = std::hint::black_box([1u8; 256 * 1024]);
+        (big.iter().map(|&b| u32::from(b)).sum(), here())
+    }
+    let parent = here();
+    let mut co =
+        Coroutine::<(), u32, ()>::with_stack(ProtectedStack::new(64 * 1024).unwrap(), |y, ()| {
+            let inside = here();
+            // Several times, with suspensions between (each resume is a new
+            // parent context).
+            for _ in 0..3 {
+                let (sum, at) = y.on_parent_stack(big_frame);
+                assert!(
+                    at.abs_diff(inside) > 64 * 1024,
+                    "ran on the coroutine's stack"
+                );
+                y.suspend(sum);
+            }
+            // A panic comes back here.
+            let err = panic::catch_unwind(AssertUnwindSafe(|| {
+                y.on_parent_stack(|| panic::panic_any(9i32))
+            }))
+            .unwrap_err();
+            assert_eq!(*err.downcast_ref::<i32>().unwrap(), 9);
+            y.suspend(0);
+        });
+    for _ in 0..3 {
+        assert_eq!(co.resume(()), CoroutineResult::Yield(256 * 1024));
+    }
+    assert_eq!(co.resume(()), CoroutineResult::Yield(0));
+    assert_eq!(co.resume(()), CoroutineResult::Return(()));
+    // ... and on_parent's frames were below ours on this very stack.
+    let on_parent = Rc::new(Cell::new(0));
+    let o = on_parent.clone();
+    let mut co = Coroutine::<(), (), ()>::new(move |y, ()| o.set(y.on_parent_stack(here)));
+    co.resume(());
+    assert!(parent.abs_diff(on_parent.get()) < 16 * 1024);
+
+    // From a nested coroutine (the parent is another coroutine's stack),
+    // and from a destructor while the coroutine is being unwound (the
+    // parent is the dropping frame).
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let mut outer = Coroutine::<(), (), ()>::new(move |_, ()| {
+        let r2 = r.clone();
+        let mut inner = Coroutine::<(), (), ()>::new(move |y, ()| {
+            struct OnDrop<'y>(&'y Yielder<(), ()>, Rc<Cell<u32>>);
+            impl Drop for OnDrop<'_> {
+                fn drop(&mut self) {
+                    let n = self.0.on_parent_stack(|| 100);
+                    self.1.set(self.1.get() + n);
+                }
+            }
+            let _d = OnDrop(y, r2.clone());
+            r2.set(r2.get() + y.on_parent_stack(|| 1));
+            y.suspend(());
+        });
+        inner.resume(());
+        drop(inner);
+    });
+    outer.resume(());
+    assert!(outer.is_done());
+    assert_eq!(ran.get(), 101);
 }

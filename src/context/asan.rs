@@ -53,6 +53,44 @@ impl Bounds {
     }
 }
 
+/// Where a suspended resumer's fake-stack save waits for code that runs on
+/// its stack before it resumes itself (`Yielder::on_parent_stack`): a cell
+/// with the feature, a zero-sized nothing without.
+#[cfg(feature = "asan")]
+pub(crate) struct FakeSlot(std::cell::Cell<*mut c_void>);
+
+#[cfg(feature = "asan")]
+impl FakeSlot {
+    pub(crate) const EMPTY: FakeSlot = FakeSlot(std::cell::Cell::new(std::ptr::null_mut()));
+
+    #[inline(always)]
+    pub(crate) fn set(&self, fake: *mut c_void) {
+        self.0.set(fake)
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self) -> *mut c_void {
+        self.0.get()
+    }
+}
+
+/// Without the feature: nothing to keep.
+#[cfg(not(feature = "asan"))]
+pub(crate) struct FakeSlot;
+
+#[cfg(not(feature = "asan"))]
+impl FakeSlot {
+    pub(crate) const EMPTY: FakeSlot = FakeSlot;
+
+    #[inline(always)]
+    pub(crate) fn set(&self, _fake: *mut std::ffi::c_void) {}
+
+    #[inline(always)]
+    pub(crate) fn get(&self) -> *mut std::ffi::c_void {
+        std::ptr::null_mut()
+    }
+}
+
 #[cfg(feature = "asan")]
 mod imp {
     use super::Bounds;

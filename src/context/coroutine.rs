@@ -53,10 +53,11 @@
 //! so every destructor on the coroutine's stack runs; a coroutine that was
 //! never started has its closure dropped without any switch.
 
-use super::asan::{self, Bounds};
+use super::asan::{self, Bounds, FakeSlot};
 use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
-use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
+use super::stack::{OwnedStack, ProtectedStack, Stack, StackAllocator, StackError};
+use super::unwind::{ForcedUnwind, Target};
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
@@ -73,10 +74,10 @@ const OUT_YIELD: usize = 1;
 const OUT_DONE: usize = 2;
 const OUT_UNWOUND: usize = 3;
 
-/// The private payload that unwinds a coroutine or fiber being dropped.
-/// Code that catches panics inside a coroutine should let it pass
-/// (`resume_unwind` it), as Boost asks of `forced_unwind`.
-pub(crate) struct ForcedUnwind;
+/// `Coroutine::started` bits: resumed at least once; the stack was kept
+/// (an [`OwnedStack`]) when the coroutine finished.
+const STARTED: usize = 1;
+const KEPT: usize = 2;
 
 /// What a [`Coroutine::resume`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +121,9 @@ pub struct Yielder<I, Y> {
     ontop_panic: Cell<Option<Payload>>,
     parent_bounds: Cell<Bounds>,
     fake_stack: Cell<*mut c_void>,
+    /// The resumer's ASan fake-stack save while it is suspended (feature
+    /// `asan` only), for `on_parent_stack`, which runs on its stack.
+    parent_fake: FakeSlot,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -176,7 +180,21 @@ impl<I, Y> Yielder<I, Y> {
             panic::resume_unwind(payload)
         }
         debug_assert_eq!(code, IN_UNWIND);
-        panic::resume_unwind(Box::new(ForcedUnwind))
+        panic::resume_unwind(Box::new(ForcedUnwind::new(Target::Coroutine(self.id()))))
+    }
+
+    /// This coroutine's identity in its [`ForcedUnwind`].
+    fn id(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    /// Whether `p` is the forced unwind of this coroutine (and not of
+    /// another one, suspended from a stack nested in this one's frames).
+    fn is_own_unwind(&self, p: &Payload) -> bool {
+        matches!(
+            p.downcast_ref::<ForcedUnwind>().map(ForcedUnwind::target),
+            Some(Target::Coroutine(id)) if id == self.id()
+        )
     }
 
     /// ASan bookkeeping for ontop functions, which run before `arrived`.
@@ -188,6 +206,98 @@ impl<I, Y> Yielder<I, Y> {
             self.asan_finished.set(true);
         }
     }
+
+    /// Runs `f` on the stack of the context that resumed this coroutine (as
+    /// if that context had called it where it waits in `resume`), then
+    /// comes back here with its result (corosensei's `on_parent_stack`).
+    /// For code that needs more stack than the coroutine has, or a thread's
+    /// native stack. A panic in `f` is raised here.
+    ///
+    /// `f` must be `Send`: that keeps every `&Yielder` out of it (a
+    /// `Yielder` is not `Sync`), since suspending this coroutine from its
+    /// resumer's own stack would switch to the very stack it runs on.
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult, ProtectedStack};
+    /// // 256 KiB of locals: too much for the coroutine's 64 KiB stack (its
+    /// // guard page would end the process), fine on the thread's.
+    /// fn big_frame() -> u32 {
+    ///     let big = std::hint::black_box([1u8; 256 * 1024]);
+    ///     big.iter().map(|&b| u32::from(b)).sum()
+    /// }
+    /// let mut co = Coroutine::<(), (), u32>::with_stack(
+    ///     ProtectedStack::new(64 * 1024).unwrap(),
+    ///     |y, ()| y.on_parent_stack(big_frame) + 1,
+    /// );
+    /// assert_eq!(co.resume(()), CoroutineResult::Return(256 * 1024 + 1));
+    /// ```
+    pub fn on_parent_stack<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+    {
+        let mut msg = ParentCall {
+            f: ManuallyDrop::new(f),
+            result: None,
+            switch: self.switch,
+            fake: &self.parent_fake,
+        };
+        // SAFETY: we run on the coroutine's stack; `parent` is the suspended
+        // resumer (a compact block), on whose stack `on_parent` runs and
+        // from where it switches straight back here; `msg` outlives that.
+        unsafe {
+            let mut fake = ptr::null_mut();
+            asan::start(&mut fake, self.parent_bounds.get());
+            if cfg!(feature = "asan") {
+                self.fake_stack.set(fake);
+            }
+            let parent = NonNull::new_unchecked(self.parent.get());
+            let t =
+                self.switch
+                    .ontop_compact(parent, ptr::addr_of_mut!(msg).cast(), on_parent::<F, T>);
+            self.arrived(t);
+        }
+        match msg.result.take() {
+            Some(Ok(v)) => v,
+            Some(Err(p)) => panic::resume_unwind(p),
+            None => unreachable!("on_parent_stack came back without a result"),
+        }
+    }
+}
+
+/// What `on_parent_stack` hands the resumer's stack.
+struct ParentCall<F, T> {
+    f: ManuallyDrop<F>,
+    result: Option<Result<T, Payload>>,
+    switch: Switch,
+    /// The yielder's slot for the resumer's ASan fake-stack save.
+    fake: *const FakeSlot,
+}
+
+/// Runs on the resumer's stack, below its suspended `resume`: calls `f`,
+/// then switches back to the coroutine. The coroutine's next switch to its
+/// resumer (a yield, its end) lands after that jump, and this function
+/// returns it as the result of the resumer's pending switch.
+unsafe extern "C-unwind" fn on_parent<F: FnOnce() -> T, T>(t: Transfer) -> Transfer {
+    // SAFETY: `data` is the `ParentCall` on the coroutine's suspended
+    // stack, alive until we switch back; `t.ctx` is the coroutine, which
+    // waits in `on_parent_stack` for exactly this jump.
+    unsafe {
+        let msg = &mut *(t.data as *mut ParentCall<F, T>);
+        let slot = &*msg.fake;
+        let coroutine_bounds = asan::finish(slot.get());
+        let f = ManuallyDrop::take(&mut msg.f);
+        msg.result = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+        let switch = msg.switch;
+        let mut fake = ptr::null_mut();
+        asan::start(&mut fake, coroutine_bounds);
+        // The coroutine continues with us as its parent: code it runs on
+        // our stack again restores this fake stack.
+        slot.set(fake);
+        let back = switch.jump_compact(from_ctx(&t), ptr::null_mut());
+        // Whoever comes back (the coroutine's yield or end) is for the
+        // pending `resume` we run under, which ends the ASan switch.
+        back
+    }
 }
 
 /// The control block at the top of a coroutine's stack.
@@ -198,10 +308,57 @@ struct Record<I, Y, R> {
     stack: ManuallyDrop<Stack>,
     own_bounds: Bounds,
     extra: *mut u8,
-    /// Gives the stack back to its allocator (monomorphised for `S`).
-    release: unsafe fn(*mut u8, Stack),
+    /// Gives the stack back to its allocator, or keeps it (an
+    /// [`OwnedStack`]): [`release_record`] or [`keep_record`].
+    release: ReleaseFn,
     /// Drops a closure that never ran (monomorphised for `F`).
     drop_f: unsafe fn(*mut u8),
+}
+
+/// Ends a record: called with the record and the handle's `started` word
+/// (which [`keep_record`] marks `KEPT`), once nothing runs on the stack.
+type ReleaseFn = unsafe fn(*mut u8, *mut usize);
+
+/// Gives the stack of the finished coroutine whose record is `rec` back to
+/// its allocator.
+///
+/// # Safety
+///
+/// `rec` is a `Record<I, Y, R>` with an `Extra<F, S>`, whose closure was
+/// taken or dropped, and nothing runs on its stack any more.
+unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8, _started: *mut usize) {
+    let rec = rec.cast::<Record<I, Y, R>>();
+    // SAFETY: per the contract; the record's fields are read out before the
+    // memory they live in is handed back.
+    unsafe {
+        let stack = ManuallyDrop::take(&mut (*rec).stack);
+        let extra = (*rec).extra;
+        ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        control::release::<F, S>(extra, stack);
+    }
+}
+
+/// For a coroutine made on an [`OwnedStack`]: puts the stack back into the
+/// `OwnedStack` and leaves that at the start of the `Extra` (it fits: the
+/// `Extra` holds one), for [`Coroutine::into_stack`] or the handle's drop.
+///
+/// # Safety
+///
+/// As for [`release_record`] with `S = OwnedStack`; `started` is the
+/// handle's word.
+unsafe fn keep_record<I, Y, R, F>(rec: *mut u8, started: *mut usize) {
+    let rec = rec.cast::<Record<I, Y, R>>();
+    // SAFETY: per the contract. The `Extra` is aligned for the
+    // `OwnedStack` inside it and at least as large; its closure is gone.
+    unsafe {
+        let stack = ManuallyDrop::take(&mut (*rec).stack);
+        let extra = (*rec).extra.cast::<control::Extra<F, OwnedStack>>();
+        ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        let owned = ManuallyDrop::take(&mut (*extra).alloc);
+        owned.deallocate(stack);
+        extra.cast::<OwnedStack>().write(owned);
+        *started |= KEPT;
+    }
 }
 
 /// `!Send`, `!Sync`, and owning values of `I`, `Y` and `R` (for drop check).
@@ -304,6 +461,36 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         S: StackAllocator + 'static,
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
+        // SAFETY: `f` is 'static: it borrows nothing the handle could outlive.
+        unsafe { Self::make(alloc, switch, f, is_owned_stack::<S>()) }
+    }
+
+    /// [`Coroutine::try_with`] without the `'static` bounds; `keep` says
+    /// that `S` is [`OwnedStack`], whose stack the coroutine keeps when it
+    /// finishes (for `into_stack`).
+    ///
+    /// # Safety
+    ///
+    /// The coroutine must not be resumed or dropped after what `f` and
+    /// `alloc` borrow has gone (a [`ScopedCoroutine`](super::ScopedCoroutine)
+    /// ties it to a lifetime; [`on_stack`](super::on_stack) runs it to its
+    /// end within the call). `keep` only if `S` is `OwnedStack`.
+    #[inline(always)]
+    pub(crate) unsafe fn make<S, F>(
+        alloc: S,
+        switch: Switch,
+        f: F,
+        keep: bool,
+    ) -> Result<Self, StackError>
+    where
+        S: StackAllocator,
+        F: FnOnce(&Yielder<I, Y>, I) -> R,
+    {
+        let release: ReleaseFn = if keep {
+            keep_record::<I, Y, R, F>
+        } else {
+            release_record::<I, Y, R, F, S>
+        };
         let (stack, at) = control::place::<Record<I, Y, R>, F, S>(&alloc)?;
         let (rec, extra) = (at.rec, at.extra);
         let own_bounds = Bounds::of(&stack);
@@ -325,10 +512,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             ptr::addr_of_mut!((*y).ontop_panic).write(Cell::new(None));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
             ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::EMPTY);
             ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
             ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
             ptr::addr_of_mut!((*rec).extra).write(extra.cast());
-            ptr::addr_of_mut!((*rec).release).write(control::release::<F, S>);
+            ptr::addr_of_mut!((*rec).release).write(release);
             ptr::addr_of_mut!((*rec).drop_f).write(control::drop_f::<F, S>);
         }
         // SAFETY: `at.sp` lies inside the stack (non-null); the `at.frames`
@@ -367,7 +555,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Whether the coroutine has been resumed at least once.
     pub fn is_started(&self) -> bool {
-        self.started != 0
+        self.started & STARTED != 0
     }
 
     /// Runs the coroutine until it suspends or returns, handing it `input`.
@@ -387,13 +575,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             (*(*rec).yielder.input.get()).write(input);
             let mut fake = ptr::null_mut();
             asan::start(&mut fake, (*rec).own_bounds);
+            (*rec).yielder.parent_fake.set(fake);
             let switch = (*rec).yielder.switch;
             let t = if self.started != 0 {
                 switch.jump_compact(ctx, ptr::null_mut())
             } else {
                 // The first activation carries the record pointer, through
                 // the switch made for fresh blocks.
-                self.started = 1;
+                self.started = STARTED;
                 switch.start_compact(ctx, rec.cast())
             };
             asan::finish(fake);
@@ -437,6 +626,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             let mut fake = ptr::null_mut();
             asan::start(&mut fake, (*rec).own_bounds);
+            (*rec).yielder.parent_fake.set(fake);
             let t = (*rec).yielder.switch.ontop_compact(
                 ctx,
                 ptr::addr_of_mut!(msg).cast(),
@@ -502,50 +692,139 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 Ok(r) => Ok(ptr::read(r)),
                 Err(p) => Err(ptr::read(p)),
             };
-            Self::release_stack(rec);
+            self.release_stack();
             ret
         }
     }
 
+    /// Ends the record: the stack goes back to its allocator, or is kept
+    /// (an [`OwnedStack`], marked in `started`).
+    ///
     /// # Safety
     ///
     /// Nothing runs on the coroutine's stack any more and the record is not
-    /// used afterwards.
-    unsafe fn release_stack(rec: *mut Record<I, Y, R>) {
-        // SAFETY: per the contract; the record's fields are read out before
-        // the memory they live in is handed back.
-        unsafe {
-            let stack = ManuallyDrop::take(&mut (*rec).stack);
-            let release = (*rec).release;
-            let extra = (*rec).extra;
-            ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
-            release(extra, stack);
+    /// used afterwards (but by `take_kept`, if it was kept).
+    #[inline(always)]
+    unsafe fn release_stack(&mut self) {
+        let rec = self.rec.as_ptr();
+        // SAFETY: per the contract.
+        unsafe { ((*rec).release)(rec.cast(), &mut self.started) }
+    }
+
+    /// The kept [`OwnedStack`] of a finished coroutine, if it has one; the
+    /// handle no longer owns it.
+    fn take_kept(&mut self) -> Option<OwnedStack> {
+        if self.started & KEPT == 0 {
+            return None;
+        }
+        self.started &= !KEPT;
+        // SAFETY: KEPT: `keep_record` left the `OwnedStack` at the start of
+        // the `Extra`, in memory it owns; reading it out moves the stack.
+        Some(unsafe { ptr::read((*self.rec.as_ptr()).extra.cast::<OwnedStack>()) })
+    }
+
+    /// Unwinds the coroutine now, as dropping it would, and keeps the
+    /// handle (corosensei's `force_unwind`): every destructor on its stack
+    /// runs, then it is finished ([`is_done`](Self::is_done)), and
+    /// [`is_started`](Self::is_started) still tells whether it ever ran. On
+    /// a coroutine that never ran it drops the closure; on a finished one
+    /// it does nothing. If the coroutine's code catches the
+    /// [`ForcedUnwind`] and panics instead, that panic is raised here (the
+    /// coroutine is finished all the same).
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult};
+    /// use std::{cell::Cell, rc::Rc};
+    /// struct Flag(Rc<Cell<bool>>);
+    /// impl Drop for Flag {
+    ///     fn drop(&mut self) { self.0.set(true) }
+    /// }
+    /// let dropped = Rc::new(Cell::new(false));
+    /// let flag = Flag(dropped.clone());
+    /// let mut co = Coroutine::<(), (), ()>::new(move |y, ()| {
+    ///     let _flag = flag;
+    ///     loop { y.suspend(()) }
+    /// });
+    /// assert_eq!(co.resume(()), CoroutineResult::Yield(()));
+    /// co.force_unwind();
+    /// assert!(dropped.get());
+    /// assert!(co.is_done() && co.is_started());
+    /// ```
+    pub fn force_unwind(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            self.drop_unfinished(ctx, false);
         }
     }
+
+    /// Takes back the stack of a finished coroutine made on an
+    /// [`OwnedStack`], to use it again directly (corosensei's
+    /// `into_stack`). `None` for a coroutine made on any other allocator:
+    /// its stack went back to that allocator when it finished.
+    ///
+    /// Panics if the coroutine has not finished: [`force_unwind`] it first.
+    ///
+    /// ```
+    /// use coframe::context::{Coroutine, CoroutineResult, OwnedStack, ProtectedStack};
+    /// let mut stack = OwnedStack::new(ProtectedStack::default()).unwrap();
+    /// for i in 0..3 {
+    ///     let mut co = Coroutine::<(), (), i32>::with_stack(stack, move |_, ()| i);
+    ///     assert_eq!(co.resume(()), CoroutineResult::Return(i));
+    ///     stack = co.into_stack().unwrap(); // the same memory, every time
+    /// }
+    /// // Any other allocator took its stack back already.
+    /// let mut co = Coroutine::<(), (), ()>::new(|_, ()| ());
+    /// co.resume(());
+    /// assert!(co.into_stack().is_none());
+    /// ```
+    ///
+    /// [`force_unwind`]: Self::force_unwind
+    pub fn into_stack(mut self) -> Option<OwnedStack> {
+        if !self.is_done() {
+            panic!(
+                "coframe: into_stack on a coroutine that has not finished; \
+                 force_unwind it first"
+            );
+        }
+        self.take_kept()
+    }
+}
+
+/// Whether `S` is [`OwnedStack`]: a comparison of two constants, which
+/// leaves no code behind.
+#[inline(always)]
+pub(crate) fn is_owned_stack<S: 'static>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<OwnedStack>()
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     #[inline]
     fn drop(&mut self) {
         if let Some(ctx) = self.ctx.take() {
-            self.drop_unfinished(ctx);
+            self.drop_unfinished(ctx, true);
+        } else if self.started > STARTED {
+            // Finished on an `OwnedStack`, which it kept: give it back.
+            drop(self.take_kept());
         } // else finished: the stack is already released
     }
 }
 
 impl<I, Y, R> Coroutine<I, Y, R> {
-    /// Drops a coroutine that has not finished: drops its closure if it
-    /// never ran, else unwinds its stack; then releases the stack.
+    /// Finishes a coroutine that has not finished: drops its closure if it
+    /// never ran, else unwinds its stack; then releases the stack (or keeps
+    /// it, an `OwnedStack`, which `dropping` gives back too).
     #[cold]
     #[inline(never)]
-    fn drop_unfinished(&mut self, mut ctx: Ctx) {
+    fn drop_unfinished(&mut self, mut ctx: Ctx, dropping: bool) {
         let rec = self.rec.as_ptr();
         if self.started == 0 {
             // SAFETY: never started: the closure is still in `Extra` and
             // nothing ran on the stack.
             unsafe {
                 ((*rec).drop_f)((*rec).extra);
-                Self::release_stack(rec);
+                self.release_stack();
+            }
+            if dropping {
+                drop(self.take_kept());
             }
             return;
         }
@@ -558,6 +837,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             let t = unsafe {
                 let mut fake = ptr::null_mut();
                 asan::start(&mut fake, (*rec).own_bounds);
+                (*rec).yielder.parent_fake.set(fake);
                 let t =
                     (*rec)
                         .yielder
@@ -574,7 +854,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 }
                 OUT_UNWOUND => {
                     // SAFETY: the base finished unwinding; stack unused.
-                    unsafe { Self::release_stack(rec) };
+                    unsafe { self.release_stack() };
                     break;
                 }
                 _ => {
@@ -587,6 +867,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     break;
                 }
             }
+        }
+        if dropping {
+            drop(self.take_kept());
         }
         if let Some(p) = escaped {
             if std::thread::panicking() {
@@ -674,7 +957,7 @@ where
                 (*(*rec).ret.get()).write(Ok(r));
                 OUT_DONE
             }
-            Err(p) if p.is::<ForcedUnwind>() => {
+            Err(p) if y.is_own_unwind(&p) => {
                 drop(p);
                 OUT_UNWOUND
             }

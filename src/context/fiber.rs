@@ -14,13 +14,25 @@
 //! ontop function* that releases the finished stack while already running on
 //! the next one, and hands over an empty handle.
 //!
+//! # `resume_with`
+//!
+//! Boost runs the function given to `resume_with` in an ontop function,
+//! inside the switch. coframe hands it over as data instead (a type-erased
+//! [`OntopMsg`] on the resumer's suspended stack) and the resumed context
+//! runs it first thing after it arrived, in its pending `resume` (or at the
+//! start of an unstarted fiber): on the same stack, before the same code,
+//! but after the switch is complete. So the function may switch itself
+//! (resume the fiber it was handed, drop and so unwind another one) with
+//! every per-switch record (the running fiber, AddressSanitizer's stack)
+//! already up to date, and its panic simply unwinds from that `resume`.
+//!
 //! # Unwinding and panics
 //!
-//! Dropping a suspended fiber switches into it with an ontop function that
-//! makes its pending `resume` raise a private payload; the unwinding runs
-//! every destructor on its stack, is caught at its base, and the base
-//! switches back to the dropper. A never-started fiber drops its closure
-//! without switching.
+//! Dropping a suspended fiber resumes it with a data word that makes its
+//! pending `resume` raise [`ForcedUnwind`]; the unwinding runs every
+//! destructor on its stack, is caught at its base, and the base switches
+//! back to the dropper. A never-started fiber drops its closure without
+//! switching.
 //!
 //! A panic that escapes the fiber's function is caught at its base and
 //! re-raised in the context that resumed the fiber last. To reach it, every
@@ -40,6 +52,7 @@ use super::control;
 use super::coroutine::Payload;
 use super::raw::{self, Ctx, Switch, Transfer};
 use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
+use super::unwind::{ForcedUnwind, Target};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
@@ -49,14 +62,10 @@ use std::ptr::{self, NonNull};
 
 /// Data word asking the resumed fiber to unwind.
 const IN_UNWIND: usize = 1;
-/// Data words at or above this are boxed panic payloads to re-raise.
+/// Data words at or above this are pointers: into a suspended context, an
+/// [`OntopMsg`] to run; with a null context (the fiber switched to
+/// terminated), a boxed panic payload to re-raise.
 const MIN_PTR: usize = 4096;
-
-/// The payload that unwinds a fiber being dropped; carries the dropper.
-struct FiberUnwind(*mut c_void);
-// SAFETY: the pointer is an opaque context handle, only used on the thread
-// that raised the payload.
-unsafe impl Send for FiberUnwind {}
 
 /// The fiber's control block, at the top of its stack.
 #[repr(C)]
@@ -69,8 +78,9 @@ struct Header {
     /// The handle kept (not unwound) for delivering an escaping panic.
     panic_target: Cell<*mut c_void>,
     panic_target_bounds: Cell<Bounds>,
-    /// A panic from `resume_with` on an unstarted fiber.
-    pending_panic: Cell<Option<Payload>>,
+    /// The `resume_with` message for a fiber that has not started (null:
+    /// none); its base runs it before the fiber's function.
+    ontop: Cell<*mut c_void>,
     /// What the exit function hands the next context (null or a payload).
     outgoing: Cell<*mut c_void>,
     stack: ManuallyDrop<Stack>,
@@ -200,7 +210,7 @@ impl Fiber {
                 forced: Cell::new(false),
                 panic_target: Cell::new(ptr::null_mut()),
                 panic_target_bounds: Cell::new(Bounds::UNKNOWN),
-                pending_panic: Cell::new(None),
+                ontop: Cell::new(ptr::null_mut()),
                 outgoing: Cell::new(ptr::null_mut()),
                 stack: ManuallyDrop::new(stack),
                 own_bounds,
@@ -234,10 +244,25 @@ impl Fiber {
     pub fn resume(mut self) -> Fiber {
         let ctx = self.take_ctx();
         let data: *mut c_void = std::mem::replace(&mut self.fresh, ptr::null_mut()).cast();
+        // SAFETY: `ctx` is a suspended context this handle owns; a fresh
+        // fiber gets its record, a started one a plain resume.
+        unsafe { self.switch_to(ctx, data) }
+    }
+
+    /// Suspends the current context into `ctx` with `data`; interprets the
+    /// switch that comes back.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` is this handle's suspended context (taken out of it), and
+    /// `data` is what that context expects: its record if it never ran,
+    /// else null or an [`OntopMsg`] that stays alive until it ran.
+    #[inline(always)]
+    unsafe fn switch_to(&self, ctx: Ctx, data: *mut c_void) -> Fiber {
         let me = current();
         let mut fake = ptr::null_mut();
         asan::start(&mut fake, self.bounds);
-        // SAFETY: `ctx` is a suspended context this handle owns (one-shot).
+        // SAFETY: forwarded contract (contexts are one-shot).
         let t = unsafe { self.switch.jump(ctx, data) };
         let from = asan::finish(fake);
         set_current(me);
@@ -270,30 +295,97 @@ impl Fiber {
     /// assert!(f.is_terminated());
     /// assert_eq!(log.get(), 11);
     /// ```
+    ///
+    /// `g` is `'static`: it may resume the context it is handed, which then
+    /// returns from this call while `g` is still suspended on the other
+    /// stack, so `g` must not borrow from this frame.
+    ///
+    /// ```compile_fail
+    /// use coframe::context::Fiber;
+    /// let f = Fiber::new(|c| c.resume()).resume();
+    /// let local = String::from("mine");
+    /// let r = &local;
+    /// f.resume_with(move |c| {
+    ///     assert_eq!(r, "mine");
+    ///     c
+    /// });
+    /// ```
+    ///
+    /// (Moving an owned value in instead compiles.)
+    ///
+    /// ```
+    /// use coframe::context::Fiber;
+    /// let f = Fiber::new(|c| c.resume()).resume();
+    /// let local = String::from("mine");
+    /// let r = local.clone();
+    /// f.resume_with(move |c| {
+    ///     assert_eq!(r, "mine");
+    ///     c
+    /// });
+    /// ```
     pub fn resume_with<G>(mut self, g: G) -> Fiber
     where
-        G: FnOnce(Fiber) -> Fiber,
+        G: FnOnce(Fiber) -> Fiber + 'static,
     {
         let ctx = self.take_ctx();
         let fresh = std::mem::replace(&mut self.fresh, ptr::null_mut());
         let mut msg = OntopMsg {
+            run: run_ontop::<G>,
             g: ManuallyDrop::new(g),
-            fresh,
-            switch: self.switch,
         };
-        let me = current();
-        let mut fake = ptr::null_mut();
-        asan::start(&mut fake, self.bounds);
-        // SAFETY: as in `resume`; `msg` lives on this suspended stack until
-        // the ontop function has consumed it.
-        let t = unsafe {
-            self.switch
-                .ontop(ctx, ptr::addr_of_mut!(msg).cast(), fiber_ontop::<G>)
+        let msg_ptr: *mut c_void = ptr::addr_of_mut!(msg).cast();
+        let data = if fresh.is_null() {
+            msg_ptr
+        } else {
+            // SAFETY: the record of a fiber that has not run: its base
+            // takes the message before anything else.
+            unsafe { (*fresh).ontop.set(msg_ptr) };
+            fresh.cast()
         };
-        let from = asan::finish(fake);
-        set_current(me);
-        // SAFETY: `t` is the transfer that just brought us back here.
-        unsafe { arrived(me, t, self.switch, from) }
+        // SAFETY: as in `resume`; `msg` stays on this suspended stack until
+        // the resumed context ran it, which it does on arrival, before
+        // anything can resume us.
+        unsafe { self.switch_to(ctx, data) }
+    }
+
+    /// Unwinds the fiber now, as dropping it would, and leaves this handle
+    /// terminated: every destructor on the fiber's stack runs, and its base
+    /// switches back here. A panic from one of those destructors is raised
+    /// here. On a terminated handle it does nothing; on a fiber that never
+    /// ran it drops the function.
+    ///
+    /// ```
+    /// use coframe::context::Fiber;
+    /// use std::{cell::Cell, rc::Rc};
+    /// struct Flag(Rc<Cell<bool>>);
+    /// impl Drop for Flag {
+    ///     fn drop(&mut self) { self.0.set(true) }
+    /// }
+    /// let dropped = Rc::new(Cell::new(false));
+    /// let flag = Flag(dropped.clone());
+    /// let mut f = Fiber::new(move |caller| {
+    ///     let _flag = flag;
+    ///     caller.resume() // never returns: the fiber is unwound here
+    /// })
+    /// .resume();
+    /// f.force_unwind();
+    /// assert!(dropped.get());
+    /// assert!(f.is_terminated());
+    /// ```
+    pub fn force_unwind(&mut self) {
+        let switch = self.switch;
+        drop(std::mem::replace(self, Fiber::terminated(switch)));
+    }
+
+    /// An empty handle.
+    fn terminated(switch: Switch) -> Fiber {
+        Fiber {
+            ctx: None,
+            fresh: ptr::null_mut(),
+            switch,
+            bounds: Bounds::UNKNOWN,
+            _not_send: PhantomData,
+        }
     }
 
     fn take_ctx(&mut self) -> Ctx {
@@ -318,13 +410,7 @@ unsafe fn arrived(me: *const Header, t: Transfer, switch: Switch, from: Bounds) 
             let p = unsafe { Box::from_raw(t.data as *mut Payload) };
             panic::resume_unwind(*p);
         }
-        return Fiber {
-            ctx: None,
-            fresh: ptr::null_mut(),
-            switch,
-            bounds: Bounds::UNKNOWN,
-            _not_send: PhantomData,
-        };
+        return Fiber::terminated(switch);
     }
     if !me.is_null() {
         // SAFETY: `me` is the running fiber's record (on our own stack).
@@ -332,7 +418,7 @@ unsafe fn arrived(me: *const Header, t: Transfer, switch: Switch, from: Bounds) 
     }
     if data != 0 {
         // SAFETY: forwarded contract.
-        unsafe { inbound(me, t) };
+        return unsafe { inbound(me, t, switch, from) };
     }
     Fiber {
         // SAFETY: checked non-null above.
@@ -344,9 +430,14 @@ unsafe fn arrived(me: *const Header, t: Transfer, switch: Switch, from: Bounds) 
     }
 }
 
+/// An arrival with a request: unwind, or run a `resume_with` function.
+///
+/// # Safety
+///
+/// As for [`arrived`], with a non-null context and a non-zero data word.
 #[cold]
 #[inline(never)]
-unsafe fn inbound(me: *const Header, t: Transfer) -> ! {
+unsafe fn inbound(me: *const Header, t: Transfer, switch: Switch, from: Bounds) -> Fiber {
     if t.data as usize == IN_UNWIND {
         if me.is_null() {
             panic!(
@@ -356,11 +447,19 @@ unsafe fn inbound(me: *const Header, t: Transfer) -> ! {
         }
         // SAFETY: `me` is the running fiber's record.
         unsafe { (*me).forced.set(true) };
-        panic::resume_unwind(Box::new(FiberUnwind(t.ctx)));
+        panic::resume_unwind(Box::new(ForcedUnwind::new(Target::Fiber(t.ctx, from))));
     }
-    // SAFETY: a boxed payload made by `fiber_ontop`.
-    let p = unsafe { Box::from_raw(t.data as *mut Payload) };
-    panic::resume_unwind(*p)
+    let caller = Fiber {
+        // SAFETY: non-null per the contract.
+        ctx: Some(unsafe { NonNull::new_unchecked(t.ctx) }),
+        fresh: ptr::null_mut(),
+        switch,
+        bounds: from,
+        _not_send: PhantomData,
+    };
+    // SAFETY: a data word of MIN_PTR or more into a suspended context is an
+    // `OntopMsg`, alive on the resumer's suspended stack.
+    unsafe { run_msg(t.data, caller) }
 }
 
 impl Drop for Fiber {
@@ -393,8 +492,9 @@ impl Drop for Fiber {
         }
         let mut fake = ptr::null_mut();
         asan::start(&mut fake, self.bounds);
-        // SAFETY: a suspended context this handle owns.
-        let t = unsafe { self.switch.ontop(ctx, ptr::null_mut(), unwind_ontop) };
+        // SAFETY: a suspended context this handle owns; its pending
+        // `resume` raises `ForcedUnwind` on this data word.
+        let t = unsafe { self.switch.jump(ctx, IN_UNWIND as *mut c_void) };
         asan::finish(fake);
         set_current(me);
         debug_assert!(t.ctx.is_null());
@@ -410,59 +510,32 @@ impl Drop for Fiber {
     }
 }
 
+/// What `resume_with` hands the resumed context: the function, and how to
+/// run it without knowing its type (`run` first: read through a pointer to
+/// the whole message).
+#[repr(C)]
 struct OntopMsg<G> {
+    run: unsafe fn(*mut c_void, Fiber) -> Fiber,
     g: ManuallyDrop<G>,
-    fresh: *mut Header,
-    switch: Switch,
 }
 
-unsafe extern "C-unwind" fn fiber_ontop<G: FnOnce(Fiber) -> Fiber>(t: Transfer) -> Transfer {
-    // SAFETY: `data` is the `OntopMsg` on the resumer's suspended stack.
-    let msg = unsafe { &mut *(t.data as *mut OntopMsg<G>) };
-    // SAFETY: taken exactly once.
-    let g = unsafe { ManuallyDrop::take(&mut msg.g) };
-    let caller = Fiber {
-        // SAFETY: the resumer just suspended: non-null.
-        ctx: Some(unsafe { NonNull::new_unchecked(t.ctx) }),
-        fresh: ptr::null_mut(),
-        switch: msg.switch,
-        bounds: Bounds::UNKNOWN,
-        _not_send: PhantomData,
-    };
-    let fresh = msg.fresh;
-    match panic::catch_unwind(AssertUnwindSafe(move || g(caller))) {
-        Ok(mut next) => {
-            let ctx = match next.ctx.take() {
-                Some(c) => c.as_ptr(),
-                None => {
-                    eprintln!("coframe: the function given to Fiber::resume_with returned a terminated fiber");
-                    std::process::abort();
-                }
-            };
-            Transfer {
-                ctx,
-                data: fresh.cast(),
-            }
-        }
-        Err(p) if !fresh.is_null() => {
-            // SAFETY: the unstarted fiber's record; its base re-raises.
-            unsafe { (*fresh).pending_panic.set(Some(p)) };
-            Transfer {
-                ctx: t.ctx,
-                data: fresh.cast(),
-            }
-        }
-        Err(p) => Transfer {
-            ctx: t.ctx,
-            data: Box::into_raw(Box::new(p)).cast(),
-        },
-    }
+unsafe fn run_ontop<G: FnOnce(Fiber) -> Fiber>(msg: *mut c_void, caller: Fiber) -> Fiber {
+    // SAFETY: an `OntopMsg<G>` whose function is taken exactly once, here.
+    let g = unsafe { ManuallyDrop::take(&mut (*msg.cast::<OntopMsg<G>>()).g) };
+    g(caller)
 }
 
-unsafe extern "C-unwind" fn unwind_ontop(t: Transfer) -> Transfer {
-    Transfer {
-        ctx: t.ctx,
-        data: IN_UNWIND as *mut c_void,
+/// Runs the `resume_with` function of the message at `msg` with `caller`.
+///
+/// # Safety
+///
+/// `msg` is an `OntopMsg` that was not run yet, alive on its sender's
+/// suspended stack.
+unsafe fn run_msg(msg: *mut c_void, caller: Fiber) -> Fiber {
+    // SAFETY: `run` is the first field of the `repr(C)` message.
+    unsafe {
+        let run = *msg.cast::<unsafe fn(*mut c_void, Fiber) -> Fiber>();
+        run(msg, caller)
     }
 }
 
@@ -486,14 +559,23 @@ where
             bounds: from,
             _not_send: PhantomData,
         };
-        let pending = h.pending_panic.take();
+        let ontop = h.ontop.replace(ptr::null_mut());
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
-            if let Some(p) = pending {
-                drop(caller);
-                panic::resume_unwind(p);
-            }
+            // A `resume_with` on the unstarted fiber: its function first.
+            let caller = if ontop.is_null() {
+                caller
+            } else {
+                run_msg(ontop, caller)
+            };
             f(caller)
         }));
+        if h.forced.get() && result.is_ok() {
+            eprintln!(
+                "coframe: a fiber caught its ForcedUnwind and returned: the fiber that \
+                 dropped it can never continue; aborting"
+            );
+            std::process::abort();
+        }
         match result {
             Ok(mut next) => match next.ctx.take() {
                 Some(c) => (c.as_ptr(), next.bounds, ptr::null_mut()),
@@ -502,9 +584,12 @@ where
                     std::process::abort();
                 }
             },
-            Err(p) => match p.downcast::<FiberUnwind>() {
-                Ok(u) => (u.0, Bounds::UNKNOWN, ptr::null_mut()),
-                Err(p) => {
+            Err(p) => match fiber_unwind(&p) {
+                Some((dropper, bounds)) => (dropper, bounds, ptr::null_mut()),
+                // Any other panic, a coroutine's ForcedUnwind included (a
+                // coroutine suspended from this stack and unwound): to the
+                // resumer, where it goes on.
+                None => {
                     let target = h.panic_target.replace(ptr::null_mut());
                     if target.is_null() {
                         let msg = p
@@ -538,6 +623,14 @@ where
     std::process::abort()
 }
 
+/// The dropper and its stack, if `p` is a fiber's [`ForcedUnwind`].
+fn fiber_unwind(p: &Payload) -> Option<(*mut c_void, Bounds)> {
+    match p.downcast_ref::<ForcedUnwind>()?.target() {
+        Target::Fiber(dropper, bounds) => Some((dropper, bounds)),
+        Target::Coroutine(_) => None,
+    }
+}
+
 /// Runs on the next context: releases the finished fiber's stack.
 unsafe extern "C-unwind" fn fiber_exit(t: Transfer) -> Transfer {
     let rec = t.data as *mut Header;
@@ -559,7 +652,6 @@ unsafe extern "C-unwind" fn fiber_exit(t: Transfer) -> Transfer {
 unsafe fn release_stack(rec: *mut Header) {
     // SAFETY: per the contract; fields are read before the memory goes.
     unsafe {
-        drop((*rec).pending_panic.take());
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         ((*rec).release)((*rec).extra, stack);
     }

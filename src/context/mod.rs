@@ -4,8 +4,12 @@
 //! - [`Coroutine`] / [`Yielder`] / [`CoroutineResult`]: typed, asymmetric
 //!   (Boost's `execution_context<Args...>` with values both ways);
 //! - [`Generator`]: a coroutine as an [`Iterator`];
+//! - [`ScopedCoroutine`]: a coroutine whose closure borrows from its
+//!   caller; [`on_stack`]: a closure run to its end on another stack;
+//! - [`ForcedUnwind`]: the payload that unwinds a dropped fiber or
+//!   coroutine, which code that catches panics must pass on;
 //! - stacks: [`StackTraits`], [`StackAllocator`], [`FixedSizeStack`],
-//!   [`ProtectedStack`], [`PooledStack`].
+//!   [`ProtectedStack`], [`PooledStack`], [`LocalPool`], [`OwnedStack`].
 //!
 //! The switch itself is hand-written assembly in `asm/` (`raw`). Panics
 //! never cross it: they are caught at the base of each stack and re-raised
@@ -23,14 +27,18 @@ mod control;
 mod coroutine;
 mod fiber;
 pub(crate) mod raw;
+mod scoped;
 pub mod stack;
+mod unwind;
 pub(crate) mod valgrind;
 
 pub(crate) use control::prefetch_top;
 pub use coroutine::{Coroutine, CoroutineResult, Generator, Yielder};
 pub use fiber::Fiber;
 pub use raw::Switch;
+pub use scoped::{on_stack, ScopedCoroutine};
 pub use stack::{
-    FixedSizeStack, LocalPool, PooledStack, PooledStackBuilder, ProtectedStack, Stack,
+    FixedSizeStack, LocalPool, OwnedStack, PooledStack, PooledStackBuilder, ProtectedStack, Stack,
     StackAllocator, StackError, StackTraits,
 };
+pub use unwind::ForcedUnwind;

@@ -6,6 +6,8 @@
 //! | [`FixedSizeStack`] | the system heap | no | no |
 //! | [`ProtectedStack`] | its own `mmap`, committed lazily by the OS | yes, registered with the overflow handler | no |
 //! | [`PooledStack`] | protected stacks | yes | a shared, thread-safe free list |
+//! | [`LocalPool`] | any allocator's | as that allocator's | a one-thread cache |
+//! | [`OwnedStack`] | one stack from any allocator | as that allocator's | that one stack, directly |
 //!
 //! A stack is laid out like a thread's: it grows down from `top`.
 //!
@@ -35,11 +37,13 @@
 mod fixed;
 mod local;
 pub(crate) mod overflow;
+mod owned;
 mod pooled;
 mod protected;
 
 pub use fixed::FixedSizeStack;
 pub use local::LocalPool;
+pub use owned::OwnedStack;
 pub use pooled::{PooledStack, PooledStackBuilder};
 pub use protected::ProtectedStack;
 
