@@ -1565,7 +1565,11 @@ fn into_stack_takes_back_the_same_stack() {
         stack = co.into_stack().expect("made on an OwnedStack");
         assert_eq!(live.0.get(), 1, "no other stack was taken");
     }
-    assert!(at.windows(2).all(|w| w[0] == w[1]), "{at:x?}");
+    // Under ASan's fake stacks (detect_stack_use_after_return) a local's
+    // address is not on the real stack, so only the count is checked there.
+    if !cfg!(feature = "asan") {
+        assert!(at.windows(2).all(|w| w[0] == w[1]), "{at:x?}");
+    }
 
     // Unfinished: a panic that says what to do; unwound first, it works,
     // started or not.
