@@ -53,9 +53,9 @@
 //! so every destructor on the coroutine's stack runs; a coroutine that was
 //! never started has its closure dropped without any switch.
 
-use super::asan::{self, Bounds, FakeSlot};
 use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
+use super::sanitizer::{self, Bounds, FakeSlot};
 use super::stack::{OwnedStack, ProtectedStack, Stack, StackAllocator, StackError};
 use super::unwind::{ForcedUnwind, Target};
 use std::any::Any;
@@ -115,7 +115,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 pub struct Yielder<I, Y> {
     parent: Cell<*mut c_void>,
     switch: Switch,
-    asan_finished: Cell<bool>,
+    switch_finished: Cell<bool>,
     input: UnsafeCell<MaybeUninit<I>>,
     yielded: UnsafeCell<MaybeUninit<Y>>,
     ontop_panic: Cell<Option<Payload>>,
@@ -148,7 +148,7 @@ impl<I, Y> Yielder<I, Y> {
         unsafe {
             (*self.yielded.get()).write(value);
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, self.parent_bounds.get());
+            sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
                 self.fake_stack.set(fake);
             }
@@ -163,9 +163,9 @@ impl<I, Y> Yielder<I, Y> {
     #[inline(always)]
     fn arrived(&self, t: Transfer) {
         self.parent.set(t.ctx);
-        if cfg!(feature = "asan") && !self.asan_finished.replace(false) {
+        if sanitizer::ACTIVE && !self.switch_finished.replace(false) {
             self.parent_bounds
-                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
+                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
         }
         if !t.data.is_null() {
             self.inbound(t.data as usize);
@@ -197,13 +197,14 @@ impl<I, Y> Yielder<I, Y> {
         )
     }
 
-    /// ASan bookkeeping for ontop functions, which run before `arrived`.
+    /// Sanitizer bookkeeping for ontop functions, which run before
+    /// `arrived`.
     #[inline(always)]
     fn ontop_arrived(&self) {
-        if cfg!(feature = "asan") {
+        if sanitizer::ACTIVE {
             self.parent_bounds
-                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
-            self.asan_finished.set(true);
+                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
+            self.switch_finished.set(true);
         }
     }
 
@@ -246,7 +247,7 @@ impl<I, Y> Yielder<I, Y> {
         // from where it switches straight back here; `msg` outlives that.
         unsafe {
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, self.parent_bounds.get());
+            sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
                 self.fake_stack.set(fake);
             }
@@ -284,12 +285,12 @@ unsafe extern "C-unwind" fn on_parent<F: FnOnce() -> T, T>(t: Transfer) -> Trans
     unsafe {
         let msg = &mut *(t.data as *mut ParentCall<F, T>);
         let slot = &*msg.fake;
-        let coroutine_bounds = asan::finish(slot.get());
+        let coroutine_bounds = sanitizer::finish(slot.get());
         let f = ManuallyDrop::take(&mut msg.f);
         msg.result = Some(panic::catch_unwind(AssertUnwindSafe(f)));
         let switch = msg.switch;
         let mut fake = ptr::null_mut();
-        asan::start(&mut fake, coroutine_bounds);
+        sanitizer::start(&mut fake, coroutine_bounds);
         // The coroutine continues with us as its parent: code it runs on
         // our stack again restores this fake stack.
         slot.set(fake);
@@ -334,6 +335,7 @@ unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8, _started: 
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         let extra = (*rec).extra;
         ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        sanitizer::destroy((*rec).own_bounds);
         control::release::<F, S>(extra, stack);
     }
 }
@@ -354,6 +356,7 @@ unsafe fn keep_record<I, Y, R, F>(rec: *mut u8, started: *mut usize) {
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         let extra = (*rec).extra.cast::<control::Extra<F, OwnedStack>>();
         ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        sanitizer::destroy((*rec).own_bounds);
         let owned = ManuallyDrop::take(&mut (*extra).alloc);
         owned.deallocate(stack);
         extra.cast::<OwnedStack>().write(owned);
@@ -493,7 +496,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         };
         let (stack, at) = control::place::<Record<I, Y, R>, F, S>(&alloc)?;
         let (rec, extra) = (at.rec, at.extra);
-        let own_bounds = Bounds::of(&stack);
+        let own_bounds = Bounds::create(&stack);
         // SAFETY: both addresses are aligned, inside `[limit, top)` of a
         // stack we own, and do not overlap (checked layout above).
         unsafe {
@@ -508,11 +511,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             let y = ptr::addr_of_mut!((*rec).yielder);
             ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*y).switch).write(switch);
-            ptr::addr_of_mut!((*y).asan_finished).write(Cell::new(false));
+            ptr::addr_of_mut!((*y).switch_finished).write(Cell::new(false));
             ptr::addr_of_mut!((*y).ontop_panic).write(Cell::new(None));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
             ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
-            ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::EMPTY);
+            ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::empty());
             ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
             ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
             ptr::addr_of_mut!((*rec).extra).write(extra.cast());
@@ -574,7 +577,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             (*(*rec).yielder.input.get()).write(input);
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).own_bounds);
             (*rec).yielder.parent_fake.set(fake);
             let switch = (*rec).yielder.switch;
             let t = if self.started != 0 {
@@ -585,7 +588,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 self.started = STARTED;
                 switch.start_compact(ctx, rec.cast())
             };
-            asan::finish(fake);
+            sanitizer::finish(fake);
             self.came_back(t)
         }
     }
@@ -625,14 +628,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // function consumes it before the coroutine runs on).
         unsafe {
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).own_bounds);
             (*rec).yielder.parent_fake.set(fake);
             let t = (*rec).yielder.switch.ontop_compact(
                 ctx,
                 ptr::addr_of_mut!(msg).cast(),
                 ontop_input::<I, Y, G>,
             );
-            asan::finish(fake);
+            sanitizer::finish(fake);
             self.came_back(t)
         }
     }
@@ -836,14 +839,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // SAFETY: the coroutine is suspended; the record is alive.
             let t = unsafe {
                 let mut fake = ptr::null_mut();
-                asan::start(&mut fake, (*rec).own_bounds);
+                sanitizer::start(&mut fake, (*rec).own_bounds);
                 (*rec).yielder.parent_fake.set(fake);
                 let t =
                     (*rec)
                         .yielder
                         .switch
                         .ontop_compact(ctx, rec.cast(), unwind_ontop::<I, Y, R>);
-                asan::finish(fake);
+                sanitizer::finish(fake);
                 t
             };
             match t.data as usize {
@@ -945,7 +948,7 @@ where
     unsafe {
         let y = &(*rec).yielder;
         y.parent.set(t.ctx);
-        y.parent_bounds.set(asan::finish(ptr::null_mut()));
+        y.parent_bounds.set(sanitizer::finish(ptr::null_mut()));
         let extra = (*rec).extra as *mut control::Extra<F, S>;
         let f = ManuallyDrop::take(&mut (*extra).f);
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
@@ -966,7 +969,7 @@ where
                 OUT_DONE
             }
         };
-        asan::start(ptr::null_mut(), y.parent_bounds.get());
+        sanitizer::start(ptr::null_mut(), y.parent_bounds.get());
         let parent = NonNull::new_unchecked(y.parent.get());
         // The last switch is a yield like any other: it resumes the resumer
         // with the `ret` that pops the return address its `call` pushed. A

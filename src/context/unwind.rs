@@ -11,7 +11,7 @@
 //! [`Coroutine::force_unwind`]: super::Coroutine::force_unwind
 //! [`on_stack`]: super::on_stack
 
-use super::asan::Bounds;
+use super::sanitizer::Bounds;
 use std::ffi::c_void;
 use std::fmt;
 
