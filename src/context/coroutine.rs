@@ -52,6 +52,29 @@
 //! an ontop function on its stack that makes `suspend` raise `ForcedUnwind`,
 //! so every destructor on the coroutine's stack runs; a coroutine that was
 //! never started has its closure dropped without any switch.
+//! [`Coroutine::force_unwind`] does the same and keeps the handle. The
+//! payload names the coroutine (its yielder's address), and a base takes
+//! only its own as "unwound": another coroutine's, raised on this stack
+//! because that coroutine was suspended from here (a scoped coroutine
+//! borrowing an enclosing yielder), is reported as a panic to the resumer,
+//! on the enclosing stack, where it goes on unwinding.
+//!
+//! # The end of a record
+//!
+//! When a coroutine finishes (or is unwound, or dropped unstarted), its
+//! record's `release` function gives the stack back to its allocator — or,
+//! for an [`OwnedStack`], puts it back into the `OwnedStack`, leaves that at
+//! the start of the `Extra` and marks the handle's `started` word `KEPT`:
+//! the handle then owns it, for [`Coroutine::into_stack`] or its drop.
+//!
+//! # On the resumer's stack
+//!
+//! [`Yielder::on_parent_stack`] switches to the suspended resumer with an
+//! ontop function (`on_parent`) that calls the closure below the resumer's
+//! suspended frame and jumps back. The resumer's context is then suspended
+//! inside `on_parent`; the coroutine's next yield (or end) resumes it there,
+//! and `on_parent` returns that switch as the result of the resumer's
+//! pending one, so `resume` sees a plain yield (or end).
 
 use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
@@ -124,6 +147,10 @@ pub struct Yielder<I, Y> {
     /// The resumer's ASan fake-stack save while it is suspended (feature
     /// `asan` only), for `on_parent_stack`, which runs on its stack.
     parent_fake: FakeSlot,
+    /// The stack the suspended coroutine's context lives on, for the
+    /// sanitizers: its own, except when it suspended through this yielder
+    /// from a stack nested in its frames (a scoped coroutine's).
+    resume_bounds: Cell<Bounds>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -147,6 +174,9 @@ impl<I, Y> Yielder<I, Y> {
         // resumer wrote the next input.
         unsafe {
             (*self.yielded.get()).write(value);
+            if sanitizer::ACTIVE {
+                self.resume_bounds.set(sanitizer::current());
+            }
             let mut fake = ptr::null_mut();
             sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
@@ -246,6 +276,9 @@ impl<I, Y> Yielder<I, Y> {
         // resumer (a compact block), on whose stack `on_parent` runs and
         // from where it switches straight back here; `msg` outlives that.
         unsafe {
+            if sanitizer::ACTIVE {
+                self.resume_bounds.set(sanitizer::current());
+            }
             let mut fake = ptr::null_mut();
             sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
@@ -516,6 +549,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
             ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::empty());
+            ptr::addr_of_mut!((*y).resume_bounds).write(Cell::new(own_bounds));
             ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
             ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
             ptr::addr_of_mut!((*rec).extra).write(extra.cast());
@@ -577,7 +611,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             (*(*rec).yielder.input.get()).write(input);
             let mut fake = ptr::null_mut();
-            sanitizer::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
             (*rec).yielder.parent_fake.set(fake);
             let switch = (*rec).yielder.switch;
             let t = if self.started != 0 {
@@ -628,7 +662,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // function consumes it before the coroutine runs on).
         unsafe {
             let mut fake = ptr::null_mut();
-            sanitizer::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
             (*rec).yielder.parent_fake.set(fake);
             let t = (*rec).yielder.switch.ontop_compact(
                 ctx,
@@ -839,7 +873,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // SAFETY: the coroutine is suspended; the record is alive.
             let t = unsafe {
                 let mut fake = ptr::null_mut();
-                sanitizer::start(&mut fake, (*rec).own_bounds);
+                sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
                 (*rec).yielder.parent_fake.set(fake);
                 let t =
                     (*rec)

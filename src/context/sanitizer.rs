@@ -17,9 +17,18 @@
 //! 2. on B, first thing after: `finish(fake_b)`, which returns A's bounds
 //!    (ASan's record of A's stack, and the noted TSan fiber).
 //!
+//! "Bounds of B" are those of the stack B's context lives on. For a fiber
+//! handle that is what `finish` returned when the context switched to us;
+//! a coroutine records it when it suspends ([`current`]), because its
+//! context is not always on its own stack: suspended through its yielder
+//! from a scoped coroutine nested in its frames, it lives on that one's.
+//! (Told the wrong stack, ASan unpoisons the wrong range when a panic
+//! unwinds there, and TSan's per-fiber shadow call stacks go out of step.)
+//!
 //! A stack's TSan fiber is destroyed when the stack is given back, which
 //! always happens on another stack (the resumer of a finished coroutine,
-//! the next fiber's `fiber_exit`), as TSan requires.
+//! the next fiber's `fiber_exit`), as TSan requires. ASan: the same moment
+//! unpoisons the whole stack (frames that never returned leave redzones).
 //!
 //! Without the features, `Bounds` is a zero-sized type and every hook is
 //! empty and inlines to nothing. Each feature only links when the binary is
@@ -85,7 +94,10 @@ pub(crate) fn destroy(own: Bounds) {
 }
 
 /// Step 1 of a switch to the stack `to` (module docs). `fake` is null, or
-/// ASan's save slot for the stack we leave.
+/// ASan's save slot for the stack we leave. `to` is the stack the target
+/// context lives on, which is not always the target coroutine's own: a
+/// coroutine suspended from a stack nested in its frames is resumed on
+/// that one (see [`current`]).
 #[inline(always)]
 pub(crate) fn start(fake: *mut *mut c_void, to: Bounds) {
     #[cfg(feature = "asan")]
@@ -111,6 +123,24 @@ pub(crate) fn finish(fake: *mut c_void) -> Bounds {
         from.fiber = tsan::came_from();
     }
     from
+}
+
+/// The stack we run on, as the last `start` on this thread named it (and,
+/// for TSan, as TSan knows it): what a context that suspends now must be
+/// resumed with.
+#[inline(always)]
+pub(crate) fn current() -> Bounds {
+    #[allow(unused_mut)]
+    let mut here = Bounds::UNKNOWN;
+    #[cfg(feature = "asan")]
+    {
+        (here.bottom, here.size) = asan::current();
+    }
+    #[cfg(feature = "tsan")]
+    {
+        here.fiber = tsan::current();
+    }
+    here
 }
 
 /// Whether any sanitizer needs the hooks (the coroutine skips some
@@ -161,9 +191,11 @@ impl FakeSlot {
     }
 }
 
-/// AddressSanitizer's fiber-switch API.
+/// AddressSanitizer's fiber-switch API, and the thread-local that names
+/// the stack we run on.
 #[cfg(feature = "asan")]
 mod asan {
+    use std::cell::Cell;
     use std::ffi::c_void;
 
     extern "C" {
@@ -187,10 +219,28 @@ mod asan {
         unsafe { __asan_unpoison_memory_region(bottom, size) }
     }
 
+    thread_local! {
+        /// The stack the last `start` on this thread switched to.
+        static CURRENT: Cell<(*const c_void, usize)> =
+            const { Cell::new((std::ptr::null(), 0)) };
+    }
+
     #[inline(always)]
     pub(super) fn start(fake: *mut *mut c_void, bottom: *const c_void, size: usize) {
+        note_current(bottom, size);
         // SAFETY: ASan's documented fiber API; `fake` is null or a valid slot.
         unsafe { __sanitizer_start_switch_fiber(fake, bottom, size) }
+    }
+
+    /// Never inlined, as every coframe thread-local accessor (invariant 7).
+    #[inline(never)]
+    fn note_current(bottom: *const c_void, size: usize) {
+        CURRENT.with(|c| c.set((bottom, size)))
+    }
+
+    #[inline(never)]
+    pub(super) fn current() -> (*const c_void, usize) {
+        CURRENT.with(|c| c.get())
     }
 
     #[inline(always)]
@@ -255,6 +305,13 @@ mod tsan {
     #[inline(never)]
     fn note_came_from(fiber: *mut c_void) {
         CAME_FROM.with(|c| c.set(fiber))
+    }
+
+    /// The fiber we run on.
+    #[inline(always)]
+    pub(super) fn current() -> *mut c_void {
+        // SAFETY: TSan's documented fiber API.
+        unsafe { __tsan_get_current_fiber() }
     }
 
     /// The fiber noted by the `switch_to` that brought us here.
