@@ -47,7 +47,8 @@ use std::fmt;
 ///     }
 /// });
 /// co.resume(());
-/// drop(co); // the catch_unwind above sees the payload and passes it on
+/// co.force_unwind(); // the catch_unwind above sees the payload, passes it on
+/// assert!(co.is_done());
 /// ```
 ///
 /// [`force_unwind`]: super::Coroutine::force_unwind
