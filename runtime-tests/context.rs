@@ -905,12 +905,12 @@ fn stack_sizes_are_validated() {
     }
     // The maximum itself is accepted; memory the OS refuses is an error
     // from `allocate`, not a panic (no machine here has 2^62 bytes free).
-    // (AddressSanitizer's allocator aborts on such a request by design, so
-    // the heap allocator is left out under it.)
+    // (The allocators of AddressSanitizer and ThreadSanitizer abort on such
+    // a request by design, so the heap allocator is left out under them.)
     if StackTraits::is_unbounded() {
         let e = ProtectedStack::new(max).unwrap().allocate().err();
         assert!(matches!(e, Some(StackError::Os(_))), "{e:?}");
-        if !cfg!(feature = "asan") {
+        if !cfg!(any(feature = "asan", feature = "tsan")) {
             let e = FixedSizeStack::new(max).unwrap().allocate().err();
             assert!(matches!(e, Some(StackError::Os(_))), "{e:?}");
         }
@@ -1043,10 +1043,12 @@ fn faults_outside_coframe_stacks_go_to_the_previous_handler() {
     }
     let (stderr, ok) = in_child(TEST, "native-overflow");
     assert!(!ok, "the child survived an overflow");
-    // (Under AddressSanitizer, whose handler std leaves in place, the
-    // previous handler is the sanitizer's.)
+    // (Under AddressSanitizer or ThreadSanitizer, whose handler std leaves
+    // in place, the previous handler is the sanitizer's.)
     assert!(
-        stderr.contains("has overflowed its stack") || stderr.contains("AddressSanitizer"),
+        stderr.contains("has overflowed its stack")
+            || stderr.contains("AddressSanitizer")
+            || stderr.contains("ThreadSanitizer: stack-overflow"),
         "the previous handler did not run: {stderr}"
     );
     assert!(

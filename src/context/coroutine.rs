@@ -52,10 +52,33 @@
 //! an ontop function on its stack that makes `suspend` raise `ForcedUnwind`,
 //! so every destructor on the coroutine's stack runs; a coroutine that was
 //! never started has its closure dropped without any switch.
+//! [`Coroutine::force_unwind`] does the same and keeps the handle. The
+//! payload names the coroutine (its yielder's address), and a base takes
+//! only its own as "unwound": another coroutine's, raised on this stack
+//! because that coroutine was suspended from here (a scoped coroutine
+//! borrowing an enclosing yielder), is reported as a panic to the resumer,
+//! on the enclosing stack, where it goes on unwinding.
+//!
+//! # The end of a record
+//!
+//! When a coroutine finishes (or is unwound, or dropped unstarted), its
+//! record's `release` function gives the stack back to its allocator — or,
+//! for an [`OwnedStack`], puts it back into the `OwnedStack`, leaves that at
+//! the start of the `Extra` and marks the handle's `started` word `KEPT`:
+//! the handle then owns it, for [`Coroutine::into_stack`] or its drop.
+//!
+//! # On the resumer's stack
+//!
+//! [`Yielder::on_parent_stack`] switches to the suspended resumer with an
+//! ontop function (`on_parent`) that calls the closure below the resumer's
+//! suspended frame and jumps back. The resumer's context is then suspended
+//! inside `on_parent`; the coroutine's next yield (or end) resumes it there,
+//! and `on_parent` returns that switch as the result of the resumer's
+//! pending one, so `resume` sees a plain yield (or end).
 
-use super::asan::{self, Bounds, FakeSlot};
 use super::control;
 use super::raw::{self, from_ctx, Ctx, Switch, Transfer};
+use super::sanitizer::{self, Bounds, FakeSlot};
 use super::stack::{OwnedStack, ProtectedStack, Stack, StackAllocator, StackError};
 use super::unwind::{ForcedUnwind, Target};
 use std::any::Any;
@@ -115,7 +138,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 pub struct Yielder<I, Y> {
     parent: Cell<*mut c_void>,
     switch: Switch,
-    asan_finished: Cell<bool>,
+    switch_finished: Cell<bool>,
     input: UnsafeCell<MaybeUninit<I>>,
     yielded: UnsafeCell<MaybeUninit<Y>>,
     ontop_panic: Cell<Option<Payload>>,
@@ -124,6 +147,10 @@ pub struct Yielder<I, Y> {
     /// The resumer's ASan fake-stack save while it is suspended (feature
     /// `asan` only), for `on_parent_stack`, which runs on its stack.
     parent_fake: FakeSlot,
+    /// The stack the suspended coroutine's context lives on, for the
+    /// sanitizers: its own, except when it suspended through this yielder
+    /// from a stack nested in its frames (a scoped coroutine's).
+    resume_bounds: Cell<Bounds>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -147,8 +174,11 @@ impl<I, Y> Yielder<I, Y> {
         // resumer wrote the next input.
         unsafe {
             (*self.yielded.get()).write(value);
+            if sanitizer::ACTIVE {
+                self.resume_bounds.set(sanitizer::current());
+            }
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, self.parent_bounds.get());
+            sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
                 self.fake_stack.set(fake);
             }
@@ -163,9 +193,9 @@ impl<I, Y> Yielder<I, Y> {
     #[inline(always)]
     fn arrived(&self, t: Transfer) {
         self.parent.set(t.ctx);
-        if cfg!(feature = "asan") && !self.asan_finished.replace(false) {
+        if sanitizer::ACTIVE && !self.switch_finished.replace(false) {
             self.parent_bounds
-                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
+                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
         }
         if !t.data.is_null() {
             self.inbound(t.data as usize);
@@ -197,13 +227,14 @@ impl<I, Y> Yielder<I, Y> {
         )
     }
 
-    /// ASan bookkeeping for ontop functions, which run before `arrived`.
+    /// Sanitizer bookkeeping for ontop functions, which run before
+    /// `arrived`.
     #[inline(always)]
     fn ontop_arrived(&self) {
-        if cfg!(feature = "asan") {
+        if sanitizer::ACTIVE {
             self.parent_bounds
-                .set(asan::finish(self.fake_stack.replace(ptr::null_mut())));
-            self.asan_finished.set(true);
+                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
+            self.switch_finished.set(true);
         }
     }
 
@@ -245,8 +276,11 @@ impl<I, Y> Yielder<I, Y> {
         // resumer (a compact block), on whose stack `on_parent` runs and
         // from where it switches straight back here; `msg` outlives that.
         unsafe {
+            if sanitizer::ACTIVE {
+                self.resume_bounds.set(sanitizer::current());
+            }
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, self.parent_bounds.get());
+            sanitizer::start(&mut fake, self.parent_bounds.get());
             if cfg!(feature = "asan") {
                 self.fake_stack.set(fake);
             }
@@ -284,12 +318,12 @@ unsafe extern "C-unwind" fn on_parent<F: FnOnce() -> T, T>(t: Transfer) -> Trans
     unsafe {
         let msg = &mut *(t.data as *mut ParentCall<F, T>);
         let slot = &*msg.fake;
-        let coroutine_bounds = asan::finish(slot.get());
+        let coroutine_bounds = sanitizer::finish(slot.get());
         let f = ManuallyDrop::take(&mut msg.f);
         msg.result = Some(panic::catch_unwind(AssertUnwindSafe(f)));
         let switch = msg.switch;
         let mut fake = ptr::null_mut();
-        asan::start(&mut fake, coroutine_bounds);
+        sanitizer::start(&mut fake, coroutine_bounds);
         // The coroutine continues with us as its parent: code it runs on
         // our stack again restores this fake stack.
         slot.set(fake);
@@ -334,6 +368,7 @@ unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8, _started: 
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         let extra = (*rec).extra;
         ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        sanitizer::destroy((*rec).own_bounds);
         control::release::<F, S>(extra, stack);
     }
 }
@@ -354,6 +389,7 @@ unsafe fn keep_record<I, Y, R, F>(rec: *mut u8, started: *mut usize) {
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         let extra = (*rec).extra.cast::<control::Extra<F, OwnedStack>>();
         ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        sanitizer::destroy((*rec).own_bounds);
         let owned = ManuallyDrop::take(&mut (*extra).alloc);
         owned.deallocate(stack);
         extra.cast::<OwnedStack>().write(owned);
@@ -493,7 +529,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         };
         let (stack, at) = control::place::<Record<I, Y, R>, F, S>(&alloc)?;
         let (rec, extra) = (at.rec, at.extra);
-        let own_bounds = Bounds::of(&stack);
+        let own_bounds = Bounds::create(&stack);
         // SAFETY: both addresses are aligned, inside `[limit, top)` of a
         // stack we own, and do not overlap (checked layout above).
         unsafe {
@@ -508,11 +544,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             let y = ptr::addr_of_mut!((*rec).yielder);
             ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*y).switch).write(switch);
-            ptr::addr_of_mut!((*y).asan_finished).write(Cell::new(false));
+            ptr::addr_of_mut!((*y).switch_finished).write(Cell::new(false));
             ptr::addr_of_mut!((*y).ontop_panic).write(Cell::new(None));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
             ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
-            ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::EMPTY);
+            ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::empty());
+            ptr::addr_of_mut!((*y).resume_bounds).write(Cell::new(own_bounds));
             ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
             ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
             ptr::addr_of_mut!((*rec).extra).write(extra.cast());
@@ -574,7 +611,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             (*(*rec).yielder.input.get()).write(input);
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
             (*rec).yielder.parent_fake.set(fake);
             let switch = (*rec).yielder.switch;
             let t = if self.started != 0 {
@@ -585,7 +622,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 self.started = STARTED;
                 switch.start_compact(ctx, rec.cast())
             };
-            asan::finish(fake);
+            sanitizer::finish(fake);
             self.came_back(t)
         }
     }
@@ -625,14 +662,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // function consumes it before the coroutine runs on).
         unsafe {
             let mut fake = ptr::null_mut();
-            asan::start(&mut fake, (*rec).own_bounds);
+            sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
             (*rec).yielder.parent_fake.set(fake);
             let t = (*rec).yielder.switch.ontop_compact(
                 ctx,
                 ptr::addr_of_mut!(msg).cast(),
                 ontop_input::<I, Y, G>,
             );
-            asan::finish(fake);
+            sanitizer::finish(fake);
             self.came_back(t)
         }
     }
@@ -836,14 +873,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // SAFETY: the coroutine is suspended; the record is alive.
             let t = unsafe {
                 let mut fake = ptr::null_mut();
-                asan::start(&mut fake, (*rec).own_bounds);
+                sanitizer::start(&mut fake, (*rec).yielder.resume_bounds.get());
                 (*rec).yielder.parent_fake.set(fake);
                 let t =
                     (*rec)
                         .yielder
                         .switch
                         .ontop_compact(ctx, rec.cast(), unwind_ontop::<I, Y, R>);
-                asan::finish(fake);
+                sanitizer::finish(fake);
                 t
             };
             match t.data as usize {
@@ -945,7 +982,7 @@ where
     unsafe {
         let y = &(*rec).yielder;
         y.parent.set(t.ctx);
-        y.parent_bounds.set(asan::finish(ptr::null_mut()));
+        y.parent_bounds.set(sanitizer::finish(ptr::null_mut()));
         let extra = (*rec).extra as *mut control::Extra<F, S>;
         let f = ManuallyDrop::take(&mut (*extra).f);
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
@@ -966,7 +1003,7 @@ where
                 OUT_DONE
             }
         };
-        asan::start(ptr::null_mut(), y.parent_bounds.get());
+        sanitizer::start(ptr::null_mut(), y.parent_bounds.get());
         let parent = NonNull::new_unchecked(y.parent.get());
         // The last switch is a yield like any other: it resumes the resumer
         // with the `ret` that pops the return address its `call` pushed. A

@@ -47,10 +47,10 @@
 //! `main`) cannot be unwound: dropping it while it is suspended panics in
 //! that thread with a message, leaving the dropping fiber suspended.
 
-use super::asan::{self, Bounds};
 use super::control;
 use super::coroutine::Payload;
 use super::raw::{self, Ctx, Switch, Transfer};
+use super::sanitizer::{self, Bounds};
 use super::stack::{ProtectedStack, Stack, StackAllocator, StackError};
 use super::unwind::{ForcedUnwind, Target};
 use std::cell::Cell;
@@ -197,7 +197,7 @@ impl Fiber {
     {
         let (stack, at) = control::place::<Header, F, S>(&alloc)?;
         let (rec, extra) = (at.rec, at.extra);
-        let own_bounds = Bounds::of(&stack);
+        let own_bounds = Bounds::create(&stack);
         // SAFETY: aligned, disjoint, inside a stack we own.
         unsafe {
             extra.write(control::Extra {
@@ -261,10 +261,10 @@ impl Fiber {
     unsafe fn switch_to(&self, ctx: Ctx, data: *mut c_void) -> Fiber {
         let me = current();
         let mut fake = ptr::null_mut();
-        asan::start(&mut fake, self.bounds);
+        sanitizer::start(&mut fake, self.bounds);
         // SAFETY: forwarded contract (contexts are one-shot).
         let t = unsafe { self.switch.jump(ctx, data) };
-        let from = asan::finish(fake);
+        let from = sanitizer::finish(fake);
         set_current(me);
         // SAFETY: `t` is the transfer that just brought us back here.
         unsafe { arrived(me, t, self.switch, from) }
@@ -491,11 +491,11 @@ impl Drop for Fiber {
             }
         }
         let mut fake = ptr::null_mut();
-        asan::start(&mut fake, self.bounds);
+        sanitizer::start(&mut fake, self.bounds);
         // SAFETY: a suspended context this handle owns; its pending
         // `resume` raises `ForcedUnwind` on this data word.
         let t = unsafe { self.switch.jump(ctx, IN_UNWIND as *mut c_void) };
-        asan::finish(fake);
+        sanitizer::finish(fake);
         set_current(me);
         debug_assert!(t.ctx.is_null());
         if t.data as usize >= MIN_PTR {
@@ -545,7 +545,7 @@ where
 {
     let rec = t.data as *mut Header;
     set_current(rec);
-    let from = asan::finish(ptr::null_mut());
+    let from = sanitizer::finish(ptr::null_mut());
     // SAFETY: the first activation carries the record; the closure is in
     // `Extra` until taken here.
     let (next, next_bounds, out) = unsafe {
@@ -616,7 +616,7 @@ where
     // which runs on top of `next`, after we left this stack for good.
     unsafe {
         (*rec).outgoing.set(out);
-        asan::start(ptr::null_mut(), next_bounds);
+        sanitizer::start(ptr::null_mut(), next_bounds);
         let next = NonNull::new_unchecked(next);
         (*rec).switch.ontop(next, rec.cast(), fiber_exit);
     }
@@ -652,6 +652,7 @@ unsafe extern "C-unwind" fn fiber_exit(t: Transfer) -> Transfer {
 unsafe fn release_stack(rec: *mut Header) {
     // SAFETY: per the contract; fields are read before the memory goes.
     unsafe {
+        sanitizer::destroy((*rec).own_bounds);
         let stack = ManuallyDrop::take(&mut (*rec).stack);
         ((*rec).release)((*rec).extra, stack);
     }

@@ -22,11 +22,11 @@
 //! types here is `Send`, so one never migrates. (Stackful *tasks* on the
 //! thread pool face the thread-local question; see the executor docs.)
 
-mod asan;
 mod control;
 mod coroutine;
 mod fiber;
 pub(crate) mod raw;
+mod sanitizer;
 mod scoped;
 pub mod stack;
 mod unwind;

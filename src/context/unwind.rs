@@ -11,7 +11,7 @@
 //! [`Coroutine::force_unwind`]: super::Coroutine::force_unwind
 //! [`on_stack`]: super::on_stack
 
-use super::asan::Bounds;
+use super::sanitizer::Bounds;
 use std::ffi::c_void;
 use std::fmt;
 
@@ -47,7 +47,8 @@ use std::fmt;
 ///     }
 /// });
 /// co.resume(());
-/// drop(co); // the catch_unwind above sees the payload and passes it on
+/// co.force_unwind(); // the catch_unwind above sees the payload, passes it on
+/// assert!(co.is_done());
 /// ```
 ///
 /// [`force_unwind`]: super::Coroutine::force_unwind
