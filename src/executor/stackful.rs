@@ -193,42 +193,36 @@ unsafe impl StackAllocator for DefaultStacks {
     }
 }
 
-/// Restores the stackful slot of the thread's context (`yielder`, `waker`)
-/// when `poll` returns or unwinds (stackful tasks may nest: an executor run
-/// inside one polls others).
-struct SlotGuard {
-    yielder: *const Yielder<(), ()>,
-    waker: *const Waker,
-}
-
-impl Drop for SlotGuard {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // `poll` runs on the executor's stack, which never changes threads.
-        crate::thread_context::with(|cx| {
-            cx.yielder.set(self.yielder);
-            cx.waker.set(self.waker);
-        });
-    }
-}
-
 /// The future of a stackful task: polling it resumes its coroutine.
 pub(crate) struct Stackful<R> {
     co: ManuallyDrop<Coroutine<(), (), R>>,
 }
 
 impl<R> Drop for Stackful<R> {
-    /// Dropping a suspended task unwinds its stack (its destructors run);
-    /// the ambient context is saved around it as around a poll.
+    /// Dropping a suspended task unwinds its stack (its destructors run):
+    /// the ambient context is saved around it as around a poll, and the
+    /// stackful slot holds the cancellation marker meanwhile. A finished or
+    /// never-started task has no stack to unwind: it only gives back its
+    /// stack or drops its closure (the common case, kept on the fast path).
+    #[inline(always)]
     fn drop(&mut self) {
-        let _ambient = crate::thread_context::Saved::new();
+        if self.co.is_started() && !self.co.is_done() {
+            self.cancel();
+        } else {
+            // SAFETY: dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.co) }
+        }
+    }
+}
+
+impl<R> Stackful<R> {
+    #[cold]
+    #[inline(never)]
+    fn cancel(&mut self) {
         // Destructors on the unwinding stack find the cancellation marker
         // in the stackful slot: `wait` there must not suspend.
-        let _slot = crate::thread_context::with(|t| SlotGuard {
-            yielder: t.yielder.replace(CANCELLING),
-            waker: t.waker.replace(ptr::null()),
-        });
-        // SAFETY: dropped once, here.
+        let _resuming = crate::thread_context::Resuming::new(CANCELLING, ptr::null());
+        // SAFETY: dropped once, here (`drop` calls this instead).
         unsafe { ManuallyDrop::drop(&mut self.co) }
     }
 }
@@ -259,15 +253,12 @@ impl<R> Future for Stackful<R> {
         // The ambient context (executor, frame resource, ...) as the
         // executor left it: restored when the task suspends, returns or
         // unwinds, whatever the task entered meanwhile (rule 11).
-        let _ambient = crate::thread_context::Saved::new();
-        // The yielder lives at the top of the coroutine's stack (a fixed
-        // address); the waker outlives the resume, and the guard takes both
-        // out of the slot again when this call returns or unwinds.
-        let waker: *const Waker = cx.waker();
-        let _slot = crate::thread_context::with(|t| SlotGuard {
-            yielder: t.yielder.replace(this.co.yielder()),
-            waker: t.waker.replace(waker),
-        });
+        // The ambient context (executor, frame resource, ...) as the
+        // executor left it is restored when the task suspends, returns or
+        // unwinds, whatever the task entered meanwhile (rule 11). The
+        // yielder lives at the top of the coroutine's stack (a fixed
+        // address); the waker outlives the resume.
+        let _resuming = crate::thread_context::Resuming::new(this.co.yielder(), cx.waker());
         match this.co.resume(()) {
             CoroutineResult::Yield(()) => Poll::Pending,
             CoroutineResult::Return(r) => Poll::Ready(r),
