@@ -528,3 +528,27 @@ fn waiting_in_a_destructor_during_cancellation_returns_at_once() {
     assert!(!log.is_empty());
     assert!(log.iter().all(|l| *l == expected[0]), "{log:?}");
 }
+
+/// A frame resource a stackful task makes current stays current across
+/// its suspensions (the task's context goes with it), and the executor's
+/// other tasks never see it.
+#[test]
+fn a_stackful_tasks_own_frame_resource_survives_a_suspend() {
+    use coframe::frame::{current, set_current, ResourceHandle};
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let task = ex.spawn_stackful(move || {
+        let mine = ResourceHandle::owning_local(System);
+        let _g = set_current(&mine);
+        coframe::stackful::wait(rx.recv()).unwrap();
+        current().same_resource(&mine)
+    });
+    let out = ex.run_until(async move {
+        crate::util::yield_now().await;
+        // The task is suspended with its own resource current.
+        let here = current().is_default();
+        tx.send(()).await.unwrap();
+        (here, task.await.unwrap())
+    });
+    assert_eq!(out, (true, true));
+}

@@ -95,6 +95,10 @@ pub(crate) struct ThreadContext {
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// The waker of that poll.
     pub(crate) waker: Cell<*const Waker>,
+    /// Bumped by every write to the ambient part (see
+    /// [`bump`](ThreadContext::bump)): a stackful task whose suspension
+    /// finds it unchanged since its resume has no context of its own.
+    pub(crate) epoch: Cell<usize>,
 }
 
 impl ThreadContext {
@@ -107,7 +111,15 @@ impl ThreadContext {
             frame: Cell::new(FrameSlot::EMPTY),
             yielder: Cell::new(ptr::null()),
             waker: Cell::new(ptr::null()),
+            epoch: Cell::new(0),
         }
+    }
+
+    /// Records that the ambient part changed (a frame-slot write, an
+    /// executor entry, a restore).
+    #[inline(always)]
+    pub(crate) fn bump(&self) {
+        self.epoch.set(self.epoch.get().wrapping_add(1));
     }
 
     /// A copy of the ambient part. The frame value's count (if the slot
@@ -143,6 +155,7 @@ impl ThreadContext {
     /// Puts `a` back over a live value that owns nothing.
     #[inline(always)]
     fn put_ambient_over(&self, a: Ambient) {
+        self.bump();
         self.scheduler.set(a.scheduler);
         self.local.set(a.local);
         self.worker.set(a.worker);
@@ -210,7 +223,11 @@ impl Saved {
     /// Saves the ambient context (rule 11).
     #[inline(always)]
     pub(crate) fn new() -> Self {
-        Saved(with(ThreadContext::take_ambient))
+        // Whoever saves is about to change the context (an executor entry).
+        Saved(with(|t| {
+            t.bump();
+            t.take_ambient()
+        }))
     }
 }
 
@@ -228,32 +245,126 @@ impl Drop for Saved {
 /// suspended, returned or unwound). One context lookup for both ends: the
 /// poller's stack stays on this thread (it is the executor's), so the
 /// record's address holds across the resume.
+///
+/// A task that suspends after changing the context (it runs a nested
+/// executor's loop, or made another frame resource current) keeps its own
+/// context: [`suspended`](Self::suspended) moves it into the task's
+/// [`TaskContext`], and the next `Resuming` puts it back before the switch.
+/// All of it happens here, on the executor's side of the switch: code on
+/// the task's stack reads nothing more than the stackful slot (measured:
+/// comparing the context there, right after the switch, cost half as much
+/// again as spawning and joining a stackful task).
 #[must_use = "the context is restored when this is dropped"]
 pub(crate) struct Resuming {
     cx: *const ThreadContext,
-    ambient: Ambient,
+    /// The executor's fields as the executor left them.
+    executor: ExecutorFields,
     yielder: *const Yielder<(), ()>,
     waker: *const Waker,
+    /// `epoch` once the task's own context is in place.
+    epoch: usize,
 }
 
-impl Resuming {
-    /// Saves the ambient context and makes `yielder`/`waker` the stackful
-    /// slot.
+/// The executor part of the ambient context: what a task can only change
+/// by entering an executor (whose `Saved` puts it back when it returns).
+#[derive(Clone, Copy)]
+struct ExecutorFields {
+    scheduler: *const Arc<dyn Schedule>,
+    local: *const LocalInner,
+    worker: *const Core,
+    strand: *const StrandShared,
+}
+
+impl ExecutorFields {
     #[inline(always)]
-    pub(crate) fn new(yielder: *const Yielder<(), ()>, waker: *const Waker) -> Self {
-        let cx = get();
-        // SAFETY: this thread's record, used at once.
-        let t = unsafe { &*cx };
-        Resuming {
-            cx,
-            ambient: t.take_ambient(),
-            yielder: t.yielder.replace(yielder),
-            waker: t.waker.replace(waker),
+    fn of(t: &ThreadContext) -> Self {
+        ExecutorFields {
+            scheduler: load(&t.scheduler),
+            local: load(&t.local),
+            worker: load(&t.worker),
+            strand: load(&t.strand),
+        }
+    }
+
+    #[inline(always)]
+    fn put(self, t: &ThreadContext) {
+        t.scheduler.set(self.scheduler);
+        t.local.set(self.local);
+        t.worker.set(self.worker);
+        t.strand.set(self.strand);
+    }
+}
+
+/// A suspended stackful task's own ambient context, if it has one (see
+/// [`Resuming`]). Boxed: it exists only while such a task is suspended.
+#[derive(Default)]
+pub(crate) struct TaskContext(Option<Box<Ambient>>);
+
+impl Drop for TaskContext {
+    /// A kept context that is never put back still gives up its frame
+    /// value's count.
+    fn drop(&mut self) {
+        if let Some(own) = self.0.take() {
+            own.frame.release();
         }
     }
 }
 
+impl Resuming {
+    /// Notes the executor's context, puts the task's own back (if it kept
+    /// one), and makes `yielder`/`waker` the stackful slot.
+    #[inline(always)]
+    pub(crate) fn new(
+        yielder: *const Yielder<(), ()>,
+        waker: *const Waker,
+        own: &mut TaskContext,
+    ) -> Self {
+        let cx = get();
+        // SAFETY: this thread's record, used at once.
+        let t = unsafe { &*cx };
+        let executor = ExecutorFields::of(t);
+        if let Some(own) = own.0.take() {
+            own_back(t, *own);
+        }
+        Resuming {
+            cx,
+            executor,
+            yielder: t.yielder.replace(yielder),
+            waker: t.waker.replace(waker),
+            epoch: t.epoch.get(),
+        }
+    }
+
+    /// The task suspended: if it changed the context since it was
+    /// resumed, its context goes into `own` (with the frame value's count,
+    /// the live slot keeping an uncounted copy) before the executor's is
+    /// restored.
+    #[inline(always)]
+    pub(crate) fn suspended(self, own: &mut TaskContext) {
+        // SAFETY: as in `Drop`.
+        let t = unsafe { &*self.cx };
+        if t.epoch.get() != self.epoch {
+            own.0 = Some(Box::new(t.take_ambient()));
+        }
+    }
+}
+
+/// Puts a suspended task's own context back (rare: see [`Resuming`]).
+#[cold]
+#[inline(never)]
+fn own_back(t: &ThreadContext, own: Ambient) {
+    // The live frame value is overwritten, not released: the executor
+    // keeps its own (its batch's `safe_resume` restores the slot), and the
+    // task's count moves back to the slot.
+    t.put_ambient_over(own);
+}
+
 impl Drop for Resuming {
+    /// The task suspended, returned or unwound. The executor's fields are
+    /// put back if anything wrote the context meanwhile; the frame slot is
+    /// the executor's to restore (it writes it for every poll and restores
+    /// it around every poll or batch: rule 3), so a task that changed it
+    /// and suspended leaves it at most until the executor's next write.
     #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: the record of the thread `new` ran on, which this runs on
@@ -261,30 +372,9 @@ impl Drop for Resuming {
         let t = unsafe { &*self.cx };
         t.yielder.set(self.yielder);
         t.waker.set(self.waker);
-        t.put_ambient(self.ambient);
-    }
-}
-
-/// A stackful task's own ambient context while it is suspended: taken by
-/// `stackful::wait` just before it suspends, put back (a drop, so also when
-/// the task is unwound) as soon as it is resumed.
-pub(crate) struct Suspended(Ambient);
-
-impl Suspended {
-    /// Takes the task's ambient context before it suspends. The poller
-    /// restores its own right after the switch.
-    #[inline(always)]
-    pub(crate) fn take() -> Self {
-        Suspended(with(ThreadContext::take_ambient))
-    }
-}
-
-impl Drop for Suspended {
-    /// Back on the task's stack: the poller's ambient is live and its
-    /// `Saved` owns its frame count, so overwrite without releasing.
-    #[inline(always)]
-    fn drop(&mut self) {
-        let a = self.0;
-        with(|cx| cx.put_ambient_over(a));
+        if t.epoch.get() != self.epoch {
+            self.executor.put(t);
+            t.bump();
+        }
     }
 }

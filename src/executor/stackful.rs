@@ -196,6 +196,8 @@ unsafe impl StackAllocator for DefaultStacks {
 /// The future of a stackful task: polling it resumes its coroutine.
 pub(crate) struct Stackful<R> {
     co: ManuallyDrop<Coroutine<(), (), R>>,
+    /// The task's own context while it is suspended, if it has one.
+    own: crate::thread_context::TaskContext,
 }
 
 impl<R> Drop for Stackful<R> {
@@ -221,7 +223,8 @@ impl<R> Stackful<R> {
     fn cancel(&mut self) {
         // Destructors on the unwinding stack find the cancellation marker
         // in the stackful slot: `wait` there must not suspend.
-        let _resuming = crate::thread_context::Resuming::new(CANCELLING, ptr::null());
+        let _resuming =
+            crate::thread_context::Resuming::new(CANCELLING, ptr::null(), &mut self.own);
         // SAFETY: dropped once, here (`drop` calls this instead).
         unsafe { ManuallyDrop::drop(&mut self.co) }
     }
@@ -240,6 +243,7 @@ impl<R> Stackful<R> {
         let co = Coroutine::try_with(stacks, crate::context::Switch::Lean, move |_, ()| f())?;
         Ok(Stackful {
             co: ManuallyDrop::new(co),
+            own: Default::default(),
         })
     }
 }
@@ -258,9 +262,13 @@ impl<R> Future for Stackful<R> {
         // unwinds, whatever the task entered meanwhile (rule 11). The
         // yielder lives at the top of the coroutine's stack (a fixed
         // address); the waker outlives the resume.
-        let _resuming = crate::thread_context::Resuming::new(this.co.yielder(), cx.waker());
+        let resuming =
+            crate::thread_context::Resuming::new(this.co.yielder(), cx.waker(), &mut this.own);
         match this.co.resume(()) {
-            CoroutineResult::Yield(()) => Poll::Pending,
+            CoroutineResult::Yield(()) => {
+                resuming.suspended(&mut this.own);
+                Poll::Pending
+            }
             CoroutineResult::Return(r) => Poll::Ready(r),
         }
     }
@@ -298,14 +306,11 @@ impl<R> Future for Stackful<R> {
 /// // Not in a stackful task:
 /// coframe::stackful::wait(async { 1 });
 /// ```
+#[inline]
 pub fn wait<F: IntoFuture>(future: F) -> F::Output {
-    match try_wait(future) {
+    match wait_in_task(pin!(future.into_future())) {
         Ok(v) => v,
-        Err(Cancelled) => panic!(
-            "coframe::stackful::wait during the cancellation of its stackful task: \
-             the future was not ready and the task can no longer suspend \
-             (use coframe::stackful::try_wait in code that may run then)"
-        ),
+        Err(Cancelled) => cancelled_wait(),
     }
 }
 
@@ -342,25 +347,22 @@ pub fn wait<F: IntoFuture>(future: F) -> F::Output {
 /// assert!(ex.run_until(h).unwrap_err().is_cancelled());
 /// assert_eq!(*seen.lock().unwrap(), Some(Err(Cancelled)));
 /// ```
+#[inline]
 pub fn try_wait<F: IntoFuture>(future: F) -> Result<F::Output, Cancelled> {
-    let mut future = pin!(future.into_future());
+    wait_in_task(pin!(future.into_future()))
+}
+
+/// The loop of [`wait`] and [`try_wait`]. Its fast path is small and
+/// inlined: every line of a task's stack it touches costs, since the tops
+/// of many stacks fall in the same cache sets. The rare cases (outside a
+/// task, cancellation, a task that changed its context) are out of line.
+#[inline(always)]
+fn wait_in_task<F: Future>(mut future: Pin<&mut F>) -> Result<F::Output, Cancelled> {
     loop {
         // Looked up afresh after every suspension (rule 7).
         let (yielder, waker) = crate::thread_context::with(|cx| (cx.yielder.get(), cx.waker.get()));
-        if yielder.is_null() {
-            panic!(
-                "coframe::stackful::wait called outside a stackful task \
-                 (spawn the code with coframe::spawn_stackful, or .await the future)"
-            );
-        }
-        if ptr::eq(yielder, CANCELLING) {
-            let polled = future
-                .as_mut()
-                .poll(&mut Context::from_waker(&noop_waker()));
-            return match polled {
-                Poll::Ready(v) => Ok(v),
-                Poll::Pending => Err(Cancelled),
-            };
+        if yielder.is_null() || ptr::eq(yielder, CANCELLING) {
+            return wait_without_suspending(yielder, future);
         }
         // SAFETY: a non-null yielder other than the marker was put in the
         // slot by the `poll` of the stackful task we run in, which is
@@ -371,13 +373,40 @@ pub fn try_wait<F: IntoFuture>(future: F) -> Result<F::Output, Cancelled> {
         if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
             return Ok(v);
         }
-        // The task's own ambient context (say, a nested executor it runs)
-        // goes with it while it is suspended, and comes back when it is
-        // resumed or unwound (rule 11).
-        let own = crate::thread_context::Suspended::take();
+        // The task's own context (if it changed it) is kept by its poller
+        // (`thread_context::Resuming`).
         yielder.suspend(());
-        drop(own);
     }
+}
+
+/// Outside a stackful task (a panic that says so), or while the task is
+/// being cancelled: one poll, no suspension.
+#[cold]
+#[inline(never)]
+fn wait_without_suspending<F: Future>(
+    yielder: *const Yielder<(), ()>,
+    future: Pin<&mut F>,
+) -> Result<F::Output, Cancelled> {
+    if yielder.is_null() {
+        panic!(
+            "coframe::stackful::wait called outside a stackful task \
+             (spawn the code with coframe::spawn_stackful, or .await the future)"
+        );
+    }
+    match future.poll(&mut Context::from_waker(&noop_waker())) {
+        Poll::Ready(v) => Ok(v),
+        Poll::Pending => Err(Cancelled),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn cancelled_wait() -> ! {
+    panic!(
+        "coframe::stackful::wait during the cancellation of its stackful task: \
+         the future was not ready and the task can no longer suspend \
+         (use coframe::stackful::try_wait in code that may run then)"
+    )
 }
 
 /// The stackful task is being cancelled: returned by [`try_wait`].
