@@ -108,13 +108,6 @@ fn slot_get() -> Slot {
     unsafe { *slot_ptr() }
 }
 
-/// Records a write of the slot in the thread's context (a stackful task
-/// that suspends after one keeps its own value: `thread_context.rs`).
-#[inline(always)]
-fn bump() {
-    crate::thread_context::with(|t| t.bump());
-}
-
 /// This thread's slot address, computed afresh by every caller (never
 /// kept across a call that could switch stacks: rule 7).
 #[inline(always)]
@@ -126,11 +119,12 @@ fn slot_ptr() -> *mut Slot {
 
 #[inline(always)]
 fn slot_replace(new: Slot) -> Slot {
-    bump();
-    let p = slot_ptr();
-    // SAFETY: this thread's slot; no reference to it is alive (all access
-    // goes through these copies).
-    unsafe { std::ptr::replace(p, new) }
+    crate::thread_context::with(|t| {
+        // A write of the slot: a stackful task that suspends after one
+        // keeps its own value (`thread_context.rs`).
+        t.bump();
+        t.frame.replace(new)
+    })
 }
 
 /// A counted copy of the current resource (the default
@@ -234,7 +228,6 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
         *p = saved.uncounted();
         saved
     };
-    bump();
     let _restore = Restore(saved);
     f()
 }
