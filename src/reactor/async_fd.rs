@@ -44,6 +44,13 @@ use std::task::{Context, Poll};
 /// wherever it lives. Several tasks may wait on one source at once; all are
 /// woken by the next edge.
 ///
+/// A descriptor closed behind the `Async`'s back (by `libc::close` on its
+/// number) makes every operation fail with the system call's error
+/// (`EBADF`), and dropping the `Async` then does not panic. The kernel
+/// reports no event for a closed descriptor, though, so a wait that has no
+/// readiness cached is not ended by the close: bound such waits with
+/// [`coframe::time::timeout`](crate::time::timeout).
+///
 /// ```no_run
 /// use coframe::io::Async;
 /// use std::io::{Read, Write};
