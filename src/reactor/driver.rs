@@ -93,7 +93,7 @@ impl Handle {
 /// The event loop's driver. See the module docs.
 // Created and turned by the executors (their wiring is separate); the unit
 // tests turn one by hand.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg_attr(any(not(test), loom), allow(dead_code))]
 pub(crate) struct Driver {
     poll: Poll,
     events: Events,
@@ -104,7 +104,7 @@ pub(crate) struct Driver {
     wakers: Vec<Waker>,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg_attr(any(not(test), loom), allow(dead_code))]
 impl Driver {
     /// A new event loop: an epoll instance, its duplicate for the registry
     /// and an eventfd (three file descriptors, closed when the driver and
@@ -201,7 +201,7 @@ impl Driver {
     }
 
     /// The epoll descriptor (tests read its `/proc` entry).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn epoll_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         self.poll.as_raw_fd()

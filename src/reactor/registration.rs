@@ -81,7 +81,7 @@ impl Ready {
     }
 
     /// Whether every flag of `other` is set here.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn contains(self, other: Ready) -> bool {
         self.0 & other.0 == other.0
     }
@@ -201,7 +201,7 @@ impl ScheduledIo {
     }
 
     /// The current readiness (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn readiness(&self) -> ReadyEvent {
         let curr = self.readiness.load(Ordering::Acquire);
         ReadyEvent {
@@ -395,7 +395,7 @@ impl Registration {
     }
 
     /// The source's readiness (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn scheduled_io(&self) -> &ScheduledIo {
         &self.io
     }

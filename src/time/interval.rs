@@ -56,9 +56,14 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
-/// A schedule of ticks (see the [module docs](self) of `interval` for the
-/// missed-tick behaviour). Also a [`Stream`](futures_core::Stream) of the
-/// ticks' scheduled instants.
+/// A schedule of ticks at `start + n * period`. Also a
+/// [`Stream`](futures_core::Stream) of the ticks' scheduled instants.
+///
+/// Missed ticks burst: when the task falls behind (busy for several
+/// periods), the missed ticks complete at once, one per
+/// [`tick`](Interval::tick), until the schedule is caught up; the schedule
+/// itself never shifts (tokio's default, `MissedTickBehavior::Burst`).
+/// Never early: each tick completes at or after its scheduled instant.
 ///
 /// ```no_run
 /// use std::time::Duration;

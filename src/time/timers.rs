@@ -205,13 +205,13 @@ impl Timers {
     }
 
     /// The driver's `sleeping_until` hint (tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn sleeping_until(&self) -> u64 {
         self.sleeping_until.load(Ordering::Acquire)
     }
 
     /// Nodes in the wheel (armed plus fired, not yet removed).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.wheel.lock().len()
     }

@@ -175,13 +175,13 @@ impl Wheel {
     }
 
     /// Nodes in the slab: armed timers plus fired ones not yet removed.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
 
     /// Slots the slab has room for without growing.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn capacity(&self) -> usize {
         self.nodes.capacity()
     }
@@ -250,7 +250,7 @@ impl Wheel {
 
     /// Whether `key`'s timer is in no list (fired or reset to a reached
     /// tick).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_fired(&self, key: Key) -> bool {
         self.is_valid(key) && self.nodes[key.index].list == UNLISTED
     }
