@@ -614,6 +614,53 @@ mod tests {
         assert_eq!(open_fds(), before);
     }
 
+    /// `Async` and `sleep` from a stackful task through `stackful::wait`
+    /// and from a future, on a `LocalExecutor` (the driver is turned by a
+    /// helper thread here: the executors do not drive it yet).
+    #[test]
+    fn a_stackful_task_and_a_future_exchange_data() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let turner = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    driver.turn(None);
+                }
+            }
+        });
+        let _e = enter(&handle);
+        let ex = crate::LocalExecutor::new();
+        let (a, b) = UnixStream::pair().unwrap();
+        let (a, b) = (Async::new(a).unwrap(), Async::new(b).unwrap());
+        let reader = ex.spawn_stackful(move || {
+            let here = std::thread::current().id();
+            let mut buf = [0; 8];
+            let n = crate::stackful::wait(a.read_with(|mut s| s.read(&mut buf))).unwrap();
+            crate::stackful::wait(crate::time::sleep(Duration::from_millis(2)));
+            a.get_ref().write_all(b"ack").unwrap();
+            assert_eq!(std::thread::current().id(), here);
+            buf[..n].to_vec()
+        });
+        let (got, ack) = ex.run_until(async move {
+            crate::time::sleep(Duration::from_millis(1)).await;
+            b.write_with(|mut s| s.write(b"abc")).await.unwrap();
+            let got = reader.await.unwrap();
+            let mut buf = [0; 8];
+            let n = b.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+            (got, buf[..n].to_vec())
+        });
+        stop.store(true, Ordering::SeqCst);
+        handle.unpark();
+        turner.join().unwrap();
+        assert_eq!(got, b"abc");
+        assert_eq!(ack, b"ack");
+    }
+
     #[test]
     #[should_panic(expected = "or coframe::block_on")]
     fn without_an_event_loop_new_panics_with_the_fix() {
