@@ -185,9 +185,10 @@ impl<T: AsFd> Async<T> {
     ///
     /// ```no_run
     /// # coframe::block_on(async {
-    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
-    /// std::future::poll_fn(|cx| a.poll_writable(cx)).await.unwrap();
+    /// std::io::Write::write_all(&mut &b, b"x").unwrap();
+    /// std::future::poll_fn(|cx| a.poll_readable(cx)).await.unwrap();
     /// # });
     /// ```
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
