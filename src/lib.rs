@@ -19,7 +19,9 @@
 pub mod context;
 pub mod executor;
 pub mod frame;
+pub mod io;
 pub mod task;
+pub mod time;
 
 /// Stackful tasks: closures on their own stack that [`wait`](stackful::wait)
 /// on futures as if they were blocking calls.
@@ -83,6 +85,7 @@ pub use executor::{
 pub use task::{JoinError, JoinHandle};
 
 mod loom;
+mod reactor;
 mod thread_context;
 
 /// The README's examples run as doctests.

@@ -12,6 +12,7 @@
 //! | `worker`     | a pool worker's `worker_main`  | the pool worker core running this thread  |
 //! | `strand`     | a strand's drain               | the strand whose drain runs here          |
 //! | `frame`      | `frame::current`               | the current frame resource (rule 3)       |
+//! | `reactor`    | `reactor::enter` (executors)   | the event loop `io` and `time` work with  |
 //! | `yielder`, `waker` | `Stackful::poll`         | what `stackful::wait` suspends and wakes  |
 //! | `epoch`      | every write of the ambient part | "has the context changed since ..."      |
 //!
@@ -26,7 +27,7 @@
 //! # Who saves and restores it
 //!
 //! The *ambient* part ([`Ambient`]: scheduler, local executor, worker,
-//! strand, frame resource) is saved and restored as a unit in three places,
+//! strand, frame resource, event loop) is saved and restored as a unit in three places,
 //! and only there:
 //!
 //! 1. **Entering an executor** (`run_until`, `run_until_stalled`, a pool
@@ -80,6 +81,7 @@ use crate::executor::local::Inner as LocalInner;
 use crate::executor::pool::Core;
 use crate::executor::strand::Shared as StrandShared;
 use crate::frame::FrameSlot;
+use crate::reactor::Shared as ReactorShared;
 use crate::task::Schedule;
 use std::cell::Cell;
 use std::ptr;
@@ -100,6 +102,9 @@ pub(crate) struct ThreadContext {
     pub(crate) strand: Cell<*const StrandShared>,
     /// The current frame resource (`frame/current.rs`).
     pub(crate) frame: Cell<FrameSlot>,
+    /// The event loop current here (`reactor/current.rs`): the shared
+    /// state of a handle that outlives the guard that set it.
+    pub(crate) reactor: Cell<*const ReactorShared>,
     /// The yielder of the stackful task being polled (null outside one).
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// The waker of that poll.
@@ -118,6 +123,7 @@ impl ThreadContext {
             worker: Cell::new(ptr::null()),
             strand: Cell::new(ptr::null()),
             frame: Cell::new(FrameSlot::EMPTY),
+            reactor: Cell::new(ptr::null()),
             yielder: Cell::new(ptr::null()),
             waker: Cell::new(ptr::null()),
             epoch: Cell::new(0),
@@ -148,6 +154,7 @@ impl ThreadContext {
             local: load(&self.local),
             worker: load(&self.worker),
             strand: load(&self.strand),
+            reactor: load(&self.reactor),
             frame,
         }
     }
@@ -169,6 +176,7 @@ impl ThreadContext {
         self.local.set(a.local);
         self.worker.set(a.worker);
         self.strand.set(a.strand);
+        self.reactor.set(a.reactor);
         self.frame.set(a.frame);
     }
 }
@@ -219,6 +227,7 @@ pub(crate) struct Ambient {
     local: *const LocalInner,
     worker: *const Core,
     strand: *const StrandShared,
+    reactor: *const ReactorShared,
     frame: FrameSlot,
 }
 

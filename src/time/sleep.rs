@@ -1,0 +1,474 @@
+//! [`Sleep`], [`sleep`] and [`sleep_until`]: a future that completes at a
+//! deadline.
+//!
+//! A `Sleep` arms its timer in the current event loop's wheel at its first
+//! `Pending` poll (so making one needs no event loop, and one that is ready
+//! at once arms nothing), keeps the wheel key, updates the stored waker
+//! only when the task polling it changed, and cancels the timer when it is
+//! dropped. The wheel node is a recycled slab slot: arming allocates
+//! nothing once the wheel has grown to its peak number of timers.
+//!
+//! # Invariants
+//!
+//! - Never early: a poll returns `Ready` only when `Instant::now()` has
+//!   reached the deadline (checked on every poll, so a `Sleep` polled late
+//!   for another reason completes without waiting for the driver); the
+//!   wheel rounds deadlines up to its next millisecond tick.
+//! - A deadline that cannot be represented (`Duration::MAX` from now) or
+//!   is more than 2^62 ms away is never armed and never completes.
+//! - Dropping a `Sleep` frees its wheel node, on whichever thread it is
+//!   dropped: the wheel is shared behind a lock.
+
+use crate::reactor::Handle;
+use crate::time::timers::Armed;
+use crate::time::wheel::Key;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Waits until `duration` has passed.
+///
+/// `Duration::ZERO` yields once: the first poll wakes the task and returns
+/// `Pending`, the second returns `Ready`. `Duration::MAX` (or any duration
+/// that overflows an `Instant`) never completes and arms nothing.
+///
+/// # Panics
+/// When polled where no coframe event loop runs (outside a coframe
+/// executor or `coframe::block_on`).
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// coframe::block_on(async {
+///     let start = Instant::now();
+///     coframe::time::sleep(Duration::from_millis(10)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    Sleep {
+        deadline: now.checked_add(duration),
+        yield_once: duration.is_zero(),
+        entry: None,
+    }
+}
+
+/// Waits until `deadline`. A deadline already passed completes at the
+/// first poll.
+///
+/// # Panics
+/// When polled where no coframe event loop runs.
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// coframe::block_on(async {
+///     let deadline = Instant::now() + Duration::from_millis(10);
+///     coframe::time::sleep_until(deadline).await;
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::at(Some(deadline))
+}
+
+/// The future [`sleep`] and [`sleep_until`] return. `Unpin`: the timer
+/// lives in the event loop's wheel, not in the future.
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// coframe::block_on(async {
+///     let mut s = coframe::time::sleep(Duration::from_secs(3600));
+///     s.reset(Instant::now() + Duration::from_millis(5));
+///     (&mut s).await;
+///     assert!(s.is_elapsed());
+/// });
+/// ```
+#[must_use = "a Sleep does nothing unless awaited"]
+#[derive(Debug)]
+pub struct Sleep {
+    /// `None`: never.
+    deadline: Option<Instant>,
+    /// `sleep(Duration::ZERO)` before its first poll.
+    yield_once: bool,
+    /// The armed timer, from the first `Pending` poll on.
+    entry: Option<Entry>,
+}
+
+struct Entry {
+    handle: Handle,
+    key: Key,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("key", &self.key).finish()
+    }
+}
+
+impl Sleep {
+    /// A sleep until `deadline` (`None`: never).
+    pub(crate) fn at(deadline: Option<Instant>) -> Sleep {
+        Sleep {
+            deadline,
+            yield_once: false,
+            entry: None,
+        }
+    }
+
+    /// The deadline; `None` if it never comes (`sleep(Duration::MAX)`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert!(coframe::time::sleep(Duration::MAX).deadline().is_none());
+    /// assert!(coframe::time::sleep(Duration::from_secs(1)).deadline().is_some());
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// assert!(coframe::time::sleep_until(Instant::now()).is_elapsed());
+    /// assert!(!coframe::time::sleep(Duration::MAX).is_elapsed());
+    /// ```
+    pub fn is_elapsed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Moves the deadline (earlier or later), keeping the armed timer's
+    /// wheel node. Works from any thread.
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// coframe::block_on(async {
+    ///     let mut s = coframe::time::sleep(Duration::from_secs(3600));
+    ///     s.reset(Instant::now());
+    ///     s.await; // at once
+    /// });
+    /// ```
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+        self.yield_once = false;
+        let Some(e) = &self.entry else { return };
+        let timers = &e.handle.shared().timers;
+        match timers.tick_for(deadline) {
+            None => self.cancel(),
+            Some(tick) => match timers.reset(e.key, tick) {
+                Armed::Yes { unpark: true, .. } => e.handle.unpark(),
+                // `Expired` leaves the node fired: the next poll completes.
+                Armed::Yes { .. } | Armed::Expired | Armed::Shutdown => {}
+            },
+        }
+    }
+
+    /// Frees the armed timer, if any.
+    fn cancel(&mut self) {
+        if let Some(e) = self.entry.take() {
+            e.handle.shared().timers.cancel(e.key);
+        }
+    }
+}
+
+#[track_caller]
+fn shut_down() -> ! {
+    panic!("coframe::time: the event loop this timer was armed in has shut down")
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.entry.is_none() {
+            // Also for a sleep that is ready at once: using coframe::time
+            // outside an event loop fails the same way every time.
+            Handle::assert_current();
+        }
+        if this.yield_once {
+            this.yield_once = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let Some(deadline) = this.deadline else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= deadline {
+            this.cancel();
+            return Poll::Ready(());
+        }
+        match &this.entry {
+            Some(e) => {
+                if e.handle.shared().timers.set_waker(e.key, cx.waker()) {
+                    shut_down();
+                }
+            }
+            None => {
+                let handle = Handle::current();
+                let timers = &handle.shared().timers;
+                let Some(tick) = timers.tick_for(deadline) else {
+                    return Poll::Pending; // too far away to ever fire
+                };
+                match timers.arm(tick, cx.waker()) {
+                    Armed::Yes { key, unpark } => {
+                        if unpark {
+                            handle.unpark();
+                        }
+                        this.entry = Some(Entry { handle, key });
+                    }
+                    // The driver's clock passed the tick since `now` above.
+                    Armed::Expired => return Poll::Ready(()),
+                    Armed::Shutdown => shut_down(),
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::reactor::test_util::{fd_lock, poll_once, run, Recorder};
+    use crate::reactor::{enter, Driver};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::task::Waker;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn sleep_completes_after_its_duration() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        for d in [ms(1), ms(3), ms(20), ms(70)] {
+            let start = Instant::now();
+            run(&mut driver, sleep(d));
+            assert!(start.elapsed() >= d, "{d:?}");
+        }
+        assert_eq!(driver.handle().shared().timers.len(), 0);
+    }
+
+    /// The driver itself never fires a timer early: each waker is called
+    /// once, at or after its deadline (not merely a `Ready` that a poll
+    /// re-checks).
+    #[test]
+    fn the_driver_never_fires_early() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let _e = enter(&handle);
+        let mut seed = 88172645463325252u64;
+        let mut sleeps = Vec::new();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let d = Duration::from_micros(200 + seed % 30_000);
+            let mut s = sleep(d);
+            let rec = Recorder::new();
+            assert!(poll_once(&mut s, &Waker::from(rec.clone())).is_pending());
+            sleeps.push((s, rec));
+        }
+        let limit = Instant::now() + Duration::from_secs(30);
+        while sleeps.iter().any(|(_, r)| r.wakes() == 0) {
+            assert!(Instant::now() < limit);
+            driver.turn(None);
+        }
+        for (s, r) in &sleeps {
+            assert_eq!(r.wakes(), 1);
+            assert!(r.first().unwrap() >= s.deadline().unwrap(), "woken early");
+        }
+        drop(sleeps);
+        assert_eq!(handle.shared().timers.len(), 0, "every node freed");
+    }
+
+    #[test]
+    fn duration_max_never_fires_and_arms_nothing() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let _e = enter(&handle);
+        let mut s = sleep(Duration::MAX);
+        assert_eq!(s.deadline(), None);
+        let rec = Recorder::new();
+        let w = Waker::from(rec.clone());
+        assert!(poll_once(&mut s, &w).is_pending());
+        assert!(poll_once(&mut s, &w).is_pending());
+        assert_eq!(handle.shared().timers.len(), 0, "not armed");
+        assert_eq!(driver.turn(Some(ms(5))), 0);
+        assert_eq!(rec.wakes(), 0);
+        // Far but representable: armed at the top level, not fired.
+        let mut far = sleep(Duration::from_secs(10 * 365 * 86_400));
+        assert!(poll_once(&mut far, &w).is_pending());
+        assert_eq!(handle.shared().timers.len(), 1);
+        assert_eq!(driver.turn(Some(Duration::ZERO)), 0);
+        drop(far);
+        assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    #[test]
+    fn zero_yields_once() {
+        let _fd = fd_lock();
+        let driver = Driver::new().unwrap();
+        let _e = enter(driver.handle());
+        let mut s = sleep(Duration::ZERO);
+        let rec = Recorder::new();
+        let w = Waker::from(rec.clone());
+        assert!(poll_once(&mut s, &w).is_pending());
+        assert_eq!(rec.wakes(), 1, "woken at once");
+        assert!(poll_once(&mut s, &w).is_ready());
+        assert_eq!(driver.handle().shared().timers.len(), 0);
+    }
+
+    #[test]
+    fn a_past_deadline_is_ready_at_the_first_poll() {
+        let _fd = fd_lock();
+        let driver = Driver::new().unwrap();
+        let _e = enter(driver.handle());
+        let past = Instant::now();
+        let rec = Recorder::new();
+        let mut s = sleep_until(past);
+        assert!(poll_once(&mut s, &Waker::from(rec.clone())).is_ready());
+        assert_eq!(rec.wakes(), 0);
+        assert_eq!(driver.handle().shared().timers.len(), 0);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "run this inside a coframe executor (LocalExecutor, ThreadPool) or coframe::block_on"
+    )]
+    fn polling_without_an_event_loop_panics_with_the_fix() {
+        let mut s = sleep(ms(1));
+        let _ = poll_once(&mut s, &Waker::from(Recorder::new()));
+    }
+
+    #[test]
+    fn drop_and_reset_keep_the_wheel_right() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        {
+            let _e = enter(&handle);
+            let mut s = sleep(Duration::from_secs(3600));
+            assert!(poll_once(&mut s, &Waker::from(Recorder::new())).is_pending());
+            assert_eq!(handle.shared().timers.len(), 1);
+            drop(s);
+            assert_eq!(handle.shared().timers.len(), 0, "dropping cancels");
+        }
+        // Reset an armed hour-long sleep to 5 ms from now: it completes
+        // then, not in an hour, and not before.
+        let done = run(&mut driver, async {
+            let mut s = sleep(Duration::from_secs(3600));
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut s).poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            let deadline = Instant::now() + ms(5);
+            s.reset(deadline);
+            (&mut s).await;
+            assert!(Instant::now() >= deadline);
+            s.is_elapsed()
+        });
+        assert!(done);
+        assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    /// A timer armed on another thread while the driver blocks with no
+    /// timer at all unparks it; the driver's thread fires it and wakes the
+    /// waker on the arming thread.
+    #[test]
+    fn an_arm_from_another_thread_shortens_a_blocking_turn() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let turner = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                driver.turn(None);
+            }
+        });
+        // Wait until the driver blocks for good (no timer bounds its wait).
+        let limit = Instant::now() + Duration::from_secs(10);
+        while handle.shared().timers.sleeping_until() != u64::MAX {
+            assert!(Instant::now() < limit);
+            std::thread::yield_now();
+        }
+        let (tx, rx) = mpsc::channel();
+        struct Send(Mutex<mpsc::Sender<Instant>>);
+        impl std::task::Wake for Send {
+            fn wake(self: Arc<Self>) {
+                let _ = self.0.lock().unwrap().send(Instant::now());
+            }
+        }
+        use std::sync::Mutex;
+        let _e = enter(&handle);
+        let deadline = Instant::now() + ms(5);
+        let mut s = sleep_until(deadline);
+        let w = Waker::from(Arc::new(Send(Mutex::new(tx))));
+        assert!(poll_once(&mut s, &w).is_pending());
+        let fired = rx.recv_timeout(Duration::from_secs(10));
+        stop.store(true, Ordering::SeqCst);
+        handle.unpark();
+        turner.join().unwrap();
+        let at = fired.expect("the blocked driver was not woken for the new timer");
+        assert!(at >= deadline);
+        assert!(poll_once(&mut s, &w).is_ready());
+    }
+
+    /// A sleep armed on one thread is cancelled by dropping it on another.
+    #[test]
+    fn cancel_from_another_thread() {
+        let _fd = fd_lock();
+        let driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let mut s = {
+            let _e = enter(&handle);
+            let mut s = sleep(Duration::from_secs(60));
+            assert!(poll_once(&mut s, &Waker::from(Recorder::new())).is_pending());
+            s
+        };
+        assert_eq!(handle.shared().timers.len(), 1);
+        let h2 = handle.clone();
+        std::thread::spawn(move || {
+            s.reset(Instant::now() + Duration::from_secs(120));
+            drop(s);
+            assert_eq!(h2.shared().timers.len(), 0);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    /// After the event loop shuts down, a waiting sleep is woken and its
+    /// next poll says why instead of hanging.
+    #[test]
+    fn shutdown_wakes_and_reports() {
+        let _fd = fd_lock();
+        let driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let _e = enter(&handle);
+        let mut s = sleep(Duration::from_secs(60));
+        let rec = Recorder::new();
+        let w = Waker::from(rec.clone());
+        assert!(poll_once(&mut s, &w).is_pending());
+        drop(driver);
+        assert_eq!(rec.wakes(), 1);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut s, &w)));
+        let msg = r.unwrap_err();
+        let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("has shut down"), "{msg}");
+    }
+}
