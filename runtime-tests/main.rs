@@ -101,6 +101,7 @@ pub(crate) mod fp_mode {
 mod util;
 
 mod context;
+mod event_loop;
 mod frame;
 mod local;
 mod panic_safety;

@@ -291,6 +291,7 @@ struct ExecutorFields {
     local: *const LocalInner,
     worker: *const Core,
     strand: *const StrandShared,
+    reactor: *const ReactorShared,
 }
 
 impl ExecutorFields {
@@ -301,6 +302,7 @@ impl ExecutorFields {
             local: load(&t.local),
             worker: load(&t.worker),
             strand: load(&t.strand),
+            reactor: load(&t.reactor),
         }
     }
 
@@ -310,6 +312,7 @@ impl ExecutorFields {
         t.local.set(self.local);
         t.worker.set(self.worker);
         t.strand.set(self.strand);
+        t.reactor.set(self.reactor);
     }
 }
 

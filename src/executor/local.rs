@@ -69,6 +69,12 @@ pub(crate) struct Inner {
     main_woken: AtomicBool,
     sleeping: AtomicBool,
     owner: Thread,
+    /// The executor's event loop (owner thread only), made at its first
+    /// run; `None` also if it could not be made (then the loop parks the
+    /// thread and `coframe::io`/`time` report that no event loop runs).
+    driver: std::cell::RefCell<Option<crate::reactor::Driver>>,
+    /// Its handle, for remote wake-ups (any thread).
+    reactor: std::sync::OnceLock<crate::reactor::Handle>,
     /// References: the executor's own, its unspent credits, one per task
     /// cell and one per main-future waker. `Inner` is freed at zero.
     refs: AtomicUsize,
@@ -124,7 +130,41 @@ impl Inner {
 
     fn notify(&self) {
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
-            self.owner.unpark();
+            // The owner sleeps in its event loop if it has one (rule 10: no
+            // reactor thread), else in `thread::park`.
+            match self.reactor.get() {
+                Some(h) => h.unpark(),
+                None => self.owner.unpark(),
+            }
+        }
+    }
+
+    /// Makes the event loop at the first run (owner thread).
+    fn ensure_driver(&self) {
+        let mut d = self.driver.borrow_mut();
+        if d.is_none() && self.reactor.get().is_none() {
+            match crate::reactor::Driver::new() {
+                Ok(driver) => {
+                    let _ = self.reactor.set(driver.handle().clone());
+                    *d = Some(driver);
+                }
+                Err(e) => {
+                    // Leave `reactor` empty: runs park the thread, and I/O
+                    // and timers say no event loop runs here.
+                    eprintln!("coframe: LocalExecutor: cannot make its event loop: {e}");
+                }
+            }
+        }
+    }
+
+    /// Checks the event loop without blocking (ready I/O, expired timers):
+    /// their wakers queue the tasks. Returns how many it handled.
+    fn poll_events(&self) -> usize {
+        match self.driver.try_borrow_mut() {
+            Ok(mut d) => d
+                .as_mut()
+                .map_or(0, |d| d.turn(Some(std::time::Duration::ZERO))),
+            Err(_) => 0,
         }
     }
 
@@ -184,7 +224,16 @@ impl Inner {
             self.sleeping.store(false, Ordering::SeqCst);
             return;
         }
-        thread::park();
+        // The executor's own event loop: a nested run of another executor
+        // inside one of its tasks cannot borrow it (it is turning it).
+        match self.driver.try_borrow_mut() {
+            Ok(mut d) if d.is_some() => {
+                if let Some(d) = d.as_mut() {
+                    d.turn(None);
+                }
+            }
+            _ => thread::park(),
+        }
         self.sleeping.store(false, Ordering::SeqCst);
     }
 }
@@ -403,6 +452,8 @@ impl LocalExecutor {
             has_remote: AtomicBool::new(false),
             main_woken: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            driver: std::cell::RefCell::new(None),
+            reactor: std::sync::OnceLock::new(),
             owner: thread::current(),
             credits: Cell::new(0),
             refs: AtomicUsize::new(1),
@@ -459,10 +510,24 @@ impl LocalExecutor {
     }
 
     fn enter(&self) -> EnterGuard {
+        self.enter_with(true)
+    }
+
+    /// Enters the executor; `make_loop`: make its event loop if it has none
+    /// yet (not for the shutdown of an executor that never ran).
+    fn enter_with(&self, make_loop: bool) -> EnterGuard {
         // SAFETY: `self.sched` outlives the guard (both are dropped before
         // `self` is).
         let e = unsafe { EnterGuard::new(&self.sched) };
         crate::thread_context::with(|cx| cx.local.set(self.inner.as_ptr()));
+        let inner = self.inner();
+        if make_loop {
+            inner.ensure_driver();
+        }
+        if let Some(h) = inner.reactor.get() {
+            // The handle lives in `Inner`, which outlives the entry.
+            crate::reactor::make_current_in_entry(h);
+        }
         e
     }
 
@@ -493,7 +558,10 @@ impl LocalExecutor {
                 }
             }
             let ran = inner.tick();
-            if ran == 0 && !inner.main_woken.load(Ordering::Acquire) && !inner.has_local() {
+            if ran == BATCH {
+                // Busy: I/O and timers are not starved by ready tasks.
+                inner.poll_events();
+            } else if ran == 0 && !inner.main_woken.load(Ordering::Acquire) && !inner.has_local() {
                 inner.park();
             }
         }
@@ -511,7 +579,14 @@ impl LocalExecutor {
     pub fn run_until_stalled(&self) {
         self.refuse_nested("run_until_stalled");
         let _enter = self.enter();
-        while self.inner().tick() != 0 || self.inner().has_local() {}
+        let inner = self.inner();
+        loop {
+            while inner.tick() != 0 || inner.has_local() {}
+            // Ready I/O and expired timers may make tasks ready again.
+            if inner.poll_events() == 0 || !inner.has_local() {
+                break;
+            }
+        }
     }
 }
 
@@ -554,7 +629,7 @@ impl Drop for LocalExecutor {
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).
-        let enter = self.enter();
+        let enter = self.enter_with(false);
         let inner = self.inner();
         inner.closed.set(true);
         let remote = {
@@ -575,6 +650,10 @@ impl Drop for LocalExecutor {
             // thread. Completion unlinks it, so the loop advances.
             unsafe { cancel_now(task) };
         }
+        // The tasks' sources and timers are gone with them: now the event
+        // loop (its descriptors close with the last handle).
+        let driver = inner.driver.borrow_mut().take();
+        drop(driver);
         drop(enter);
         // The executor's own reference and its unspent credits; task cells
         // still held by handles or wakers keep `Inner` alive after this.

@@ -70,7 +70,10 @@ impl Handle {
 #[cfg_attr(any(not(test), loom), allow(dead_code))] // for the executors' wiring
 pub(crate) fn enter(handle: &Handle) -> EnterGuard<'_> {
     let this = Arc::as_ptr(&handle.shared);
-    let prev = crate::thread_context::with(|cx| cx.reactor.replace(this));
+    let prev = crate::thread_context::with(|cx| {
+        cx.bump();
+        cx.reactor.replace(this)
+    });
     EnterGuard {
         prev,
         _handle: PhantomData,
@@ -79,6 +82,18 @@ pub(crate) fn enter(handle: &Handle) -> EnterGuard<'_> {
 
 /// Restores the previous current event loop when dropped (see [`enter`]).
 /// Not `Send`: it restores this thread's context.
+/// Makes `handle` the current event loop for the rest of an executor's
+/// entry: the entry's saved context (`thread_context::Saved`, which holds
+/// the `reactor` field with the rest) puts the previous one back. The
+/// handle must outlive that entry.
+pub(crate) fn make_current_in_entry(handle: &Handle) {
+    let this = Arc::as_ptr(&handle.shared);
+    crate::thread_context::with(|cx| {
+        cx.bump();
+        cx.reactor.set(this)
+    });
+}
+
 #[must_use = "the event loop is current only while the guard lives"]
 pub(crate) struct EnterGuard<'a> {
     prev: *const Shared,
@@ -88,7 +103,10 @@ pub(crate) struct EnterGuard<'a> {
 impl Drop for EnterGuard<'_> {
     fn drop(&mut self) {
         let prev = self.prev;
-        crate::thread_context::with(|cx| cx.reactor.set(prev));
+        crate::thread_context::with(|cx| {
+            cx.bump();
+            cx.reactor.set(prev)
+        });
     }
 }
 

@@ -27,6 +27,6 @@ pub(crate) mod registration;
 pub(crate) mod test_util;
 
 #[allow(unused_imports)] // `enter`, `Driver`: for the executors' wiring
-pub(crate) use current::{enter, EnterGuard};
+pub(crate) use current::{enter, make_current_in_entry, EnterGuard};
 #[allow(unused_imports)]
 pub(crate) use driver::{Driver, Handle, Shared};

@@ -158,30 +158,59 @@ impl Idle {
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+/// Asleep in the pool's event loop (which it owns for that time).
+const PARKED_IN_LOOP: usize = 3;
 
 /// One worker's sleep: an `unpark` before the `park` is not lost.
+///
+/// The one idle worker that gets the pool's event loop (`try_lock`) sleeps
+/// in it, not on the condition variable (rule 10: no reactor thread); an
+/// `unpark` then interrupts the loop through its `eventfd`. A sleep in the
+/// loop also ends when an I/O event or a timer woke a task, so the worker
+/// looks at its own queues before it sleeps again (`worker.rs`).
 pub(crate) struct Parker {
     state: AtomicUsize,
     lock: Mutex<()>,
     cvar: Condvar,
+    /// The pool's event loop, to interrupt a worker asleep in it.
+    reactor: Option<crate::reactor::Handle>,
 }
 
 impl Parker {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(reactor: Option<crate::reactor::Handle>) -> Self {
         Parker {
             state: AtomicUsize::new(EMPTY),
             lock: Mutex::new(()),
             cvar: Condvar::new(),
+            reactor,
         }
     }
 
-    /// Blocks until [`unpark`](Self::unpark) is (or was already) called.
-    pub(crate) fn park(&self) {
+    /// Blocks until [`unpark`](Self::unpark) is (or was already) called;
+    /// in the pool's event loop if this worker can take it, where the
+    /// sleep also ends after an I/O event or a timer.
+    pub(crate) fn park(&self, event_loop: Option<&parking_lot::Mutex<crate::reactor::Driver>>) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
             .is_ok()
         {
+            return;
+        }
+        if let Some(mut driver) = event_loop.and_then(|l| l.try_lock()) {
+            match self
+                .state
+                .compare_exchange(EMPTY, PARKED_IN_LOOP, SeqCst, SeqCst)
+            {
+                Ok(_) => {}
+                Err(_) => {
+                    self.state.swap(EMPTY, SeqCst);
+                    return;
+                }
+            }
+            driver.turn(None);
+            // Notified or not (an event ended the sleep): awake now.
+            self.state.swap(EMPTY, SeqCst);
             return;
         }
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -212,11 +241,19 @@ impl Parker {
 
     /// Wakes the parked thread, or makes its next `park` return at once.
     pub(crate) fn unpark(&self) {
-        if self.state.swap(NOTIFIED, SeqCst) != PARKED {
-            return;
+        match self.state.swap(NOTIFIED, SeqCst) {
+            PARKED => {
+                // Taking the lock orders this notify after the parker's wait
+                // began.
+                drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+                self.cvar.notify_one();
+            }
+            PARKED_IN_LOOP => {
+                if let Some(r) = &self.reactor {
+                    r.unpark();
+                }
+            }
+            _ => {}
         }
-        // Taking the lock orders this notify after the parker's wait began.
-        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
-        self.cvar.notify_one();
     }
 }

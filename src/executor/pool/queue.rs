@@ -55,6 +55,10 @@ mod imp {
         pub(crate) fn pop(&self) -> Option<Runnable> {
             self.0.pop()
         }
+        #[inline]
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
     }
 
     impl Stealer {
@@ -132,6 +136,9 @@ mod imp {
         }
         pub(crate) fn pop(&self) -> Option<Runnable> {
             self.0.lock().unwrap().pop_front()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().unwrap().is_empty()
         }
     }
 

@@ -240,19 +240,37 @@ pub(crate) struct Shared {
     pub(crate) injector_pushes: Padded<AtomicU64>,
     /// The stack allocator of stackful tasks spawned on this pool.
     stacks: PooledStack,
+    /// The pool's event loop (none under loom, or if it could not be
+    /// made): one idle worker at a time sleeps in it; busy workers check
+    /// it without blocking every `GLOBAL_INTERVAL` ticks (`worker.rs`).
+    pub(crate) event_loop: Option<parking_lot::Mutex<crate::reactor::Driver>>,
+    pub(crate) reactor: Option<crate::reactor::Handle>,
 }
 
 impl Shared {
     /// The shared state for `workers` workers, and their local queues.
     pub(crate) fn new(workers: usize, stacks: PooledStack) -> (Self, Vec<Local>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
+        #[cfg(not(loom))]
+        let driver = match crate::reactor::Driver::new() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("coframe: ThreadPool: cannot make its event loop: {e}");
+                None
+            }
+        };
+        #[cfg(loom)]
+        let driver: Option<crate::reactor::Driver> = None;
+        let reactor = driver.as_ref().map(|d| d.handle().clone());
         let shared = Shared {
             closed: Padded(AtomicBool::new(false)),
             gate: Padded(AtomicUsize::new(0)),
             injector: Injector::new(),
             inboxes: (0..workers).map(|_| Padded(Injector::new())).collect(),
             stealers: stealers.into_boxed_slice(),
-            parkers: (0..workers).map(|_| Padded(Parker::new())).collect(),
+            parkers: (0..workers)
+                .map(|_| Padded(Parker::new(reactor.clone())))
+                .collect(),
             idle: Idle::new(workers),
             live: LiveList::new(workers),
             remaining: AtomicUsize::new(workers + 1),
@@ -262,6 +280,8 @@ impl Shared {
             remote_spawned: Padded::default(),
             injector_pushes: Padded::default(),
             stacks,
+            event_loop: driver.map(parking_lot::Mutex::new),
+            reactor,
         };
         (shared, locals)
     }

@@ -125,8 +125,12 @@ impl Core {
         }
         let p = r.into_raw();
         let r = Runnable::from_raw(p);
-        let is_yield = ptr::eq(p.as_ptr(), self.running.get());
-        if is_yield || !self.lifo_enabled.get() {
+        let running = self.running.get();
+        let is_yield = ptr::eq(p.as_ptr(), running);
+        // The LIFO slot is for what a running task spawns or wakes; wakes
+        // from outside a task (the event loop's, turned by this worker) go
+        // to the queue, where the loop looks first.
+        if is_yield || !self.lifo_enabled.get() || running.is_null() {
             self.local.push(r);
         } else {
             match self.lifo.replace(Some(r)) {
@@ -172,6 +176,7 @@ impl Core {
         let shared = &*self.shared;
         let inbox = &shared.inboxes[self.index];
         if tick % GLOBAL_INTERVAL == 0 {
+            self.poll_events();
             if let Some(r) = inbox.pop().or_else(|| shared.injector.pop()) {
                 return Some(r);
             }
@@ -288,12 +293,37 @@ impl Core {
             if shared.is_closed() {
                 return;
             }
-            shared.parkers[self.index].park();
+            shared.parkers[self.index].park(shared.event_loop.as_ref());
             if !idle.is_parked(self.index) {
                 // Picked by a notifier: counted as unparked and searching.
                 self.searching.set(true);
                 return;
             }
+            if self.has_own_work() && idle.unpark_worker(self.index) {
+                // The event loop woke tasks into our own queues (its wakers
+                // run here): we are counted as woken.
+                self.searching.set(true);
+                return;
+            }
+        }
+    }
+
+    /// Work only this worker can run soon: its LIFO slot, local queue or
+    /// pinned inbox.
+    fn has_own_work(&self) -> bool {
+        // SAFETY-free peek: the slot is this thread's.
+        let lifo = self.lifo.take();
+        let has = lifo.is_some();
+        self.lifo.set(lifo);
+        has || !self.local.is_empty() || !self.shared.inboxes[self.index].is_empty()
+    }
+
+    /// Checks the pool's event loop without blocking, if no other worker
+    /// has it (busy workers, every `GLOBAL_INTERVAL` ticks): I/O and timers
+    /// are not starved by ready tasks.
+    fn poll_events(&self) {
+        if let Some(mut d) = self.shared.event_loop.as_ref().and_then(|l| l.try_lock()) {
+            d.turn(Some(std::time::Duration::ZERO));
         }
     }
 
@@ -319,6 +349,10 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, local: Local) {
     // SAFETY: `sched` outlives the guard (declared before it).
     let _enter = unsafe { crate::executor::EnterGuard::new(&sched) };
     crate::thread_context::with(|cx| cx.worker.set(&core));
+    if let Some(h) = &core.shared.reactor {
+        // The pool's state outlives its workers' entries.
+        crate::reactor::make_current_in_entry(h);
+    }
     // One save/restore of the current-resource slot for the whole loop;
     // each poll writes its task's resource (`Core::poll`).
     crate::frame::safe_resume(|| core.run());
