@@ -4,6 +4,7 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod event_loop;
 mod frames;
 mod local;
 mod pool;
@@ -19,5 +20,6 @@ fn main() {
     pool::run();
     stackful_tasks::run();
     strand::run();
+    event_loop::run();
     println!("\ntour complete");
 }
