@@ -26,7 +26,7 @@ pub fn run() {
         let out = timeout(Duration::from_millis(3), std::future::pending::<()>()).await;
         assert!(out.is_err());
         println!(
-            "timeout(3 ms) on a future that never finishes: {:?} after {:.2?}",
+            "timeout(3 ms) on a future that never finishes: \"{}\" after {:.2?}",
             out.unwrap_err(),
             t.elapsed()
         );
