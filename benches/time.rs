@@ -7,12 +7,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Waker};
+use std::task::Context;
 use std::time::Duration;
 
 /// Polls every future of `v` once, in place (they are never moved after).
 fn poll_all<F: Future>(v: &mut [F]) {
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
     for f in v.iter_mut() {
         // SAFETY: `v` is not moved or reallocated until it is dropped.
         let f = unsafe { Pin::new_unchecked(f) };

@@ -278,8 +278,8 @@ fn arming_timers_allocates_nothing_in_the_steady_state() {
             let mut sleeps: Vec<_> = (0..n)
                 .map(|i| Box::pin(sleep(Duration::from_millis(1000 + i as u64))))
                 .collect();
-            let waker = std::task::Waker::noop();
-            let mut cx = std::task::Context::from_waker(waker);
+            let waker = futures_util::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
             let allocs = crate::heap_count::heap_allocations_in(|| {
                 for s in sleeps.iter_mut() {
                     assert!(s.as_mut().poll(&mut cx).is_pending());
