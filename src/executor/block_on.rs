@@ -39,7 +39,12 @@ impl Wake for ThreadWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, Ordering::SeqCst) {
             if let Some(h) = &self.reactor {
-                if self.sleeping.swap(false, Ordering::SeqCst) {
+                // A wake from the event loop's own turn, on this thread,
+                // needs no interruption (it would cost a syscall).
+                if self.sleeping.load(Ordering::SeqCst)
+                    && thread::current().id() != self.thread.id()
+                    && self.sleeping.swap(false, Ordering::SeqCst)
+                {
                     h.unpark();
                 }
             }

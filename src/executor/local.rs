@@ -129,6 +129,12 @@ impl Inner {
     }
 
     fn notify(&self) {
+        if self.on_owner_running() {
+            // A wake on the owner thread inside its loop (from a task, or
+            // from the event loop's own turn): the loop looks at the flags
+            // before it sleeps again; waking it would only cost a syscall.
+            return;
+        }
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             // The owner sleeps in its event loop if it has one (rule 10: no
             // reactor thread), else in `thread::park`.

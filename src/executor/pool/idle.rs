@@ -117,6 +117,22 @@ impl Idle {
         }
     }
 
+    /// `worker` itself stops sleeping because the event loop it turned woke
+    /// tasks into its own queue: counted as awake, not as searching (it has
+    /// work; it does not wake another searcher when it starts on it).
+    /// Returns whether it was still registered as a sleeper.
+    pub(crate) fn unpark_self(&self, worker: usize) -> bool {
+        let mut sleepers = self.lock();
+        match sleepers.iter().position(|&w| w == worker) {
+            Some(i) => {
+                sleepers.swap_remove(i);
+                self.state.fetch_add(UNPARK, SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A worker out of local work asks to search (steal). Refused when half
     /// the workers already search.
     #[inline]

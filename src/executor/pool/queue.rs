@@ -59,6 +59,10 @@ mod imp {
         pub(crate) fn is_empty(&self) -> bool {
             self.0.is_empty()
         }
+        #[inline]
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
     }
 
     impl Stealer {
@@ -139,6 +143,9 @@ mod imp {
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().unwrap().is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
         }
     }
 

@@ -130,7 +130,14 @@ impl Core {
         // The LIFO slot is for what a running task spawns or wakes; wakes
         // from outside a task (the event loop's, turned by this worker) go
         // to the queue, where the loop looks first.
-        if is_yield || !self.lifo_enabled.get() || running.is_null() {
+        if running.is_null() {
+            // Woken by the event loop this worker is turning: it runs the
+            // task itself when the turn ends, and wakes another worker only
+            // if it got more than one (`park`), as tokio does.
+            self.local.push(r);
+            return;
+        }
+        if is_yield || !self.lifo_enabled.get() {
             self.local.push(r);
         } else {
             match self.lifo.replace(Some(r)) {
@@ -299,10 +306,13 @@ impl Core {
                 self.searching.set(true);
                 return;
             }
-            if self.has_own_work() && idle.unpark_worker(self.index) {
+            if self.has_own_work() && idle.unpark_self(self.index) {
                 // The event loop woke tasks into our own queues (its wakers
-                // run here): we are counted as woken.
-                self.searching.set(true);
+                // run here): awake, not searching, and sharing the work if
+                // there is more than one task.
+                if self.local.len() > 1 {
+                    shared.notify_parked();
+                }
                 return;
             }
         }
