@@ -73,7 +73,7 @@ pub mod time;
 /// ```
 pub mod stackful {
     pub use crate::executor::stackful::{
-        default_stacks, in_stackful_task, try_wait, wait, Cancelled, DEFAULT_STACK_SIZE,
+        default_stacks, in_stackful_task, sleep, try_wait, wait, Cancelled, DEFAULT_STACK_SIZE,
     };
 }
 

@@ -445,6 +445,29 @@ fn noop_waker() -> Waker {
 /// cancellation: `wait` must not suspend then. Never dereferenced.
 const CANCELLING: *const Yielder<(), ()> = ptr::NonNull::dangling().as_ptr();
 
+/// Sleeps for `duration` inside a stackful task: [`wait`] on
+/// [`coframe::time::sleep`](crate::time::sleep). The task's stack is
+/// suspended; the executor's thread runs other work meanwhile.
+///
+/// # Panics
+///
+/// As [`wait`] (outside a stackful task), and as `time::sleep` where no
+/// coframe event loop runs.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let ex = coframe::LocalExecutor::new();
+/// let h = ex.spawn_stackful(|| {
+///     let start = Instant::now();
+///     coframe::stackful::sleep(Duration::from_millis(2));
+///     start.elapsed()
+/// });
+/// assert!(ex.run_until(h).unwrap() >= Duration::from_millis(2));
+/// ```
+pub fn sleep(duration: std::time::Duration) {
+    wait(crate::time::sleep(duration))
+}
+
 /// Whether the caller runs inside a stackful task (where [`wait`] works).
 ///
 /// ```

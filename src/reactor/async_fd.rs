@@ -51,7 +51,7 @@ use std::task::{Context, Poll};
 /// readiness cached is not ended by the close: bound such waits with
 /// [`coframe::time::timeout`](crate::time::timeout).
 ///
-/// ```no_run
+/// ```
 /// use coframe::io::Async;
 /// use std::io::{Read, Write};
 /// use std::os::unix::net::UnixStream;
@@ -85,7 +85,7 @@ impl<T: AsFd> Async<T> {
     /// If no coframe event loop runs on this thread (outside a coframe
     /// executor or `coframe::block_on`).
     ///
-    /// ```no_run
+    /// ```
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// coframe::block_on(async move {
     ///     let a = coframe::io::Async::new(a).unwrap();
@@ -103,7 +103,7 @@ impl<T: AsFd> Async<T> {
 
     /// The value inside.
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
@@ -117,7 +117,7 @@ impl<T: AsFd> Async<T> {
     /// The value inside, mutably. Replacing it (rather than using it) keeps
     /// the old descriptor's registration: the new one is never polled.
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let mut a = coframe::io::Async::new(a).unwrap();
@@ -131,7 +131,7 @@ impl<T: AsFd> Async<T> {
     /// Deregisters the descriptor and gives the value back (still in
     /// non-blocking mode).
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a: std::os::unix::net::UnixStream = coframe::io::Async::new(a).unwrap().into_inner();
@@ -152,7 +152,7 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// If the event loop has shut down.
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
@@ -169,7 +169,7 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// If the event loop has shut down.
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
@@ -183,7 +183,7 @@ impl<T: AsFd> Async<T> {
     /// Poll form of [`readable`](Async::readable): `Pending` stores the
     /// task's waker for the next read edge.
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
@@ -197,7 +197,7 @@ impl<T: AsFd> Async<T> {
 
     /// Poll form of [`writable`](Async::writable).
     ///
-    /// ```no_run
+    /// ```
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     /// let a = coframe::io::Async::new(a).unwrap();
@@ -215,7 +215,7 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// `op`'s error, or the event loop's shutdown.
     ///
-    /// ```no_run
+    /// ```
     /// use std::io::Read;
     /// # coframe::block_on(async {
     /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -235,7 +235,7 @@ impl<T: AsFd> Async<T> {
     /// # Errors
     /// `op`'s error, or the event loop's shutdown.
     ///
-    /// ```no_run
+    /// ```
     /// use std::io::Write;
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -252,7 +252,7 @@ impl<T: AsFd> Async<T> {
     /// source is readable; `Pending` once it returned `WouldBlock` and the
     /// task's waker is stored for the next read edge.
     ///
-    /// ```no_run
+    /// ```
     /// use std::io::Read;
     /// # coframe::block_on(async {
     /// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
@@ -275,7 +275,7 @@ impl<T: AsFd> Async<T> {
 
     /// Poll form of [`write_with`](Async::write_with).
     ///
-    /// ```no_run
+    /// ```
     /// use std::io::Write;
     /// # coframe::block_on(async {
     /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// # Panics
 /// If `period` is zero; when polled where no coframe event loop runs.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// coframe::block_on(async {
 ///     let mut every = coframe::time::interval(Duration::from_millis(10));
@@ -36,7 +36,7 @@ pub fn interval(period: Duration) -> Interval {
 /// # Panics
 /// If `period` is zero; when polled where no coframe event loop runs.
 ///
-/// ```no_run
+/// ```
 /// use std::time::{Duration, Instant};
 /// coframe::block_on(async {
 ///     let start = Instant::now() + Duration::from_millis(5);
@@ -65,7 +65,7 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
 /// itself never shifts (tokio's default, `MissedTickBehavior::Burst`).
 /// Never early: each tick completes at or after its scheduled instant.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// coframe::block_on(async {
 ///     let mut every = coframe::time::interval(Duration::from_millis(1));
@@ -84,7 +84,7 @@ impl Interval {
     /// Waits for the next tick; returns the instant it was scheduled at
     /// (never later than now).
     ///
-    /// ```no_run
+    /// ```
     /// # use std::time::{Duration, Instant};
     /// coframe::block_on(async {
     ///     let mut every = coframe::time::interval(Duration::from_millis(2));
@@ -98,7 +98,7 @@ impl Interval {
 
     /// Poll form of [`tick`](Interval::tick).
     ///
-    /// ```no_run
+    /// ```
     /// # use std::time::Duration;
     /// coframe::block_on(async {
     ///     let mut every = coframe::time::interval(Duration::from_millis(2));

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 /// When polled where no coframe event loop runs (outside a coframe
 /// executor or `coframe::block_on`).
 ///
-/// ```no_run
+/// ```
 /// use std::time::{Duration, Instant};
 /// coframe::block_on(async {
 ///     let start = Instant::now();
@@ -60,7 +60,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// # Panics
 /// When polled where no coframe event loop runs.
 ///
-/// ```no_run
+/// ```
 /// use std::time::{Duration, Instant};
 /// coframe::block_on(async {
 ///     let deadline = Instant::now() + Duration::from_millis(10);
@@ -75,7 +75,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// The future [`sleep`] and [`sleep_until`] return. `Unpin`: the timer
 /// lives in the event loop's wheel, not in the future.
 ///
-/// ```no_run
+/// ```
 /// use std::time::{Duration, Instant};
 /// coframe::block_on(async {
 ///     let mut s = coframe::time::sleep(Duration::from_secs(3600));
@@ -141,7 +141,7 @@ impl Sleep {
     /// Moves the deadline (earlier or later), keeping the armed timer's
     /// wheel node. Works from any thread.
     ///
-    /// ```no_run
+    /// ```
     /// use std::time::{Duration, Instant};
     /// coframe::block_on(async {
     ///     let mut s = coframe::time::sleep(Duration::from_secs(3600));

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// When polled where no coframe event loop runs (outside a coframe
 /// executor or `coframe::block_on`).
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// coframe::block_on(async {
 ///     let slow = coframe::time::sleep(Duration::from_secs(3600));
@@ -39,7 +39,7 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 
 /// Like [`timeout`], with a deadline.
 ///
-/// ```no_run
+/// ```
 /// use std::time::{Duration, Instant};
 /// coframe::block_on(async {
 ///     let deadline = Instant::now() + Duration::from_millis(10);
@@ -56,7 +56,7 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
 
 /// The future [`timeout`] returns.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// coframe::block_on(async {
 ///     let t: coframe::time::Timeout<_> = coframe::time::timeout(Duration::from_secs(1), async { 1 });
