@@ -188,7 +188,9 @@ mod tests {
         let driver = Driver::new().unwrap();
         let _e = enter(driver.handle());
         let w = Waker::from(Recorder::new());
-        let period = Duration::from_millis(3);
+        // Long enough that a loaded machine (tests run in parallel) still
+        // polls the fourth tick before its deadline.
+        let period = Duration::from_millis(40);
         let mut every = interval(period);
         let Poll::Ready(start) = poll_once(&mut Box::pin(every.tick()), &w) else {
             panic!("the first tick is immediate");

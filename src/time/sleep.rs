@@ -50,6 +50,7 @@ pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
         deadline: now.checked_add(duration),
         yield_once: duration.is_zero(),
+        ahead: !duration.is_zero(),
         entry: None,
     }
 }
@@ -91,6 +92,13 @@ pub struct Sleep {
     deadline: Option<Instant>,
     /// `sleep(Duration::ZERO)` before its first poll.
     yield_once: bool,
+    /// The deadline was a positive duration ahead when the sleep was made
+    /// (`sleep(d)`, `d > 0`): the first poll arms without reading the
+    /// clock again (the wheel reports `Expired` if its clock, advanced at
+    /// every turn, has passed the tick; one that passed since fires at the
+    /// next turn, never early). Clear for `sleep_until` and `reset`, whose
+    /// deadline may be past already: ready at their first poll.
+    ahead: bool,
     /// The armed timer, from the first `Pending` poll on.
     entry: Option<Entry>,
 }
@@ -112,6 +120,7 @@ impl Sleep {
         Sleep {
             deadline,
             yield_once: false,
+            ahead: false,
             entry: None,
         }
     }
@@ -152,6 +161,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = Some(deadline);
         self.yield_once = false;
+        self.ahead = false;
         let Some(e) = &self.entry else { return };
         let timers = &e.handle.shared().timers;
         match timers.tick_for(deadline) {
@@ -195,7 +205,7 @@ impl Future for Sleep {
         let Some(deadline) = this.deadline else {
             return Poll::Pending;
         };
-        if Instant::now() >= deadline {
+        if !std::mem::take(&mut this.ahead) && Instant::now() >= deadline {
             this.cancel();
             return Poll::Ready(());
         }
