@@ -73,15 +73,24 @@ impl Timers {
     /// The tick a timer for `deadline` is armed at: rounded up, so it never
     /// fires early; `None` if it is too far away to ever fire.
     pub(crate) fn tick_for(&self, deadline: Instant) -> Option<u64> {
-        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
-        let ms = nanos.div_ceil(1_000_000);
-        (ms < NEVER as u128).then_some(ms as u64)
+        // Seconds and sub-second nanoseconds in 64-bit arithmetic (a u128
+        // division was a visible part of arming a timer).
+        let d = deadline.saturating_duration_since(self.start);
+        if d.as_secs() >= NEVER / 1000 {
+            return None;
+        }
+        let ms = d.as_secs() * 1000 + u64::from(d.subsec_nanos()).div_ceil(1_000_000);
+        (ms < NEVER).then_some(ms)
     }
 
     /// The tick `now` falls in (rounded down).
     fn now_tick(&self, now: Instant) -> u64 {
-        let ms = now.saturating_duration_since(self.start).as_millis();
-        ms.min(NEVER as u128) as u64
+        let d = now.saturating_duration_since(self.start);
+        let ms = d
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()));
+        ms.min(NEVER)
     }
 
     /// The instant tick `tick` starts at.
