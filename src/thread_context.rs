@@ -150,11 +150,7 @@ impl ThreadContext {
         let frame = load(&self.frame);
         self.frame.set(frame.uncounted());
         Ambient {
-            scheduler: load(&self.scheduler),
-            local: load(&self.local),
-            worker: load(&self.worker),
-            strand: load(&self.strand),
-            reactor: load(&self.reactor),
+            executor: ExecutorFields::of(self),
             frame,
         }
     }
@@ -172,11 +168,7 @@ impl ThreadContext {
     #[inline(always)]
     fn put_ambient_over(&self, a: Ambient) {
         self.bump();
-        self.scheduler.set(a.scheduler);
-        self.local.set(a.local);
-        self.worker.set(a.worker);
-        self.strand.set(a.strand);
-        self.reactor.set(a.reactor);
+        a.executor.put(self);
         self.frame.set(a.frame);
     }
 }
@@ -223,11 +215,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadContext) -> R) -> R {
 /// switch save and restore as a unit.
 #[derive(Clone, Copy)]
 pub(crate) struct Ambient {
-    scheduler: *const Arc<dyn Schedule>,
-    local: *const LocalInner,
-    worker: *const Core,
-    strand: *const StrandShared,
-    reactor: *const ReactorShared,
+    executor: ExecutorFields,
     frame: FrameSlot,
 }
 
