@@ -67,7 +67,7 @@ impl Handle {
 /// Makes `handle`'s event loop current on this thread until the guard is
 /// dropped. The executors enter their driver's handle around their loops;
 /// nested entries nest.
-#[cfg_attr(any(not(test), loom), allow(dead_code))] // for the executors' wiring
+#[cfg_attr(any(not(test), loom), allow(dead_code))] // the executors use `make_current_in_entry`; tests use this
 pub(crate) fn enter(handle: &Handle) -> EnterGuard<'_> {
     let this = Arc::as_ptr(&handle.shared);
     let prev = crate::thread_context::with(|cx| {

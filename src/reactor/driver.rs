@@ -84,7 +84,7 @@ impl Handle {
     }
 
     /// Whether both name the same event loop.
-    #[allow(dead_code)] // for the executors' wiring
+    #[cfg_attr(not(test), allow(dead_code))] // used by tests
     pub(crate) fn ptr_eq(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
@@ -93,7 +93,7 @@ impl Handle {
 /// The event loop's driver. See the module docs.
 // Created and turned by the executors (their wiring is separate); the unit
 // tests turn one by hand.
-#[cfg_attr(any(not(test), loom), allow(dead_code))]
+#[cfg_attr(loom, allow(dead_code))] // under loom the pool makes no event loop
 pub(crate) struct Driver {
     poll: Poll,
     events: Events,
@@ -104,7 +104,7 @@ pub(crate) struct Driver {
     wakers: Vec<Waker>,
 }
 
-#[cfg_attr(any(not(test), loom), allow(dead_code))]
+#[cfg_attr(loom, allow(dead_code))]
 impl Driver {
     /// A new event loop: an epoll instance, its duplicate for the registry
     /// and an eventfd (three file descriptors, closed when the driver and

@@ -26,7 +26,7 @@ pub(crate) mod registration;
 #[cfg(all(test, not(loom)))]
 pub(crate) mod test_util;
 
-#[allow(unused_imports)] // `enter`, `Driver`: for the executors' wiring
+#[allow(unused_imports)] // `enter` and `EnterGuard` are used by tests only
 pub(crate) use current::{enter, make_current_in_entry, EnterGuard};
 #[allow(unused_imports)]
 pub(crate) use driver::{Driver, Handle, Shared};
