@@ -84,7 +84,7 @@ impl Handle {
     }
 
     /// Whether both name the same event loop.
-    #[cfg_attr(not(test), allow(dead_code))] // used by tests
+    #[cfg_attr(any(not(test), loom), allow(dead_code))] // used by tests
     pub(crate) fn ptr_eq(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
