@@ -174,19 +174,32 @@ impl<I, Y> Yielder<I, Y> {
         // resumer wrote the next input.
         unsafe {
             (*self.yielded.get()).write(value);
-            if sanitizer::ACTIVE {
-                self.resume_bounds.set(sanitizer::current());
-            }
-            let mut fake = ptr::null_mut();
-            sanitizer::start(&mut fake, self.parent_bounds.get());
-            if cfg!(feature = "asan") {
-                self.fake_stack.set(fake);
-            }
-            let parent = NonNull::new_unchecked(self.parent.get());
+            let parent = self.leaving_for_parent();
             let t = self.switch.yield_compact(parent, OUT_YIELD as *mut c_void);
             self.arrived(t);
             (*self.input.get()).assume_init_read()
         }
+    }
+
+    /// The sanitizer bookkeeping of a switch from the coroutine to its
+    /// resumer (where this stack resumes, the hand-over of the fake stack),
+    /// and the resumer's context to switch to.
+    ///
+    /// # Safety
+    /// Called on the coroutine's stack, right before switching to the
+    /// suspended resumer.
+    #[inline(always)]
+    unsafe fn leaving_for_parent(&self) -> NonNull<c_void> {
+        if sanitizer::ACTIVE {
+            self.resume_bounds.set(sanitizer::current());
+        }
+        let mut fake = ptr::null_mut();
+        sanitizer::start(&mut fake, self.parent_bounds.get());
+        if cfg!(feature = "asan") {
+            self.fake_stack.set(fake);
+        }
+        // SAFETY: a running coroutine's resumer is suspended and non-null.
+        unsafe { NonNull::new_unchecked(self.parent.get()) }
     }
 
     /// Bookkeeping on every arrival in the coroutine.
@@ -276,15 +289,7 @@ impl<I, Y> Yielder<I, Y> {
         // resumer (a compact block), on whose stack `on_parent` runs and
         // from where it switches straight back here; `msg` outlives that.
         unsafe {
-            if sanitizer::ACTIVE {
-                self.resume_bounds.set(sanitizer::current());
-            }
-            let mut fake = ptr::null_mut();
-            sanitizer::start(&mut fake, self.parent_bounds.get());
-            if cfg!(feature = "asan") {
-                self.fake_stack.set(fake);
-            }
-            let parent = NonNull::new_unchecked(self.parent.get());
+            let parent = self.leaving_for_parent();
             let t =
                 self.switch
                     .ontop_compact(parent, ptr::addr_of_mut!(msg).cast(), on_parent::<F, T>);
