@@ -357,6 +357,39 @@ fn a_nested_executor_does_not_leak_across_a_stackful_suspend() {
     assert_eq!(out, 42);
 }
 
+/// The same, with two suspensions in one poll of the nested loop: the
+/// second resume puts the task's kept context back and the task suspends
+/// again without writing the context in between; what it kept must still
+/// go with it, and the outer executor's come back.
+#[test]
+fn a_nested_executor_stays_with_a_task_that_suspends_twice_in_one_poll() {
+    let outer = LocalExecutor::new();
+    let (tx, rx) = async_channel::bounded::<u32>(1);
+    let task = outer.spawn_stackful(move || {
+        let nested = LocalExecutor::new();
+        let n = &nested;
+        nested.run_until(async move {
+            use coframe::Executor;
+            let a = coframe::stackful::wait(rx.recv()).unwrap();
+            let b = coframe::stackful::wait(rx.recv()).unwrap();
+            assert!(n.running_in_this_thread(), "the nested executor came back");
+            a + b
+        })
+    });
+    let out = outer.run_until(async move {
+        let mut sum = 0;
+        for v in [1, 2] {
+            crate::util::yield_now().await;
+            // The task is suspended inside `nested.run_until`.
+            let child = coframe::spawn_local(async { 20 });
+            tx.send(v).await.unwrap();
+            sum += child.await.unwrap();
+        }
+        sum + task.await.unwrap()
+    });
+    assert_eq!(out, 43);
+}
+
 // ---------------------------------------------------------------------------
 // 9. spawn_stackful inside ThreadPool::block_on.
 

@@ -14,6 +14,7 @@
 //! | `frame`      | `frame::current`               | the current frame resource (rule 3)       |
 //! | `reactor`    | `reactor::enter` (executors)   | the event loop `io` and `time` work with  |
 //! | `yielder`, `waker` | `Stackful::poll`         | what `stackful::wait` suspends and wakes  |
+//! | `resume`     | `Stackful::poll`               | the stackful resume in progress ([`Resume`]) |
 //! | `epoch`      | every write of the ambient part | "has the context changed since ..."      |
 //!
 //! Each layer reads and writes only its own fields, through its own
@@ -40,22 +41,34 @@
 //!    can only change inside a poll through a nested entry (1), which
 //!    restores them before the poll returns.
 //! 3. **Switching into or out of a stackful task**: `Stackful::poll`
-//!    holds a [`Resuming`] around the resume. It notes the executor's
-//!    fields and the `epoch` before the switch; when the task suspends,
-//!    returns or unwinds, the epoch says whether anything wrote the context
-//!    meanwhile, and only then are the executor's fields put back and, if
-//!    the task suspended, the task's own context kept (in its
-//!    [`TaskContext`]) and put back before its next resume. So a task that
-//!    suspends from inside a nested executor (its `run_until` on the task's
-//!    stack), or with a frame resource of its own current, takes that with
-//!    it, and the executor that polled it never sees it. Everything happens
-//!    on the executor's side of the switch: measured, reading the context
-//!    on the task's side right after the switch cost 50-60 ns per task.
+//!    holds a [`Resuming`] around the resume. It notes the `epoch` before
+//!    the switch; when the task suspends, returns or unwinds, the epoch
+//!    says whether anything wrote the context meanwhile, and only then are
+//!    the executor's fields put back and, if the task suspended, the task's
+//!    own context kept (in its [`TaskContext`]) and put back before its
+//!    next resume. So a task that suspends from inside a nested executor
+//!    (its `run_until` on the task's stack), or with a frame resource of
+//!    its own current, takes that with it, and the executor that polled it
+//!    never sees it. Everything happens on the executor's side of the
+//!    switch: measured, reading the context on the task's side right after
+//!    the switch cost 50-60 ns per task.
 //!
-//! The stackful slot (`yielder`, `waker`) is not ambient: it names the
-//! stackful task being polled and the waker of that poll, so it belongs to
-//! `Stackful::poll`, which sets it for the resume and restores the previous
-//! value afterwards (stackful tasks may nest).
+//! The executor's fields are not copied for every resume (measured: that
+//! copy was a tenth of spawning and joining a stackful task). They can
+//! change during a resume only through an executor entry, and every entry
+//! begins with [`Saved::new`], which writes nothing but may read: the
+//! first entry of a resume notes the fields, as they still are, in the
+//! resume's [`Resume`] record. Rule: **the executor fields (`scheduler`,
+//! `local`, `worker`, `strand`, `reactor`) are written only inside an
+//! entry, after its `Saved::new`** (or by a `Saved` restoring them). So a
+//! resume with no entry has nothing to put back, and one with an entry
+//! finds the fields to put back in its record.
+//!
+//! The stackful slot (`yielder`, `waker`, `resume`) is not ambient: it
+//! names the stackful task being polled, the waker of that poll and the
+//! resume's record, so it belongs to `Stackful::poll`, which sets it for
+//! the resume and restores the previous value afterwards (stackful tasks
+//! may nest).
 //!
 //! # Frame slot ownership
 //!
@@ -109,6 +122,9 @@ pub(crate) struct ThreadContext {
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// The waker of that poll.
     pub(crate) waker: Cell<*const Waker>,
+    /// The record of that resume (null outside one), in the frame of the
+    /// `Stackful::poll` that resumed the task.
+    resume: Cell<*const Resume>,
     /// Bumped by every write to the ambient part (see
     /// [`bump`](ThreadContext::bump)): a stackful task whose suspension
     /// finds it unchanged since its resume has no context of its own.
@@ -126,6 +142,7 @@ impl ThreadContext {
             reactor: Cell::new(ptr::null()),
             yielder: Cell::new(ptr::null()),
             waker: Cell::new(ptr::null()),
+            resume: Cell::new(ptr::null()),
             epoch: Cell::new(0),
         }
     }
@@ -231,6 +248,10 @@ impl Saved {
     pub(crate) fn new() -> Self {
         // Whoever saves is about to change the context (an executor entry).
         Saved(with(|t| {
+            let resume = t.resume.get();
+            if !resume.is_null() {
+                note_executor(t, resume);
+            }
             t.bump();
             t.take_ambient()
         }))
@@ -245,12 +266,50 @@ impl Drop for Saved {
     }
 }
 
+/// The first executor entry of a stackful resume notes the executor's
+/// fields in the resume's record, before it changes any (see the module
+/// docs: entries are the only writers of those fields).
+#[cold]
+#[inline(never)]
+fn note_executor(t: &ThreadContext, resume: *const Resume) {
+    // SAFETY: a non-null `resume` is the record of the resume in progress
+    // on this thread, in the frame of the `Stackful::poll` below us, which
+    // outlives everything the task runs (the field is reset when it ends).
+    let resume = unsafe { &*resume };
+    if resume.executor.get().is_none() {
+        resume.executor.set(Some(ExecutorFields::of(t)));
+    }
+}
+
+/// A stackful resume in progress, as the context's `resume` field names
+/// it: the executor's fields if the task entered an executor. Lives in the
+/// frame of the `Stackful::poll` (or cancelling drop) that resumes the
+/// task, for the whole resume.
+pub(crate) struct Resume {
+    /// The executor's fields as the resume found them, noted by the first
+    /// executor entry during the resume (or by [`Resuming::new`] when it
+    /// puts the task's own context back); `None` while nothing changed
+    /// them.
+    executor: Cell<Option<ExecutorFields>>,
+}
+
+impl Resume {
+    /// The record of a resume that has changed nothing yet.
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Resume {
+            executor: Cell::new(None),
+        }
+    }
+}
+
 /// What `Stackful::poll` (and a cancelling drop) holds around a resume:
-/// the ambient context as the executor left it, and the stackful slot's
-/// previous value. Both are restored together when it is dropped (the task
-/// suspended, returned or unwound). One context lookup for both ends: the
-/// poller's stack stays on this thread (it is the executor's), so the
-/// record's address holds across the resume.
+/// the stackful slot's previous value, and the epoch. When it is dropped (the task suspended, returned
+/// or unwound) the previous record comes back and, if anything wrote the
+/// context meanwhile, the executor's fields noted in the record. One
+/// context lookup for both ends: the poller's stack stays on this thread
+/// (it is the executor's), so the context's address holds across the
+/// resume.
 ///
 /// A task that suspends after changing the context (it runs a nested
 /// executor's loop, or made another frame resource current) keeps its own
@@ -261,13 +320,15 @@ impl Drop for Saved {
 /// comparing the context there, right after the switch, cost half as much
 /// again as spawning and joining a stackful task).
 #[must_use = "the context is restored when this is dropped"]
-pub(crate) struct Resuming {
+pub(crate) struct Resuming<'a> {
     cx: *const ThreadContext,
-    /// The executor's fields as the executor left them.
-    executor: ExecutorFields,
+    resume: &'a Resume,
+    prev: *const Resume,
     yielder: *const Yielder<(), ()>,
     waker: *const Waker,
-    /// `epoch` once the task's own context is in place.
+    /// `epoch` when the resume began, before the task's own context (if it
+    /// kept one) was put back: so a task that had one always keeps it
+    /// again when it suspends.
     epoch: usize,
 }
 
@@ -312,35 +373,46 @@ pub(crate) struct TaskContext(Option<Box<Ambient>>);
 impl Drop for TaskContext {
     /// A kept context that is never put back still gives up its frame
     /// value's count.
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(own) = self.0.take() {
-            own.frame.release();
+            release_kept(own);
         }
     }
 }
 
-impl Resuming {
-    /// Notes the executor's context, puts the task's own back (if it kept
-    /// one), and makes `yielder`/`waker` the stackful slot.
+#[cold]
+#[inline(never)]
+fn release_kept(own: Box<Ambient>) {
+    own.frame.release();
+}
+
+impl<'a> Resuming<'a> {
+    /// Makes `yielder`, `waker` and `resume` the stackful slot and puts the
+    /// task's own context back (if it kept one), noting the executor's
+    /// fields first.
     #[inline(always)]
     pub(crate) fn new(
         yielder: *const Yielder<(), ()>,
         waker: *const Waker,
+        resume: &'a Resume,
         own: &mut TaskContext,
     ) -> Self {
         let cx = get();
         // SAFETY: this thread's record, used at once.
         let t = unsafe { &*cx };
-        let executor = ExecutorFields::of(t);
+        let epoch = t.epoch.get();
         if let Some(own) = own.0.take() {
+            resume.executor.set(Some(ExecutorFields::of(t)));
             own_back(t, *own);
         }
         Resuming {
             cx,
-            executor,
+            resume,
+            prev: t.resume.replace(resume),
             yielder: t.yielder.replace(yielder),
             waker: t.waker.replace(waker),
-            epoch: t.epoch.get(),
+            epoch,
         }
     }
 
@@ -349,7 +421,7 @@ impl Resuming {
     /// the live slot keeping an uncounted copy) before the executor's is
     /// restored.
     #[inline(always)]
-    pub(crate) fn suspended(self, own: &mut TaskContext) {
+    pub(crate) fn suspended(&self, own: &mut TaskContext) {
         // SAFETY: as in `Drop`.
         let t = unsafe { &*self.cx };
         if t.epoch.get() != self.epoch {
@@ -368,7 +440,7 @@ fn own_back(t: &ThreadContext, own: Ambient) {
     t.put_ambient_over(own);
 }
 
-impl Drop for Resuming {
+impl Drop for Resuming<'_> {
     /// The task suspended, returned or unwound. The executor's fields are
     /// put back if anything wrote the context meanwhile; the frame slot is
     /// the executor's to restore (it writes it for every poll and restores
@@ -379,10 +451,15 @@ impl Drop for Resuming {
         // SAFETY: the record of the thread `new` ran on, which this runs on
         // too (see the type's docs); it lives as long as the thread.
         let t = unsafe { &*self.cx };
+        t.resume.set(self.prev);
         t.yielder.set(self.yielder);
         t.waker.set(self.waker);
         if t.epoch.get() != self.epoch {
-            self.executor.put(t);
+            // No executor entry during the resume: the fields are still the
+            // executor's (only an entry writes them).
+            if let Some(executor) = self.resume.executor.get() {
+                executor.put(t);
+            }
             t.bump();
         }
     }

@@ -223,8 +223,9 @@ impl<R> Stackful<R> {
     fn cancel(&mut self) {
         // Destructors on the unwinding stack find the cancellation marker
         // in the stackful slot: `wait` there must not suspend.
+        let resume = crate::thread_context::Resume::new();
         let _resuming =
-            crate::thread_context::Resuming::new(CANCELLING, ptr::null(), &mut self.own);
+            crate::thread_context::Resuming::new(CANCELLING, ptr::null(), &resume, &mut self.own);
         // SAFETY: dropped once, here (`drop` calls this instead).
         unsafe { ManuallyDrop::drop(&mut self.co) }
     }
@@ -255,15 +256,17 @@ impl<R> Future for Stackful<R> {
         // SAFETY: nothing is moved out (the coroutine is only resumed).
         let this = unsafe { self.get_unchecked_mut() };
         // The ambient context (executor, frame resource, ...) as the
-        // executor left it: restored when the task suspends, returns or
-        // unwinds, whatever the task entered meanwhile (rule 11).
-        // The ambient context (executor, frame resource, ...) as the
         // executor left it is restored when the task suspends, returns or
         // unwinds, whatever the task entered meanwhile (rule 11). The
         // yielder lives at the top of the coroutine's stack (a fixed
         // address); the waker outlives the resume.
-        let resuming =
-            crate::thread_context::Resuming::new(this.co.yielder(), cx.waker(), &mut this.own);
+        let resume = crate::thread_context::Resume::new();
+        let resuming = crate::thread_context::Resuming::new(
+            this.co.yielder(),
+            cx.waker(),
+            &resume,
+            &mut this.own,
+        );
         match this.co.resume(()) {
             CoroutineResult::Yield(()) => {
                 resuming.suspended(&mut this.own);
