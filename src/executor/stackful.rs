@@ -23,8 +23,8 @@
 //!
 //! The waker and the yielder reach `wait` through a thread-local slot that
 //! `poll` sets for the duration of the resume (and restores afterwards, so
-//! stackful tasks may nest); the accessor that code on the task's stack
-//! uses is `#[inline(never)]` (rule 7).
+//! stackful tasks may nest); code on the task's stack reads it afresh after
+//! every suspension.
 //!
 //! # Thread-locals and migration
 //!

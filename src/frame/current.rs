@@ -4,9 +4,8 @@
 //! (`thread_context.rs`): a constant-initialised thread-local of `Copy`
 //! values with no destructor, so reading it is a bare thread-local load (no
 //! lazy-init or destructor-state check) and it stays readable during
-//! thread-local teardown. Its accessor is `#[inline(never)]` (rule 7): code
-//! running on a switched stack must not reuse a thread-local address
-//! computed before the switch. The executors save and restore it with the
+//! thread-local teardown. Its address is the context's, which holds across
+//! stack switches because no stack changes threads (rule 7). The executors save and restore it with the
 //! rest of the context on entry and around stackful switches (rule 11).
 //!
 //! # Ownership of the slot's value
@@ -108,12 +107,11 @@ fn slot_get() -> Slot {
     unsafe { *slot_ptr() }
 }
 
-/// This thread's slot address, computed afresh by every caller (never
-/// kept across a call that could switch stacks: rule 7).
+/// This thread's slot address (the context's field: see rule 7 for why it
+/// may be kept across a stack switch).
 #[inline(always)]
 fn slot_ptr() -> *mut Slot {
-    // SAFETY: this thread's context record (`thread_context::get` is
-    // `#[inline(never)]`); only the address leaves.
+    // SAFETY: this thread's context record; only the address leaves.
     unsafe { (*crate::thread_context::get()).frame.as_ptr() }
 }
 
