@@ -379,14 +379,14 @@ impl Drop for TaskContext {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(own) = self.0.take() {
-            release_kept(own);
+            release_kept(*own);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn release_kept(own: Box<Ambient>) {
+fn release_kept(own: Ambient) {
     own.frame.release();
 }
 
