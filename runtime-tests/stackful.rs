@@ -467,6 +467,46 @@ thread_local! {
 }
 
 #[test]
+fn stackful_tasks_spawned_on_one_worker_spread_over_the_workers() {
+    // An accept loop's shape: one task spawns 64 long-lived stackful tasks
+    // from its worker. Each is placed before its first poll on the worker
+    // with the fewest live pinned tasks, so each worker gets about half
+    // (pinning where first polled put nearly all on the spawning worker).
+    let pool = pool(2);
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = async_channel::bounded::<()>(1);
+    let acceptor = pool.spawn(async move {
+        (0..64)
+            .map(|_| {
+                let (seen, release) = (seen_tx.clone(), release_rx.clone());
+                spawn_stackful(move || {
+                    seen.send(std::thread::current().id()).unwrap();
+                    // Stays alive (and counted) until every task has started.
+                    let _ = wait(release.recv());
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    let handles = pool.block_on(acceptor).unwrap();
+    let mut per_thread = std::collections::HashMap::new();
+    for _ in 0..64 {
+        *per_thread.entry(seen_rx.recv().unwrap()).or_insert(0) += 1;
+    }
+    drop(release_tx);
+    for h in handles {
+        pool.block_on(h).unwrap();
+    }
+    assert_eq!(
+        per_thread.len(),
+        2,
+        "both workers got tasks: {per_thread:?}"
+    );
+    for (_, n) in per_thread {
+        assert!((22..=42).contains(&n), "a worker's share is {n} of 64");
+    }
+}
+
+#[test]
 fn stackful_tasks_stay_on_the_worker_they_started_on() {
     // 200 stackful tasks on 2 workers each wait 50 times on a future that a
     // thread outside the pool completes; every wake from outside would land

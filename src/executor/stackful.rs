@@ -809,6 +809,6 @@ impl super::ThreadPool {
         R: Send + 'static,
         S: StackAllocator + Send + 'static,
     {
-        spawn_pinned(Pinned::new(self.shared().clone()), stacks, f)
+        spawn_pinned(Pinned::placed(self.shared().clone()), stacks, f)
     }
 }

@@ -235,6 +235,9 @@ pub(crate) struct Shared {
     shutdown_started: AtomicBool,
     /// Whether any task was ever pinned (skips the pinned pass otherwise).
     pinned_used: AtomicBool,
+    /// Live pinned tasks per worker (`pinned.rs` places a new one on the
+    /// least loaded).
+    pinned_load: Box<[Padded<AtomicUsize>]>,
     pub(crate) stats: Box<[Padded<WorkerStats>]>,
     pub(crate) remote_spawned: Padded<AtomicU64>,
     pub(crate) injector_pushes: Padded<AtomicU64>,
@@ -276,6 +279,7 @@ impl Shared {
             remaining: AtomicUsize::new(workers + 1),
             shutdown_started: AtomicBool::new(false),
             pinned_used: AtomicBool::new(false),
+            pinned_load: (0..workers).map(|_| Padded::default()).collect(),
             stats: (0..workers).map(|_| Padded::default()).collect(),
             remote_spawned: Padded::default(),
             injector_pushes: Padded::default(),
@@ -345,6 +349,60 @@ impl Shared {
         self.injector_pushes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.notify_parked();
+    }
+
+    /// The worker a new pinned task goes to: the one with the fewest live
+    /// pinned tasks, the calling worker on a tie (its caches are warm);
+    /// counted until [`unplace_pinned`](Self::unplace_pinned). The counts
+    /// are read without a lock: concurrent placements may both pick the
+    /// same worker, never one out of range.
+    pub(crate) fn place_pinned(&self, here: Option<usize>) -> usize {
+        let load = |w: usize| self.pinned_load[w].load(Ordering::Relaxed);
+        let mut best = here.unwrap_or(0);
+        for w in 0..self.workers() {
+            if load(w) < load(best) {
+                best = w;
+            }
+        }
+        self.count_pinned(best);
+        best
+    }
+
+    /// A pinned task is now on `worker` (counted until
+    /// [`unplace_pinned`](Self::unplace_pinned)).
+    pub(crate) fn count_pinned(&self, worker: usize) {
+        self.pinned_load[worker].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A pinned task placed on `worker` is gone.
+    pub(crate) fn unplace_pinned(&self, worker: usize) {
+        self.pinned_load[worker].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Registers a newly spawned task and queues its first runnable: on
+    /// `pinned`'s inbox if it is placed on a worker, else where a spawn
+    /// from this thread goes (`Schedule::bind`).
+    pub(crate) fn bind_on(&self, pinned: Option<usize>, runnable: Runnable) {
+        let core = worker::current_for(self);
+        match core {
+            Some(c) => bump(&self.stats[c.index].spawned),
+            None => {
+                self.remote_spawned
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let p = runnable.into_raw();
+        if !self.live.insert(p) {
+            // Shut down: cancel on the spot (drops the future here).
+            drop(Runnable::from_raw(p));
+            return;
+        }
+        let runnable = Runnable::from_raw(p);
+        match (pinned, core) {
+            (Some(w), _) => self.schedule_on(w, runnable),
+            (None, Some(c)) => c.schedule_local(runnable),
+            (None, None) => self.schedule_remote(runnable),
+        }
     }
 
     /// Queues `r` on worker `worker`'s pinned inbox (never stolen), from
@@ -441,25 +499,7 @@ impl Schedule for Shared {
 
     #[inline]
     fn bind(&self, runnable: Runnable) {
-        let core = worker::current_for(self);
-        match core {
-            Some(c) => bump(&self.stats[c.index].spawned),
-            None => {
-                self.remote_spawned
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        let p = runnable.into_raw();
-        if !self.live.insert(p) {
-            // Shut down: cancel on the spot (drops the future here).
-            drop(Runnable::from_raw(p));
-            return;
-        }
-        let runnable = Runnable::from_raw(p);
-        match core {
-            Some(c) => c.schedule_local(runnable),
-            None => self.schedule_remote(runnable),
-        }
+        self.bind_on(None, runnable)
     }
 
     #[inline]
@@ -472,6 +512,6 @@ impl Schedule for Shared {
     }
 
     fn new_pinned(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn Schedule>> {
-        Some(crate::executor::pinned::Pinned::new(self))
+        Some(crate::executor::pinned::Pinned::placed(self))
     }
 }
