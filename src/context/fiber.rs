@@ -95,13 +95,15 @@ thread_local! {
 }
 
 /// The record of the fiber running on this thread (null on a thread's own
-/// stack or inside a coroutine). Never inlined: see rule 7.
-#[inline(never)]
+/// stack or inside a coroutine). Inlined: a fiber is not `Send`, so no
+/// stack resumes on another thread and the thread-local's address holds
+/// across a switch (rule 7).
+#[inline(always)]
 fn current() -> *const Header {
     CURRENT.with(|c| c.get())
 }
 
-#[inline(never)]
+#[inline(always)]
 fn set_current(h: *const Header) {
     CURRENT.with(|c| c.set(h))
 }
@@ -143,18 +145,60 @@ fn set_current(h: *const Header) {
 /// ```
 pub struct Fiber {
     ctx: Option<Ctx>,
-    /// The record of a fiber that has not started yet.
-    fresh: *mut Header,
-    switch: Switch,
+    /// The record of a fiber that has not started yet (null once it has),
+    /// with the handle's [`Switch`] in bit 0 (set: `Lean`; records are
+    /// word-aligned). Two words of the same width in all: a handle moved
+    /// through memory (an `Option<Fiber>` kept between resumes) is stored
+    /// and loaded whole, where a byte-wide field made the copies' wide loads
+    /// wait for narrower stores (a store-forwarding stall per resume).
+    word: usize,
     bounds: Bounds,
     _not_send: PhantomData<*mut ()>,
+}
+
+/// Bit 0 of [`Fiber::word`]: the handle switches with `Switch::Lean`.
+const LEAN: usize = 1;
+
+impl Fiber {
+    #[inline(always)]
+    fn from_parts(ctx: Option<Ctx>, fresh: *mut Header, switch: Switch, bounds: Bounds) -> Fiber {
+        Fiber {
+            ctx,
+            word: fresh as usize | if switch == Switch::Lean { LEAN } else { 0 },
+            bounds,
+            _not_send: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn switch(&self) -> Switch {
+        if self.word & LEAN != 0 {
+            Switch::Lean
+        } else {
+            Switch::Full
+        }
+    }
+
+    #[inline(always)]
+    fn fresh(&self) -> *mut Header {
+        (self.word & !LEAN) as *mut Header
+    }
+
+    /// The record of a fiber that has not started, which it no longer is
+    /// once this is called (null if it had started).
+    #[inline(always)]
+    fn take_fresh(&mut self) -> *mut Header {
+        let fresh = self.fresh();
+        self.word &= LEAN;
+        fresh
+    }
 }
 
 impl std::fmt::Debug for Fiber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fiber")
             .field("terminated", &self.ctx.is_none())
-            .field("started", &self.fresh.is_null())
+            .field("started", &self.fresh().is_null())
             .finish()
     }
 }
@@ -222,13 +266,7 @@ impl Fiber {
         // SAFETY: `at.sp` lies inside the stack (non-null); the `at.frames`
         // bytes below it are ours; `entry` never returns.
         let ctx = unsafe { raw::make(NonNull::new_unchecked(at.sp), at.frames, entry::<F, S>) };
-        Ok(Fiber {
-            ctx: Some(ctx),
-            fresh: rec,
-            switch,
-            bounds: own_bounds,
-            _not_send: PhantomData,
-        })
+        Ok(Fiber::from_parts(Some(ctx), rec, switch, own_bounds))
     }
 
     /// Whether this handle is empty: the context it came from terminated.
@@ -241,9 +279,12 @@ impl Fiber {
     ///
     /// Re-raises a panic delivered by a fiber that panicked. Panics if this
     /// handle is terminated.
+    // Always inlined: a round trip is two of these around the switch; the
+    // rare arrivals (a request, a termination) are out of line.
+    #[inline(always)]
     pub fn resume(mut self) -> Fiber {
         let ctx = self.take_ctx();
-        let data: *mut c_void = std::mem::replace(&mut self.fresh, ptr::null_mut()).cast();
+        let data: *mut c_void = self.take_fresh().cast();
         // SAFETY: `ctx` is a suspended context this handle owns; a fresh
         // fiber gets its record, a started one a plain resume.
         unsafe { self.switch_to(ctx, data) }
@@ -263,11 +304,11 @@ impl Fiber {
         let mut fake = ptr::null_mut();
         sanitizer::start(&mut fake, self.bounds);
         // SAFETY: forwarded contract (contexts are one-shot).
-        let t = unsafe { self.switch.jump(ctx, data) };
+        let t = unsafe { self.switch().jump(ctx, data) };
         let from = sanitizer::finish(fake);
         set_current(me);
         // SAFETY: `t` is the transfer that just brought us back here.
-        unsafe { arrived(me, t, self.switch, from) }
+        unsafe { arrived(me, t, self.switch(), from) }
     }
 
     /// Resumes this fiber and runs `g` on top of it first (Boost's
@@ -328,7 +369,7 @@ impl Fiber {
         G: FnOnce(Fiber) -> Fiber + 'static,
     {
         let ctx = self.take_ctx();
-        let fresh = std::mem::replace(&mut self.fresh, ptr::null_mut());
+        let fresh = self.take_fresh();
         let mut msg = OntopMsg {
             run: run_ontop::<G>,
             g: ManuallyDrop::new(g),
@@ -373,27 +414,28 @@ impl Fiber {
     /// assert!(f.is_terminated());
     /// ```
     pub fn force_unwind(&mut self) {
-        let switch = self.switch;
+        let switch = self.switch();
         drop(std::mem::replace(self, Fiber::terminated(switch)));
     }
 
     /// An empty handle.
     fn terminated(switch: Switch) -> Fiber {
-        Fiber {
-            ctx: None,
-            fresh: ptr::null_mut(),
-            switch,
-            bounds: Bounds::UNKNOWN,
-            _not_send: PhantomData,
-        }
+        Fiber::from_parts(None, ptr::null_mut(), switch, Bounds::UNKNOWN)
     }
 
+    #[inline(always)]
     fn take_ctx(&mut self) -> Ctx {
         match self.ctx.take() {
             Some(ctx) => ctx,
-            None => panic!("coframe: resumed a terminated fiber"),
+            None => resumed_terminated(),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn resumed_terminated() -> ! {
+    panic!("coframe: resumed a terminated fiber")
 }
 
 /// Interprets an arrival on the context whose record is `me`.
@@ -401,16 +443,12 @@ impl Fiber {
 /// # Safety
 ///
 /// `t` is the transfer a switch into this context just returned.
+#[inline(always)]
 unsafe fn arrived(me: *const Header, t: Transfer, switch: Switch, from: Bounds) -> Fiber {
     let data = t.data as usize;
     if t.ctx.is_null() {
-        // The fiber we switched to terminated, maybe with a panic for us.
-        if data >= MIN_PTR {
-            // SAFETY: a boxed payload made by the terminating base.
-            let p = unsafe { Box::from_raw(t.data as *mut Payload) };
-            panic::resume_unwind(*p);
-        }
-        return Fiber::terminated(switch);
+        // SAFETY: forwarded contract.
+        return unsafe { terminated_arrival(t, switch) };
     }
     if !me.is_null() {
         // SAFETY: `me` is the running fiber's record (on our own stack).
@@ -420,14 +458,29 @@ unsafe fn arrived(me: *const Header, t: Transfer, switch: Switch, from: Bounds) 
         // SAFETY: forwarded contract.
         return unsafe { inbound(me, t, switch, from) };
     }
-    Fiber {
+    Fiber::from_parts(
         // SAFETY: checked non-null above.
-        ctx: Some(unsafe { NonNull::new_unchecked(t.ctx) }),
-        fresh: ptr::null_mut(),
+        Some(unsafe { NonNull::new_unchecked(t.ctx) }),
+        ptr::null_mut(),
         switch,
-        bounds: from,
-        _not_send: PhantomData,
+        from,
+    )
+}
+
+/// The fiber we switched to terminated, maybe with a panic for us.
+///
+/// # Safety
+///
+/// `t` is the transfer of that termination (a null context).
+#[cold]
+#[inline(never)]
+unsafe fn terminated_arrival(t: Transfer, switch: Switch) -> Fiber {
+    if t.data as usize >= MIN_PTR {
+        // SAFETY: a boxed payload made by the terminating base.
+        let p = unsafe { Box::from_raw(t.data as *mut Payload) };
+        panic::resume_unwind(*p);
     }
+    Fiber::terminated(switch)
 }
 
 /// An arrival with a request: unwind, or run a `resume_with` function.
@@ -449,26 +502,35 @@ unsafe fn inbound(me: *const Header, t: Transfer, switch: Switch, from: Bounds) 
         unsafe { (*me).forced.set(true) };
         panic::resume_unwind(Box::new(ForcedUnwind::new(Target::Fiber(t.ctx, from))));
     }
-    let caller = Fiber {
+    let caller = Fiber::from_parts(
         // SAFETY: non-null per the contract.
-        ctx: Some(unsafe { NonNull::new_unchecked(t.ctx) }),
-        fresh: ptr::null_mut(),
+        Some(unsafe { NonNull::new_unchecked(t.ctx) }),
+        ptr::null_mut(),
         switch,
-        bounds: from,
-        _not_send: PhantomData,
-    };
+        from,
+    );
     // SAFETY: a data word of MIN_PTR or more into a suspended context is an
     // `OntopMsg`, alive on the resumer's suspended stack.
     unsafe { run_msg(t.data, caller) }
 }
 
 impl Drop for Fiber {
+    /// A handle that was resumed (or is terminated) owns nothing: that test
+    /// is inlined; dropping a live fiber is out of line.
+    #[inline(always)]
     fn drop(&mut self) {
-        let Some(ctx) = self.ctx.take() else {
-            return;
-        };
-        if !self.fresh.is_null() {
-            let rec = self.fresh;
+        if let Some(ctx) = self.ctx.take() {
+            self.drop_live(ctx);
+        }
+    }
+}
+
+impl Fiber {
+    #[cold]
+    #[inline(never)]
+    fn drop_live(&mut self, ctx: Ctx) {
+        if !self.fresh().is_null() {
+            let rec = self.fresh();
             // SAFETY: never started: the closure is in `Extra`, nothing ran.
             unsafe {
                 ((*rec).drop_f)((*rec).extra);
@@ -494,7 +556,7 @@ impl Drop for Fiber {
         sanitizer::start(&mut fake, self.bounds);
         // SAFETY: a suspended context this handle owns; its pending
         // `resume` raises `ForcedUnwind` on this data word.
-        let t = unsafe { self.switch.jump(ctx, IN_UNWIND as *mut c_void) };
+        let t = unsafe { self.switch().jump(ctx, IN_UNWIND as *mut c_void) };
         sanitizer::finish(fake);
         set_current(me);
         debug_assert!(t.ctx.is_null());
@@ -552,13 +614,7 @@ where
         let h = &*rec;
         h.last_resumer.set(t.ctx);
         let f = ManuallyDrop::take(&mut (*(h.extra as *mut control::Extra<F, S>)).f);
-        let caller = Fiber {
-            ctx: NonNull::new(t.ctx),
-            fresh: ptr::null_mut(),
-            switch: h.switch,
-            bounds: from,
-            _not_send: PhantomData,
-        };
+        let caller = Fiber::from_parts(NonNull::new(t.ctx), ptr::null_mut(), h.switch, from);
         let ontop = h.ontop.replace(ptr::null_mut());
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
             // A `resume_with` on the unstarted fiber: its function first.
