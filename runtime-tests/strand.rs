@@ -305,6 +305,60 @@ fn executor_shutdown_cancels_strand_tasks_and_frees_frames() {
     assert!(weak.upgrade().is_none(), "the strand's state is freed");
 }
 
+/// Handlers small enough to live in the queue's item and ones that are
+/// boxed: each runs once, or is dropped once when it never runs; a panic
+/// in either consumes it and reaches the hook.
+#[test]
+fn small_and_large_handlers_run_or_drop_exactly_once() {
+    struct Counted(Rc<Cell<u32>>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let (ran, dropped) = (Rc::new(Cell::new(0u32)), Rc::new(Cell::new(0u32)));
+    let panics = Arc::new(AtomicUsize::new(0));
+    let ex = LocalExecutor::new();
+    let strand = Strand::new(&ex);
+    let p = panics.clone();
+    strand.set_panic_hook(move |_| {
+        p.fetch_add(1, Ordering::SeqCst);
+    });
+    for i in 0..4u64 {
+        // Small: two pointers. Large: 16 words more.
+        let (r, d) = (ran.clone(), Counted(dropped.clone()));
+        strand.post(move || {
+            let _d = d;
+            r.set(r.get() + 1);
+            if i == 3 {
+                panic!("small");
+            }
+        });
+        let (r, d, big) = (ran.clone(), Counted(dropped.clone()), [i; 16]);
+        strand.post(move || {
+            let _d = d;
+            r.set(r.get() + big.iter().sum::<u64>() as u32 / 16 + 1 - i as u32);
+            if i == 3 {
+                panic!("large");
+            }
+        });
+    }
+    ex.run_until_stalled();
+    assert_eq!(ran.get(), 8, "every handler ran once");
+    assert_eq!(dropped.get(), 8, "every capture dropped once");
+    assert_eq!(panics.load(Ordering::SeqCst), 2);
+    // Queued and never run: dropped with the executor, once each.
+    for _ in 0..3 {
+        let d = Counted(dropped.clone());
+        strand.post(move || drop(d));
+        let (d, big) = (Counted(dropped.clone()), [0u64; 16]);
+        strand.post(move || drop((d, big)));
+    }
+    drop(ex);
+    assert_eq!(dropped.get(), 14);
+    assert_eq!(ran.get(), 8);
+}
+
 // ---------------------------------------------------------------------------
 // Over the thread pool.
 
