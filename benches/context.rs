@@ -11,7 +11,9 @@
 //!   caller, no FP control state).
 //! - `coroutine_create`: create, run to completion and drop, on a reused
 //!   stack: `coframe`, `coframe_lean` (FP control state not preserved, like
-//!   corosensei), `corosensei`.
+//!   corosensei), `corosensei`, `boost_fcontext` (the `context` crate: make
+//!   an fcontext on a reused stack, jump in, jump back the result; Boost's
+//!   create cost with `coframe`'s FP semantics).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -119,6 +121,30 @@ fn coroutine_create(c: &mut Criterion) {
             r
         })
     });
+    {
+        // Boost's own create cost, same FP semantics as `coframe`: make a
+        // context on a reused stack, jump in with an argument, and let its
+        // function hand back the result and finish (an fcontext function
+        // never returns: it jumps back for the last time and is abandoned).
+        use context::stack::ProtectedFixedSizeStack;
+        use context::{Context, Transfer};
+        extern "C" fn add_one(t: Transfer) -> ! {
+            // SAFETY: `t.context` is the suspended bench loop; this context
+            // is never resumed again.
+            unsafe { t.context.resume(t.data + 1) };
+            unreachable!("a finished fcontext was resumed")
+        }
+        let stack = ProtectedFixedSizeStack::new(64 * 1024).unwrap();
+        g.bench_function("boost_fcontext", |b| {
+            b.iter(|| {
+                // SAFETY: the stack outlives the context, and nothing else
+                // runs on it (the previous one finished).
+                let ctx = unsafe { Context::new(&stack, add_one) };
+                // SAFETY: a fresh context.
+                black_box(unsafe { ctx.resume(black_box(1)) }.data)
+            })
+        });
+    }
     g.finish();
 }
 
