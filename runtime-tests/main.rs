@@ -100,6 +100,7 @@ pub(crate) mod fp_mode {
 
 mod util;
 
+mod api;
 mod context;
 mod event_loop;
 mod frame;

@@ -29,7 +29,7 @@ pub mod time;
 /// Spawn them with [`spawn_stackful`] inside a task, or with
 /// `spawn_stackful` on a [`LocalExecutor`], a [`ThreadPool`] or a
 /// [`Strand`]; await their [`JoinHandle`] like any task's. A panic inside
-/// becomes [`JoinError::Panic`]; `abort()`, executor drop and pool shutdown
+/// becomes a panic [`JoinError`]; `abort()`, executor drop and pool shutdown
 /// unwind the task's stack (its destructors run) and return the stack to
 /// its allocator.
 ///

@@ -378,7 +378,7 @@ impl Wake for MainWaker {
 /// sent to another thread: waking from there queues the task on the
 /// executor's remote queue and unparks the owner thread. Dropping the
 /// executor cancels every unfinished task (their handles give
-/// [`JoinError::Cancelled`](crate::JoinError::Cancelled)) and frees every
+/// a cancelled [`JoinError`](crate::JoinError)) and frees every
 /// task cell whose handle is gone.
 ///
 /// ```

@@ -70,7 +70,7 @@
 //! destructor closes the strand (later posts drop their handler, later
 //! spawns are cancelled at once), drops the queued closures, and cancels
 //! every live task of the strand, so their handles see
-//! [`JoinError::Cancelled`](crate::JoinError::Cancelled) and no frame leaks.
+//! a cancelled [`JoinError`](crate::JoinError) and no frame leaks.
 //!
 //! # Thread affinity
 //!

@@ -80,7 +80,7 @@
 //! closed (later `schedule` calls forget their `Runnable`), forgets its
 //! queues and cancels every task on its live list. Panics in `poll` and in
 //! the future's destructor are caught (`catch_unwind`) and become
-//! [`JoinError::Panic`].
+//! a panic [`JoinError`].
 
 mod join;
 mod raw;

@@ -213,7 +213,7 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
         Err(payload) => {
             // The output (if any) is dropped here; a second panic is ignored.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
-            Err(JoinError::Panic(payload))
+            Err(JoinError::panic(payload))
         }
     };
     // SAFETY: exclusive access; the old value was dropped above.
@@ -273,7 +273,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                         true
                     }
                     Err(payload) => {
-                        finish(stage, Err(JoinError::Panic(payload)));
+                        finish(stage, Err(JoinError::panic(payload)));
                         true
                     }
                 }
@@ -295,7 +295,7 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
         unsafe {
             (*cell).stage.with_mut(|stage| {
                 debug_assert!(matches!(&*stage, Stage::Running(_)));
-                finish(stage, Err(JoinError::Cancelled))
+                finish(stage, Err(JoinError::cancelled()))
             })
         }
     })

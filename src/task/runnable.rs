@@ -17,7 +17,7 @@ use std::ptr::NonNull;
 /// queue them, and call [`run`](Runnable::run) on the thread the task
 /// belongs to. Dropping a `Runnable` instead of running it cancels the task:
 /// its future is dropped and its `JoinHandle` resolves to
-/// [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+/// a cancelled [`JoinError`](crate::JoinError).
 ///
 /// ```
 /// use coframe::{Executor, LocalExecutor};

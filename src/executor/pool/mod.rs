@@ -379,7 +379,7 @@ impl ThreadPool {
     /// resource (the default one outside a task; a local-only current
     /// resource is replaced by the default, see rule 4). After
     /// shutdown the task is cancelled at once (its handle gives
-    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
+    /// a cancelled [`JoinError`](crate::JoinError)).
     ///
     /// # Panics
     ///
@@ -419,7 +419,7 @@ impl ThreadPool {
     /// If called on a worker thread of a coframe pool (from inside a task):
     /// blocking a worker can deadlock the pool, so it panics with a message
     /// saying so instead (inside a task the panic becomes that task's
-    /// [`JoinError::Panic`](crate::JoinError::Panic)). `.await` the future
+    /// panic [`JoinError`](crate::JoinError)). `.await` the future
     /// instead.
     ///
     /// ```
@@ -470,7 +470,7 @@ impl ThreadPool {
 
     /// Shuts the pool down: unfinished tasks are cancelled and dropped
     /// (never completed), their `JoinHandle`s resolve to
-    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled), the workers
+    /// a cancelled [`JoinError`](crate::JoinError), the workers
     /// exit, every task cell is freed (or, if its handle still exists,
     /// freed when the handle goes) and the allocator roots of `run_async`
     /// trees are dropped with their last frame. A task that is running
@@ -490,7 +490,7 @@ impl ThreadPool {
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
     /// let pending = pool.spawn(std::future::pending::<()>());
     /// pool.shutdown();
-    /// assert!(matches!(coframe::block_on(pending), Err(coframe::JoinError::Cancelled)));
+    /// assert!(coframe::block_on(pending).unwrap_err().is_cancelled());
     /// assert!(coframe::block_on(pool.spawn(async {})).is_err()); // after shutdown
     /// ```
     pub fn shutdown(&self) {
