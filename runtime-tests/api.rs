@@ -42,3 +42,81 @@ fn a_join_error_crosses_threads_by_reference() {
     assert!(err.is_cancelled());
     assert!(err.try_into_panic().unwrap_err().is_cancelled());
 }
+
+/// Compiles `src` (a library crate) against the coframe rlib next to this
+/// test binary and returns rustc's diagnostics, or `None` where that cannot
+/// be done (no rlib found, a cross build, a rustc of another version).
+fn rustc_errors(name: &str, src: &str) -> Option<String> {
+    use std::process::Command;
+    if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        return None;
+    }
+    let deps = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let rlib = std::fs::read_dir(&deps)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("libcoframe-") && n.ends_with(".rlib")
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())?
+        .path();
+    let dir = std::env::temp_dir().join(format!("coframe-diag-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join("lib.rs");
+    std::fs::write(&file, src).ok()?;
+    let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("--edition=2021")
+        .args(["--crate-type=lib", "--emit=metadata", "--color=never"])
+        .arg("--out-dir")
+        .arg(&dir)
+        .arg("--extern")
+        .arg(format!("coframe={}", rlib.display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg(&file)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if stderr.contains("E0514") || stderr.contains("E0460") || stderr.contains("E0463") {
+        eprintln!("skipped: this rustc cannot read the test's coframe rlib:\n{stderr}");
+        return None;
+    }
+    assert!(!out.status.success(), "{name}: the snippet compiled");
+    Some(stderr)
+}
+
+#[test]
+fn a_wrong_allocator_is_named_with_the_trait_and_the_adapter() {
+    let Some(err) = rustc_errors(
+        "resource_for",
+        "pub fn f() {\n\
+             let ex = coframe::LocalExecutor::new();\n\
+             let _ = coframe::run_async(&ex, String::new(), async {});\n\
+         }\n",
+    ) else {
+        return;
+    };
+    for want in [
+        "`String` cannot be the frame allocator of this executor (`ResourceFor<Local>`)",
+        "implements `coframe::frame::MemoryResource`",
+        "must also be `Sync`: run an allocator that is not `Sync` on a `LocalExecutor`",
+        "wrapped in `coframe::frame::Allocator2` (feature `allocator-api2`)",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    let Some(err) = rustc_errors(
+        "memory_resource",
+        "pub fn f() { let _ = coframe::frame::ResourceHandle::owning_local(String::new()); }\n",
+    ) else {
+        return;
+    };
+    for want in [
+        "`String` is not a coframe frame allocator (`MemoryResource`)",
+        "`coframe::frame::Allocator2`",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

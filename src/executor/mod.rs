@@ -103,12 +103,32 @@ impl Affinity for Shared {}
 ///
 /// A `!Send` future cannot reach a multi-threaded executor:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// use coframe::executor::{Shared, SpawnableOn};
 /// fn check<F: SpawnableOn<Shared>>(_: F) {}
 /// let not_send = std::rc::Rc::new(1);
 /// check(async move { *not_send });
 /// ```
+///
+/// Something that is not a `'static` future says so:
+///
+/// ```compile_fail,E0277
+/// // error: `{integer}` is not a future (required for `SpawnableOn<Local>`)
+/// let ex = coframe::LocalExecutor::new();
+/// coframe::run_async(&ex, coframe::frame::System, 5);
+/// ```
+///
+/// (rustc names the first unmet requirement when it has its own message, as
+/// `Future` and `Send` do: "future cannot be sent between threads safely"
+/// for a `!Send` future given to a pool; this trait's message covers the
+/// rest.)
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be spawned on this executor (`SpawnableOn<{A}>`)",
+    label = "not a task for this executor",
+    note = "a task is a `Future + 'static`; on a `ThreadPool` (or a `Strand` over one) \
+            the future and its output must also be `Send`: spawn a future that is not \
+            on a `LocalExecutor`"
+)]
 pub trait SpawnableOn<A: Affinity>: sealed::Spawn<A> {}
 impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 
@@ -124,7 +144,7 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 /// A local-only allocator (`Send` but not `Sync`, like `bumpalo::Bump`)
 /// cannot own the frames of a multi-threaded executor (rule 4):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// use coframe::executor::{ResourceFor, Shared};
 /// use coframe::frame::{AllocError, MemoryResource};
 /// use std::{alloc::Layout, cell::Cell, ptr::NonNull};
@@ -136,6 +156,33 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 /// fn check<R: ResourceFor<Shared>>(_: R) {}
 /// check(LocalOnly(Cell::new(0)));
 /// ```
+///
+/// A type that is no frame allocator at all names [`MemoryResource`] and
+/// the `allocator-api2` adapter
+/// [`Allocator2`](crate::frame::Allocator2) (`bumpalo::Bump` is used as
+/// `Allocator2(Bump::new())`, on a [`LocalExecutor`]):
+///
+/// ```compile_fail,E0277
+/// // error: `String` cannot be the frame allocator of this executor (`ResourceFor<Local>`)
+/// let ex = coframe::LocalExecutor::new();
+/// coframe::run_async(&ex, String::new(), async {});
+/// ```
+///
+/// (Passing a resource that is not `Sync` to a [`ThreadPool`] makes rustc
+/// name the field that is not `Sync` first; its notes end with "required
+/// for `...` to implement `ResourceFor<Shared>`": run such an allocator on a
+/// [`LocalExecutor`].)
+///
+/// [`MemoryResource`]: crate::frame::MemoryResource
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the frame allocator of this executor (`ResourceFor<{A}>`)",
+    label = "not a frame allocator for this executor",
+    note = "a frame allocator implements `coframe::frame::MemoryResource` and is `Send + 'static`; \
+            on a `ThreadPool` (or a `Strand` over one) it must also be `Sync`: \
+            run an allocator that is not `Sync` on a `LocalExecutor`",
+    note = "an `allocator_api2` allocator (`bumpalo::Bump`, ...) becomes one wrapped in \
+            `coframe::frame::Allocator2` (feature `allocator-api2`)"
+)]
 pub trait ResourceFor<A: Affinity>: sealed::Resource<A> {}
 impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
 
@@ -198,6 +245,13 @@ pub(crate) mod sealed {
         }
     }
 
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be spawned on this executor (`SpawnableOn<{A}>`)",
+        label = "not a task for this executor",
+        note = "a task is a `Future + 'static`; on a `ThreadPool` (or a `Strand` over one) \
+                the future and its output must also be `Send`: spawn a future that is not \
+                on a `LocalExecutor`"
+    )]
     pub trait Spawn<A>: Future + 'static + Sized {
         fn spawn_task(
             self,
@@ -234,6 +288,15 @@ pub(crate) mod sealed {
         }
     }
 
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be the frame allocator of this executor (`ResourceFor<{A}>`)",
+        label = "not a frame allocator for this executor",
+        note = "a frame allocator implements `coframe::frame::MemoryResource` and is \
+                `Send + 'static`; on a `ThreadPool` (or a `Strand` over one) it must also be \
+                `Sync`: run an allocator that is not `Sync` on a `LocalExecutor`",
+        note = "an `allocator_api2` allocator (`bumpalo::Bump`, ...) becomes one wrapped in \
+                `coframe::frame::Allocator2` (feature `allocator-api2`)"
+    )]
     pub trait Resource<A> {
         fn into_root(self) -> ResourceHandle;
     }
