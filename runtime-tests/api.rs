@@ -120,3 +120,56 @@ fn a_wrong_allocator_is_named_with_the_trait_and_the_adapter() {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+#[test]
+fn stackful_tasks_get_one_default_stack_size_wherever_they_run() {
+    use coframe::stackful::{default_stacks, DEFAULT_STACK_SIZE};
+    let pool = ThreadPool::builder().worker_threads(1).build().unwrap();
+    assert_eq!(pool.stack_allocator().stack_size(), DEFAULT_STACK_SIZE);
+    // A LocalExecutor without its own allocator uses the default stacks.
+    assert_eq!(default_stacks().stack_size(), DEFAULT_STACK_SIZE);
+    // So a closure that needs most of a default stack runs on both.
+    fn deep(n: usize) -> usize {
+        let pad = std::hint::black_box([n as u8; 512]);
+        if n == 0 {
+            pad[0] as usize
+        } else {
+            deep(n - 1) + pad[1] as usize
+        }
+    }
+    let depth = DEFAULT_STACK_SIZE / 2 / 600;
+    let on_pool = pool.block_on(pool.spawn_stackful(move || deep(depth)));
+    let ex = LocalExecutor::new();
+    let on_local = ex.run_until(ex.spawn_stackful(move || deep(depth)));
+    assert_eq!(on_pool.unwrap(), on_local.unwrap());
+}
+
+#[test]
+fn counting_stats_is_one_snapshot_of_every_counter() {
+    use coframe::frame::{Counting, CountingStats, Recycling};
+    use std::sync::Arc;
+    let frames = Arc::new(Counting::new(Recycling));
+    let ex = LocalExecutor::new();
+    let root = coframe::run_async(&ex, frames.clone(), async {
+        coframe::spawn_local(async { 1 }).await.unwrap()
+    });
+    let during: CountingStats = frames.stats();
+    assert_eq!(during.live_frames, 1); // the root's cell
+    assert_eq!(ex.run_until(root).unwrap(), 1);
+    drop(ex);
+    let after = frames.stats();
+    assert_eq!(after.live_frames, 0);
+    assert_eq!(after.live_bytes, 0);
+    assert_eq!(after.total_allocations, 2); // the root and its child
+    assert_eq!(after.upstream_calls, 2);
+    assert_eq!(after.failed_allocations, 0);
+    assert!(after.peak_bytes >= during.live_bytes && during.live_bytes > 0);
+    assert_eq!(after.live_frames, frames.live_frames());
+}
+
+#[test]
+fn the_pool_builder_and_its_getters_say_worker_threads() {
+    let pool = ThreadPool::builder().worker_threads(3).build().unwrap();
+    assert_eq!(pool.worker_threads(), 3);
+    assert_eq!(pool.metrics().worker_threads, 3);
+}

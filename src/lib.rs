@@ -52,8 +52,10 @@ pub mod time;
 /// Stacks come from the executor's [`PooledStack`](context::PooledStack)
 /// of guard-page protected stacks ([`ThreadPool::stack_allocator`],
 /// [`LocalExecutor::with_stack_allocator`]), else from
-/// [`default_stacks`](stackful::default_stacks), of
-/// [`DEFAULT_STACK_SIZE`](stackful::DEFAULT_STACK_SIZE) (64 KiB) each:
+/// [`default_stacks`](stackful::default_stacks). Unless configured, every
+/// executor's stacks are
+/// [`DEFAULT_STACK_SIZE`](stackful::DEFAULT_STACK_SIZE) (64 KiB) each, so
+/// a closure that runs on one runs on the others:
 /// enough for ordinary blocking-style code, formatting and a panic, while
 /// 100,000 suspended tasks reserve under 7 GiB of address space and commit
 /// only the pages they touch (about 4.5 KiB each, measured). Use

@@ -37,7 +37,7 @@ pub(crate) use shared::Shared;
 pub(crate) use worker::{current_worker, Core};
 
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
-use crate::context::{PooledStack, StackTraits};
+use crate::context::PooledStack;
 use crate::frame::SyncResourceHandle;
 use crate::task::{JoinHandle, Runnable, Schedule};
 use std::fmt;
@@ -55,7 +55,7 @@ use std::thread;
 ///     .thread_stack_size(1 << 20)
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(pool.workers(), 2);
+/// assert_eq!(pool.worker_threads(), 2);
 /// assert_eq!(pool.block_on(pool.spawn(async { 6 * 7 })).unwrap(), 42);
 /// ```
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ impl ThreadPoolBuilder {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
-    /// assert_eq!(pool.workers(), 1);
+    /// assert_eq!(pool.worker_threads(), 1);
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.workers = Some(n);
@@ -153,8 +153,10 @@ impl ThreadPoolBuilder {
     }
 
     /// The stack allocator stackful tasks spawned on this pool will use
-    /// (default: a [`PooledStack`] of [`StackTraits::default_size`] stacks,
-    /// none mapped up front).
+    /// (default: a [`PooledStack`] of
+    /// [`stackful::DEFAULT_STACK_SIZE`](crate::stackful::DEFAULT_STACK_SIZE)
+    /// stacks, the size stackful tasks get wherever they run, none mapped up
+    /// front).
     ///
     /// ```
     /// use coframe::context::PooledStack;
@@ -187,7 +189,7 @@ impl ThreadPoolBuilder {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
-    /// assert_eq!(pool.workers(), 2);
+    /// assert_eq!(pool.worker_threads(), 2);
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let workers = match self.workers {
@@ -199,7 +201,7 @@ impl ThreadPoolBuilder {
             Some(s) => s,
             None => PooledStack::new(
                 self.stackful_stack_size
-                    .unwrap_or_else(StackTraits::default_size),
+                    .unwrap_or(crate::stackful::DEFAULT_STACK_SIZE),
             )
             .map_err(BuildError::Stack)?,
         };
@@ -246,7 +248,7 @@ impl ThreadPoolBuilder {
 /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
 /// pool.block_on(pool.spawn(async {})).unwrap();
 /// let m = pool.metrics();
-/// assert_eq!(m.workers, 2);
+/// assert_eq!(m.worker_threads, 2);
 /// assert_eq!(m.tasks_spawned, 1);
 /// assert!(m.polls >= 1);
 /// assert_eq!(m.injector_pushes, 1); // spawned from outside
@@ -254,8 +256,8 @@ impl ThreadPoolBuilder {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolMetrics {
-    /// Number of worker threads.
-    pub workers: usize,
+    /// Number of worker threads (as [`ThreadPool::worker_threads`]).
+    pub worker_threads: usize,
     /// Tasks spawned on the pool (from workers and from outside).
     pub tasks_spawned: u64,
     /// Tasks spawned from inside the pool (on a worker thread).
@@ -310,7 +312,7 @@ pub struct ThreadPool {
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
-            .field("workers", &self.workers())
+            .field("worker_threads", &self.worker_threads())
             .field("shut_down", &self.shared.is_closed())
             .finish_non_exhaustive()
     }
@@ -332,7 +334,7 @@ impl ThreadPool {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::new();
-    /// assert!(pool.workers() >= 1);
+    /// assert!(pool.worker_threads() >= 1);
     /// ```
     pub fn new() -> Self {
         Self::builder()
@@ -344,7 +346,7 @@ impl ThreadPool {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(3).build().unwrap();
-    /// assert_eq!(pool.workers(), 3);
+    /// assert_eq!(pool.worker_threads(), 3);
     /// ```
     pub fn builder() -> ThreadPoolBuilder {
         ThreadPoolBuilder::default()
@@ -355,14 +357,30 @@ impl ThreadPool {
         &self.shared
     }
 
-    /// Number of worker threads.
+    /// Number of worker threads: what
+    /// [`ThreadPoolBuilder::worker_threads`] set (or the default).
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
-    /// assert_eq!(pool.workers(), 2);
+    /// assert_eq!(pool.worker_threads(), 2);
     /// ```
-    pub fn workers(&self) -> usize {
+    pub fn worker_threads(&self) -> usize {
         self.shared.workers()
+    }
+
+    /// The old name of [`worker_threads`](Self::worker_threads).
+    ///
+    /// ```
+    /// # #![allow(deprecated)]
+    /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
+    /// assert_eq!(pool.workers(), pool.worker_threads());
+    /// ```
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `worker_threads`, as the builder's setter"
+    )]
+    pub fn workers(&self) -> usize {
+        self.worker_threads()
     }
 
     /// The stack allocator for stackful tasks run on this pool.
@@ -454,7 +472,7 @@ impl ThreadPool {
     pub fn metrics(&self) -> PoolMetrics {
         let s = &*self.shared;
         let mut m = PoolMetrics {
-            workers: s.workers(),
+            worker_threads: s.workers(),
             injector_pushes: s.injector_pushes.load(Relaxed),
             ..PoolMetrics::default()
         };
