@@ -462,7 +462,7 @@ fn block_on_parks_until_woken_from_another_thread() {
 }
 
 #[test]
-fn dispatch_and_post_through_the_executor_trait() {
+fn running_in_this_thread_through_the_executor_trait() {
     use coframe::Executor;
     let ex = LocalExecutor::new();
     assert!(!ex.running_in_this_thread());

@@ -615,12 +615,6 @@ impl super::sealed::Executor for LocalExecutor {
 impl super::Executor for LocalExecutor {
     type Affinity = super::Local;
 
-    /// Queues `runnable` on the local queue.
-    fn post(&self, runnable: Runnable) {
-        // SAFETY: `&self` of a !Send, !Sync executor: owner thread.
-        unsafe { self.inner().push_local(runnable) }
-    }
-
     fn running_in_this_thread(&self) -> bool {
         self.inner().on_owner_running()
     }
@@ -668,86 +662,5 @@ impl Drop for LocalExecutor {
             // SAFETY: last counted reference: drop the shared strong count.
             unsafe { free_scheduler(self.inner) };
         }
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    //! `Executor::post` and `dispatch` take a `Runnable`, which only coframe
-    //! can make; these tests make one with a capturing scheduler.
-    use super::*;
-    use crate::Executor;
-    use std::sync::atomic::AtomicUsize;
-
-    /// A scheduler that keeps the runnables it is handed.
-    #[derive(Default)]
-    struct Capture(std::sync::Mutex<Vec<Runnable>>);
-
-    impl Schedule for Capture {
-        fn schedule(&self, r: Runnable) {
-            self.0.lock().unwrap().push(r);
-        }
-        fn bind(&self, r: Runnable) {
-            self.0.lock().unwrap().push(r);
-        }
-        fn release(&self, _task: NonNull<Header>) {}
-        fn is_local(&self) -> bool {
-            true
-        }
-    }
-
-    fn captured(ran: &Arc<AtomicUsize>) -> (Arc<Capture>, Runnable, crate::JoinHandle<()>) {
-        let cap = Arc::new(Capture::default());
-        let r2 = ran.clone();
-        // SAFETY: the runnable is run on this thread only.
-        let h = unsafe {
-            crate::task::try_spawn_unchecked(
-                async move {
-                    r2.fetch_add(1, Ordering::SeqCst);
-                },
-                cap.clone(),
-                crate::frame::ResourceHandle::current(),
-            )
-        }
-        .unwrap();
-        let r = cap.0.lock().unwrap().pop().unwrap();
-        (cap, r, h)
-    }
-
-    #[test]
-    fn post_queues_and_dispatch_runs_inline_only_inside() {
-        let ex = LocalExecutor::new();
-        let ran = Arc::new(AtomicUsize::new(0));
-
-        // post: queued, runs when the executor runs.
-        let (_cap, r, h) = captured(&ran);
-        ex.post(r);
-        assert_eq!(ran.load(Ordering::SeqCst), 0);
-        ex.run_until_stalled();
-        assert_eq!(ran.load(Ordering::SeqCst), 1);
-        assert!(h.is_finished());
-
-        // dispatch from outside the executor: queued as well.
-        let (_cap, r, _h) = captured(&ran);
-        assert!(!ex.running_in_this_thread());
-        ex.dispatch(r);
-        assert_eq!(ran.load(Ordering::SeqCst), 1);
-        ex.run_until_stalled();
-        assert_eq!(ran.load(Ordering::SeqCst), 2);
-
-        // dispatch from inside one of its tasks: runs inline.
-        let (_cap, r, _h) = captured(&ran);
-        let slot = std::cell::Cell::new(Some(r));
-        let ran2 = ran.clone();
-        let exr = &ex;
-        let inline = ex.run_until(async move {
-            assert!(exr.running_in_this_thread());
-            exr.dispatch(slot.take().unwrap());
-            ran2.load(Ordering::SeqCst)
-        });
-        assert_eq!(
-            inline, 3,
-            "dispatch inside the executor ran the task inline"
-        );
     }
 }

@@ -55,7 +55,7 @@ pub use strand::{HandlerFor, Strand, WeakStrand};
 
 use crate::frame::AllocError;
 use crate::frame::{ResourceHandle, SyncResourceHandle};
-use crate::task::{JoinHandle, Runnable, Schedule};
+use crate::task::{JoinHandle, Schedule};
 use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -188,6 +188,16 @@ impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
 
 /// What `run_async`, strands and stackful tasks need from an executor.
 ///
+/// To queue work on an executor, spawn a future on it
+/// ([`LocalExecutor::spawn`], [`ThreadPool::spawn`], [`run_async`]) or post
+/// a closure to a [`Strand`] over it ([`Strand::post`],
+/// [`Strand::dispatch`]). The queue entries executors pass around are
+/// crate-internal:
+///
+/// ```compile_fail,E0603
+/// fn requeue(_: coframe::task::Runnable) {}
+/// ```
+///
 /// Implemented by [`LocalExecutor`] (and by the thread pool and `Strand<E>`);
 /// sealed, because [`Affinity`] is a promise about where tasks run that the
 /// task cell's soundness relies on.
@@ -201,19 +211,6 @@ impl<A: Affinity, R: sealed::Resource<A>> ResourceFor<A> for R {}
 pub trait Executor: sealed::Executor {
     /// [`Local`] or [`Shared`]: which futures and allocators it accepts.
     type Affinity: Affinity;
-
-    /// Queues `runnable` to run later, never inline.
-    fn post(&self, runnable: Runnable);
-
-    /// Runs `runnable` inline if the caller is already running inside this
-    /// executor on this thread, else [`post`](Self::post)s it.
-    fn dispatch(&self, runnable: Runnable) {
-        if self.running_in_this_thread() {
-            runnable.run()
-        } else {
-            self.post(runnable)
-        }
-    }
 
     /// Whether the calling thread is currently running this executor's
     /// work.

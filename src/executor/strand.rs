@@ -791,11 +791,6 @@ impl<E: Executor> sealed::Executor for Strand<E> {
 impl<E: Executor> Executor for Strand<E> {
     type Affinity = E::Affinity;
 
-    /// Queues `runnable` on the strand (FIFO with posted closures).
-    fn post(&self, runnable: Runnable) {
-        self.shared.push(Item::Task(runnable))
-    }
-
     fn running_in_this_thread(&self) -> bool {
         Strand::running_in_this_thread(self)
     }

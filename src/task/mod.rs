@@ -1,5 +1,5 @@
 //! Tasks: the one-allocation task cell, its state word, its waker, the
-//! [`JoinHandle`] and the [`Runnable`] executors queue.
+//! [`JoinHandle`] and the `Runnable` executors queue.
 //!
 //! A task is ONE allocation from the frame resource that was current when it
 //! was spawned: a header (state word, vtable, awaiter waker, scheduler
@@ -12,7 +12,7 @@
 //!
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),
-//! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` ([`Runnable`] and
+//! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` (`Runnable` and
 //! the executor interface).
 //!
 //! # Safety
@@ -92,7 +92,7 @@ mod waker;
 mod loom_tests;
 
 pub use join::{JoinError, JoinHandle};
-pub use runnable::Runnable;
+pub(crate) use runnable::Runnable;
 
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::{free_scheduler, Schedule};

@@ -19,17 +19,8 @@ use std::ptr::NonNull;
 /// its future is dropped and its `JoinHandle` resolves to
 /// a cancelled [`JoinError`](crate::JoinError).
 ///
-/// ```
-/// use coframe::{Executor, LocalExecutor};
-/// // Runnables are produced by coframe itself; executors only pass them on.
-/// fn requeue<E: Executor>(executor: &E, runnable: coframe::task::Runnable) {
-///     executor.post(runnable);
-/// }
-/// let ex = LocalExecutor::new();
-/// let handle = ex.spawn(async { 7 });
-/// assert_eq!(ex.run_until(handle).unwrap(), 7);
-/// # let _ = requeue::<LocalExecutor>;
-/// ```
+/// Crate-internal (not exported): users spawn futures, never handle a
+/// `Runnable`.
 pub struct Runnable {
     ptr: NonNull<Header>,
 }
@@ -61,7 +52,7 @@ impl Runnable {
     /// assert_eq!(ex.run_until(h).unwrap(), "ran");
     /// ```
     #[inline]
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         if let Some(again) = self.run_once() {
             // SAFETY: the task is scheduled, hence alive.
             let hd = unsafe { raw::header(again.ptr) };

@@ -39,7 +39,7 @@ pub(crate) use worker::{current_worker, Core};
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
 use crate::context::PooledStack;
 use crate::frame::SyncResourceHandle;
-use crate::task::{JoinHandle, Runnable, Schedule};
+use crate::task::{JoinHandle, Schedule};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -558,12 +558,6 @@ impl super::sealed::Executor for ThreadPool {
 
 impl Executor for ThreadPool {
     type Affinity = SharedAffinity;
-
-    /// Queues `runnable`: on this pool's worker thread to its local queue,
-    /// elsewhere to the injector.
-    fn post(&self, runnable: Runnable) {
-        self.shared.schedule(runnable)
-    }
 
     /// Whether the calling thread is one of this pool's workers.
     fn running_in_this_thread(&self) -> bool {
