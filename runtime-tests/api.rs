@@ -173,3 +173,108 @@ fn the_pool_builder_and_its_getters_say_worker_threads() {
     assert_eq!(pool.worker_threads(), 3);
     assert_eq!(pool.metrics().worker_threads, 3);
 }
+
+/// A task that spins on `yield_now` until a neighbour sets a flag: the
+/// neighbour gets the thread only if `yield_now` really yields.
+async fn spin_until_set(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u32 {
+    use std::sync::atomic::Ordering;
+    let mut spins = 0;
+    while !flag.load(Ordering::SeqCst) {
+        assert!(spins < 1_000_000, "the neighbour never ran");
+        spins += 1;
+        coframe::yield_now().await;
+    }
+    spins
+}
+
+#[test]
+fn yield_now_lets_a_neighbour_run_on_the_local_executor_and_a_one_worker_pool() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let ex = LocalExecutor::new();
+    let flag = Arc::new(AtomicBool::new(false));
+    let spinner = ex.spawn(spin_until_set(flag.clone()));
+    let f = flag.clone();
+    ex.spawn(async move { f.store(true, Ordering::SeqCst) });
+    assert_eq!(ex.run_until(spinner).unwrap(), 1);
+
+    let pool = ThreadPool::builder().worker_threads(1).build().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let spins = pool.block_on(async move {
+        let spinner = coframe::spawn(spin_until_set(flag));
+        coframe::yield_now().await; // (block_on's own thread is not a worker)
+        coframe::spawn(async move { f.store(true, Ordering::SeqCst) });
+        spinner.await.unwrap()
+    });
+    assert!(spins >= 1);
+}
+
+#[test]
+fn join_set_yields_results_as_tasks_finish_and_aborts_the_rest_on_drop() {
+    use coframe::JoinSet;
+    use std::rc::Rc;
+    let ex = LocalExecutor::new();
+    let (tx, rx) = async_channel::unbounded::<()>();
+    let order = ex.run_until(async move {
+        let mut set = JoinSet::new();
+        // The first spawned finishes last: it waits for the others.
+        set.spawn_local(async move {
+            rx.recv().await.unwrap();
+            0
+        });
+        for i in 1..=3 {
+            let tx = tx.clone();
+            set.spawn_local(async move {
+                for _ in 0..i {
+                    coframe::yield_now().await;
+                }
+                if i == 3 {
+                    tx.send(()).await.unwrap();
+                }
+                i
+            });
+        }
+        let mut order = Vec::new();
+        while let Some(r) = set.join_next().await {
+            order.push(r.unwrap());
+        }
+        order
+    });
+    assert_eq!(order, [1, 2, 3, 0]);
+
+    // Dropping the set aborts its tasks: their futures are dropped.
+    struct Dropped(Rc<std::cell::Cell<u32>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let dropped = Rc::new(std::cell::Cell::new(0));
+    let mut set = JoinSet::new();
+    for _ in 0..3 {
+        let d = Dropped(dropped.clone());
+        set.spawn_on(&ex, async move {
+            let _d = d;
+            std::future::pending::<()>().await
+        });
+    }
+    ex.run_until_stalled();
+    assert_eq!(dropped.get(), 0);
+    drop(set);
+    ex.run_until_stalled();
+    assert_eq!(dropped.get(), 3);
+}
+
+#[test]
+fn join_set_is_a_stream_and_collects_pool_results() {
+    use futures_util::StreamExt;
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    let mut set = coframe::JoinSet::new();
+    for i in 0..100u64 {
+        set.spawn_on(&pool, async move { i });
+    }
+    assert_eq!(futures_core::Stream::size_hint(&set), (100, Some(100)));
+    let sum: u64 = pool.block_on(set.map(|r| r.unwrap()).fold(0, |a, b| async move { a + b }));
+    assert_eq!(sum, 4950);
+}

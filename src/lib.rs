@@ -81,10 +81,10 @@ pub mod stackful {
 
 pub use executor::stackful::{spawn_stackful, spawn_stackful_with};
 pub use executor::{
-    block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor, Strand,
-    ThreadPool, ThreadPoolBuilder,
+    block_on, run_async, spawn, spawn_local, try_run_async, Executor, JoinSet, LocalExecutor,
+    Strand, ThreadPool, ThreadPoolBuilder,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{yield_now, JoinError, JoinHandle};
 
 mod loom;
 mod reactor;

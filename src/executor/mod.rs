@@ -1,6 +1,6 @@
 //! Executors: the [`Executor`] trait, [`LocalExecutor`], [`ThreadPool`],
 //! [`Strand`],
-//! [`block_on`] and the [`run_async`] trampoline.
+//! [`block_on`], the [`run_async`] trampoline and [`JoinSet`].
 //!
 //! Thread safety is typed through the executor's [`Executor::Affinity`]:
 //! [`Local`] executors run every task on the thread that owns them, so they
@@ -40,6 +40,7 @@
 //!   executor's own reference.
 
 mod block_on;
+mod join_set;
 pub(crate) mod local;
 pub(crate) mod pinned;
 pub(crate) mod pool;
@@ -48,6 +49,7 @@ pub(crate) mod stackful;
 pub(crate) mod strand;
 
 pub use block_on::block_on;
+pub use join_set::JoinSet;
 pub use local::LocalExecutor;
 pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};

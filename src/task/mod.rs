@@ -13,7 +13,7 @@
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),
 //! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` (`Runnable` and
-//! the executor interface).
+//! the executor interface), `yield_now.rs` ([`yield_now`]).
 //!
 //! # Safety
 //!
@@ -87,12 +87,14 @@ mod raw;
 mod runnable;
 mod state;
 mod waker;
+mod yield_now;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
 pub use join::{JoinError, JoinHandle};
 pub(crate) use runnable::Runnable;
+pub use yield_now::{yield_now, YieldNow};
 
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::{free_scheduler, Schedule};
