@@ -278,3 +278,60 @@ fn join_set_is_a_stream_and_collects_pool_results() {
     let sum: u64 = pool.block_on(set.map(|r| r.unwrap()).fold(0, |a, b| async move { a + b }));
     assert_eq!(sum, 4950);
 }
+
+#[test]
+fn try_spawn_reports_a_missing_executor_instead_of_panicking() {
+    use coframe::executor::TrySpawnError;
+    let err = coframe::try_spawn(async { 1 }).unwrap_err();
+    assert_eq!(err, TrySpawnError::NoExecutor);
+    let pool = ThreadPool::builder().worker_threads(1).build().unwrap();
+    let out = pool.block_on(async { coframe::try_spawn(async { 2 }).unwrap().await.unwrap() });
+    assert_eq!(out, 2);
+    // A refusing resource is an error too.
+    use coframe::frame::{set_current, AllocError, MemoryResource, ResourceHandle};
+    struct Refuse;
+    impl MemoryResource for Refuse {
+        fn allocate(&self, _: std::alloc::Layout) -> Result<std::ptr::NonNull<u8>, AllocError> {
+            Err(AllocError)
+        }
+        unsafe fn deallocate(&self, _: std::ptr::NonNull<u8>, _: std::alloc::Layout) {}
+    }
+    let ex = LocalExecutor::new();
+    let refused = ex.run_until(async {
+        let refuse = ResourceHandle::owning_local(Refuse);
+        let _g = set_current(&refuse);
+        coframe::try_spawn(async {}).map(drop)
+    });
+    assert_eq!(refused, Err(TrySpawnError::Refused(AllocError)));
+}
+
+#[test]
+fn the_local_executor_builder_sets_the_stacks_and_the_queue() {
+    use coframe::context::PooledStack;
+    let stacks = PooledStack::new(256 * 1024).unwrap();
+    let ex = LocalExecutor::builder()
+        .stack_allocator(stacks.clone())
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let h = ex.spawn_stackful(|| 5);
+    assert_eq!(
+        stacks.live(),
+        1,
+        "the task's stack came from the builder's allocator"
+    );
+    // More ready tasks than the initial capacity: the queue grows.
+    let hs: Vec<_> = (0..100).map(|i| ex.spawn(async move { i })).collect();
+    ex.run_until_stalled();
+    assert!(hs.iter().all(|h| h.is_finished()));
+    assert_eq!(ex.run_until(h).unwrap(), 5);
+    assert_eq!(stacks.live(), 0);
+    let err = LocalExecutor::builder()
+        .stackful_stack_size(1)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, coframe::executor::BuildError::Stack(_)),
+        "{err}"
+    );
+}

@@ -440,6 +440,21 @@ impl LocalExecutor {
         Self::with_stacks(Some(stacks))
     }
 
+    /// A [`LocalExecutorBuilder`] with the defaults, to match
+    /// [`ThreadPool::builder`](crate::ThreadPool::builder).
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .stackful_stack_size(256 * 1024)
+    ///     .queue_capacity(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_stackful(|| 2)).unwrap(), 2);
+    /// ```
+    pub fn builder() -> LocalExecutorBuilder {
+        LocalExecutorBuilder::default()
+    }
+
     /// The stack allocator given to [`with_stack_allocator`](Self::with_stack_allocator), if any.
     pub(crate) fn own_stacks(&self) -> Option<&crate::context::PooledStack> {
         // SAFETY: `inner` is alive while the executor is.
@@ -447,8 +462,12 @@ impl LocalExecutor {
     }
 
     fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
+        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY)
+    }
+
+    fn with_parts(stacks: Option<crate::context::PooledStack>, queue_capacity: usize) -> Self {
         let inner = Arc::new(Inner {
-            local: UnsafeCell::new(VecDeque::with_capacity(64)),
+            local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
             live: Cell::new(None),
             closed: Cell::new(false),
             remote: Mutex::new(Remote {
@@ -593,6 +612,90 @@ impl LocalExecutor {
                 break;
             }
         }
+    }
+}
+
+/// Initial capacity of a `LocalExecutor`'s run queue.
+const DEFAULT_QUEUE_CAPACITY: usize = 64;
+
+/// Configures and builds a [`LocalExecutor`] ([`LocalExecutor::builder`]).
+///
+/// ```
+/// use coframe::context::PooledStack;
+/// let stacks = PooledStack::new(128 * 1024).unwrap();
+/// let ex = coframe::LocalExecutor::builder().stack_allocator(stacks.clone()).build().unwrap();
+/// let h = ex.spawn_stackful(|| 1);
+/// assert_eq!(stacks.live(), 1);
+/// assert_eq!(ex.run_until(h).unwrap(), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LocalExecutorBuilder {
+    stacks: Option<crate::context::PooledStack>,
+    stackful_stack_size: Option<usize>,
+    queue_capacity: Option<usize>,
+}
+
+impl LocalExecutorBuilder {
+    /// The stack allocator of the executor's stackful tasks (default: the
+    /// process-wide [`default_stacks`](crate::stackful::default_stacks) of
+    /// [`DEFAULT_STACK_SIZE`](crate::stackful::DEFAULT_STACK_SIZE)).
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let stacks = PooledStack::new(1 << 20).unwrap();
+    /// let ex = coframe::LocalExecutor::builder().stack_allocator(stacks).build().unwrap();
+    /// # drop(ex);
+    /// ```
+    pub fn stack_allocator(mut self, stacks: crate::context::PooledStack) -> Self {
+        self.stacks = Some(stacks);
+        self
+    }
+
+    /// Gives the executor a stack allocator of its own with stacks of this
+    /// size (ignored when [`stack_allocator`](Self::stack_allocator) is
+    /// given). A size below the platform minimum makes `build` fail with
+    /// [`BuildError::Stack`](crate::executor::BuildError::Stack).
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().stackful_stack_size(1 << 20).build().unwrap();
+    /// # drop(ex);
+    /// assert!(coframe::LocalExecutor::builder().stackful_stack_size(1).build().is_err());
+    /// ```
+    pub fn stackful_stack_size(mut self, bytes: usize) -> Self {
+        self.stackful_stack_size = Some(bytes);
+        self
+    }
+
+    /// Initial capacity of the run queue (default 64): it grows as needed;
+    /// a program that keeps many tasks ready at once avoids the regrowth.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().queue_capacity(4096).build().unwrap();
+    /// assert_eq!(ex.run_until(async { 1 }), 1);
+    /// ```
+    pub fn queue_capacity(mut self, tasks: usize) -> Self {
+        self.queue_capacity = Some(tasks);
+        self
+    }
+
+    /// Builds the executor, owned by the calling thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().build().unwrap();
+    /// assert_eq!(ex.run_until(async { 3 }), 3);
+    /// ```
+    pub fn build(self) -> Result<LocalExecutor, super::BuildError> {
+        let stacks = match (self.stacks, self.stackful_stack_size) {
+            (Some(s), _) => Some(s),
+            (None, Some(size)) => {
+                Some(crate::context::PooledStack::new(size).map_err(super::BuildError::Stack)?)
+            }
+            (None, None) => None,
+        };
+        Ok(LocalExecutor::with_parts(
+            stacks,
+            self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+        ))
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) mod strand;
 
 pub use block_on::block_on;
 pub use join_set::JoinSet;
-pub use local::LocalExecutor;
+pub use local::{LocalExecutor, LocalExecutorBuilder};
 pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
 pub use run_async::{run_async, try_run_async};
 pub use strand::{HandlerFor, Strand, WeakStrand};
@@ -402,6 +402,62 @@ where
     // SAFETY: the future and its output are Send.
     unsafe { crate::task::try_spawn_ref(future, sched, resource) }.unwrap_or_else(|e| refused(e))
 }
+
+/// Like [`spawn`], but outside a task (no executor running on this thread)
+/// or when the frame resource refuses the cell it returns an error instead
+/// of panicking (the future is dropped).
+///
+/// ```
+/// use coframe::executor::TrySpawnError;
+/// assert!(matches!(coframe::try_spawn(async {}), Err(TrySpawnError::NoExecutor)));
+/// let ex = coframe::LocalExecutor::new();
+/// let out = ex.run_until(async { coframe::try_spawn(async { 3 }).unwrap().await.unwrap() });
+/// assert_eq!(out, 3);
+/// ```
+pub fn try_spawn<F>(future: F) -> Result<JoinHandle<F::Output>, TrySpawnError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    let sched = current_scheduler_ref().ok_or(TrySpawnError::NoExecutor)?;
+    // SAFETY: the running executor outlives this call.
+    let sched = unsafe { sched.as_ref() };
+    let resource = if sched.is_local() {
+        ResourceHandle::current()
+    } else {
+        SyncResourceHandle::current().into()
+    };
+    // SAFETY: the future and its output are Send.
+    unsafe { crate::task::try_spawn_ref(future, sched, resource) }.map_err(TrySpawnError::Refused)
+}
+
+/// Why [`try_spawn`] did not spawn.
+///
+/// ```
+/// let err = coframe::try_spawn(async {}).unwrap_err();
+/// assert_eq!(err.to_string(), "coframe: no executor is running on this thread");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrySpawnError {
+    /// Not inside a task: no executor is running on this thread.
+    NoExecutor,
+    /// The current frame resource refused the task cell.
+    Refused(AllocError),
+}
+
+impl std::fmt::Display for TrySpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySpawnError::NoExecutor => {
+                f.write_str("coframe: no executor is running on this thread")
+            }
+            TrySpawnError::Refused(e) => write!(f, "coframe: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySpawnError {}
 
 /// Spawns a `!Send` future on the [`LocalExecutor`] running the current task,
 /// with its cell allocated from the current frame resource.

@@ -91,7 +91,7 @@ impl fmt::Display for BuildError {
             BuildError::ZeroWorkers => {
                 f.write_str("coframe: a ThreadPool needs at least one worker thread (got 0)")
             }
-            BuildError::Stack(e) => write!(f, "coframe: ThreadPool stack allocator: {e}"),
+            BuildError::Stack(e) => write!(f, "coframe: stackful stack allocator: {e}"),
             BuildError::Spawn(e) => write!(f, "coframe: could not start a pool worker: {e}"),
         }
     }
