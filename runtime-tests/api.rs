@@ -335,3 +335,128 @@ fn the_local_executor_builder_sets_the_stacks_and_the_queue() {
         "{err}"
     );
 }
+
+#[test]
+fn spawn_blocking_runs_off_the_executor_and_a_panic_becomes_a_join_error() {
+    let ex = LocalExecutor::new();
+    let here = std::thread::current().id();
+    let there = ex.run_until(ex.spawn_blocking(|| std::thread::current().id()));
+    assert_ne!(there.unwrap(), here);
+    let err = ex
+        .run_until(ex.spawn_blocking(|| -> u8 { panic!("blocking failed") }))
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(
+        *err.into_panic().downcast::<&str>().unwrap(),
+        "blocking failed"
+    );
+
+    // From inside a pool task: the pool's own blocking threads.
+    let pool = ThreadPool::builder()
+        .worker_threads(1)
+        .thread_name("api-pool")
+        .build()
+        .unwrap();
+    let name = pool.block_on(pool.spawn(async {
+        coframe::spawn_blocking(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap()
+    }));
+    assert_eq!(name.unwrap().as_deref(), Some("api-pool-blocking"));
+    assert_eq!(pool.metrics().blocking_threads, 1);
+}
+
+#[test]
+fn spawn_blocking_is_bounded_and_an_aborted_closure_never_starts() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::time::Duration;
+    let pool = ThreadPool::builder()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate_rx));
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..5)
+        .map(|_| {
+            let (started, gate) = (started_tx.clone(), gate.clone());
+            let (running, most) = (running.clone(), most.clone());
+            pool.spawn_blocking(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                started.send(()).unwrap();
+                gate.lock().unwrap().recv().unwrap();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    started_rx.recv().unwrap();
+    started_rx.recv().unwrap();
+    // Both threads hold a closure: the third waits for one of them.
+    assert!(started_rx.recv_timeout(Duration::from_millis(200)).is_err());
+    assert_eq!(pool.metrics().blocking_threads, 2);
+    // An aborted closure that has not started never runs.
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let aborted = pool.spawn_blocking(move || r.store(true, Ordering::SeqCst));
+    aborted.abort();
+    assert!(pool.block_on(aborted).unwrap_err().is_cancelled());
+    for _ in 0..5 {
+        gate_tx.send(()).unwrap();
+    }
+    for h in hs {
+        pool.block_on(h).unwrap();
+    }
+    // Queued after the aborted one (FIFO): by its end the aborted one was
+    // taken from the queue too.
+    pool.block_on(pool.spawn_blocking(|| ())).unwrap();
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn idle_blocking_threads_exit_and_shutdown_does_not_wait_for_a_running_closure() {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::builder()
+        .worker_threads(1)
+        .blocking_keep_alive(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    pool.block_on(pool.spawn_blocking(|| ())).unwrap();
+    // The thread exits once idle for the keep-alive (awaited, bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pool.metrics().blocking_threads != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle blocking thread never exited"
+        );
+        std::thread::yield_now();
+    }
+    let kept = ThreadPool::builder().worker_threads(1).build().unwrap();
+    kept.block_on(kept.spawn_blocking(|| ())).unwrap();
+    assert_eq!(
+        kept.metrics().blocking_threads,
+        1,
+        "default keep-alive: 10 s"
+    );
+
+    // Shutdown: a running closure is not waited for; it finishes later.
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<bool>();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let h = pool.spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        let released = release_rx.recv_timeout(Duration::from_secs(20)).is_ok();
+        done_tx.send(released).unwrap();
+    });
+    started_rx.recv().unwrap();
+    drop(pool); // must return while the closure still blocks
+    release_tx.send(()).unwrap();
+    assert!(done_rx.recv().unwrap(), "shutdown waited for the closure");
+    assert!(coframe::block_on(h).unwrap_err().is_cancelled());
+}

@@ -81,8 +81,8 @@ pub mod stackful {
 
 pub use executor::stackful::{spawn_stackful, spawn_stackful_with};
 pub use executor::{
-    block_on, run_async, spawn, spawn_local, try_run_async, try_spawn, Executor, JoinSet,
-    LocalExecutor, Strand, ThreadPool, ThreadPoolBuilder,
+    block_on, run_async, spawn, spawn_blocking, spawn_local, try_run_async, try_spawn, Executor,
+    JoinSet, LocalExecutor, Strand, ThreadPool, ThreadPoolBuilder,
 };
 pub use task::{yield_now, JoinError, JoinHandle};
 

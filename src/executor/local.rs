@@ -46,7 +46,7 @@ const CREDIT_BATCH: usize = 1024;
 /// The `Inner` whose loop is running on this thread, if any (the `local`
 /// field of the thread's context).
 #[inline]
-fn running() -> *const Inner {
+pub(crate) fn running() -> *const Inner {
     crate::thread_context::with(|cx| cx.local.get())
 }
 
@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     refs: AtomicUsize,
     /// Stacks for stackful tasks (default: the process-wide pool).
     stacks: Option<crate::context::PooledStack>,
+    /// The threads of `spawn_blocking` (none started until used).
+    pub(crate) blocking: super::blocking::BlockingPool,
 }
 
 // SAFETY: the `Cell`/`UnsafeCell` fields are owner-thread only (see the
@@ -462,10 +464,14 @@ impl LocalExecutor {
     }
 
     fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
-        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY)
+        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY, default_blocking())
     }
 
-    fn with_parts(stacks: Option<crate::context::PooledStack>, queue_capacity: usize) -> Self {
+    fn with_parts(
+        stacks: Option<crate::context::PooledStack>,
+        queue_capacity: usize,
+        blocking: super::blocking::BlockingPool,
+    ) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
             live: Cell::new(None),
@@ -483,6 +489,7 @@ impl LocalExecutor {
             credits: Cell::new(0),
             refs: AtomicUsize::new(1),
             stacks,
+            blocking,
         });
         Self {
             sched: inner.clone(),
@@ -516,6 +523,32 @@ impl LocalExecutor {
             )
         }
         .unwrap_or_else(|e| super::refused(e))
+    }
+
+    /// Runs `f` on one of the executor's blocking threads (a bounded pool,
+    /// started on demand; idle threads exit after a keep-alive, see
+    /// [`LocalExecutorBuilder`]) and returns a handle to its result; the
+    /// executor's thread goes on running tasks meanwhile. A panic in `f`
+    /// becomes the handle's panic [`JoinError`](crate::JoinError).
+    ///
+    /// Aborting the handle before `f` started means `f` never runs; once
+    /// it runs it runs to its end. Dropping the executor drops the closures
+    /// not yet started; those running finish on their threads, which are
+    /// not waited for.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn_blocking(|| std::thread::current().name().map(str::to_owned));
+    /// assert_eq!(ex.run_until(h).unwrap().as_deref(), Some("coframe-blocking"));
+    /// let boom = ex.spawn_blocking(|| -> u8 { panic!("blocking boom") });
+    /// assert!(ex.run_until(boom).unwrap_err().is_panic());
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(super::blocking::blocking_future(&self.inner().blocking, f))
     }
 
     #[inline]
@@ -633,6 +666,16 @@ pub struct LocalExecutorBuilder {
     stacks: Option<crate::context::PooledStack>,
     stackful_stack_size: Option<usize>,
     queue_capacity: Option<usize>,
+    max_blocking_threads: Option<usize>,
+    blocking_keep_alive: Option<std::time::Duration>,
+}
+
+fn default_blocking() -> super::blocking::BlockingPool {
+    super::blocking::BlockingPool::new(
+        super::blocking::DEFAULT_MAX_BLOCKING_THREADS,
+        super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE,
+        "coframe-blocking".into(),
+    )
 }
 
 impl LocalExecutorBuilder {
@@ -678,6 +721,33 @@ impl LocalExecutorBuilder {
         self
     }
 
+    /// Most threads [`spawn_blocking`](LocalExecutor::spawn_blocking)
+    /// runs closures on at once (default 512; at least 1): more closures
+    /// wait for a free thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().max_blocking_threads(2).build().unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
+    /// How long an idle blocking thread waits for another closure before
+    /// it exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .blocking_keep_alive(Duration::from_millis(100)).build().unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.blocking_keep_alive = Some(keep_alive);
+        self
+    }
+
     /// Builds the executor, owned by the calling thread.
     ///
     /// ```
@@ -692,9 +762,17 @@ impl LocalExecutorBuilder {
             }
             (None, None) => None,
         };
+        let blocking = super::blocking::BlockingPool::new(
+            self.max_blocking_threads
+                .unwrap_or(super::blocking::DEFAULT_MAX_BLOCKING_THREADS),
+            self.blocking_keep_alive
+                .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
+            "coframe-blocking".into(),
+        );
         Ok(LocalExecutor::with_parts(
             stacks,
             self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+            blocking,
         ))
     }
 }
@@ -753,6 +831,9 @@ impl Drop for LocalExecutor {
             // thread. Completion unlinks it, so the loop advances.
             unsafe { cancel_now(task) };
         }
+        // Queued blocking closures are dropped; running ones finish on
+        // their (detached) threads.
+        inner.blocking.shutdown();
         // The tasks' sources and timers are gone with them: now the event
         // loop (its descriptors close with the last handle).
         let driver = inner.driver.borrow_mut().take();

@@ -40,6 +40,7 @@
 //!   executor's own reference.
 
 mod block_on;
+pub(crate) mod blocking;
 mod join_set;
 pub(crate) mod local;
 pub(crate) mod pinned;
@@ -401,6 +402,58 @@ where
     };
     // SAFETY: the future and its output are Send.
     unsafe { crate::task::try_spawn_ref(future, sched, resource) }.unwrap_or_else(|e| refused(e))
+}
+
+/// Runs the blocking closure `f` on a blocking thread of the executor
+/// running the current task ([`ThreadPool::spawn_blocking`],
+/// [`LocalExecutor::spawn_blocking`]: a bounded pool of threads started on
+/// demand, whose idle threads exit after a keep-alive) and returns a
+/// handle to its result, awaited like any task's. A panic in `f` becomes
+/// the handle's panic [`JoinError`](crate::JoinError). Where the current
+/// executor has no blocking threads of its own (a [`Strand`]'s tasks, a
+/// thread inside [`ThreadPool::block_on`]) a process-wide blocking pool with
+/// the same defaults runs it.
+///
+/// # Panics
+///
+/// Outside a task (no executor is running on this thread).
+///
+/// ```
+/// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+/// let len = pool.block_on(pool.spawn(async {
+///     // A blocking call, off the worker thread.
+///     coframe::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0))
+///         .await
+///         .unwrap()
+/// }));
+/// assert!(len.unwrap() > 0);
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let sched = current_scheduler_ref().unwrap_or_else(|| {
+        panic!(
+            "coframe::spawn_blocking called outside a task: no executor is running on this thread"
+        )
+    });
+    let sched_ptr = sched.as_ptr() as *const ();
+    let local = local::running();
+    let pool = if !local.is_null() && std::ptr::eq(local as *const (), sched_ptr) {
+        // SAFETY: a non-null `running()` is the state of the LocalExecutor
+        // running on this thread, alive while it runs (beyond this call).
+        let inner = unsafe { &*local };
+        &inner.blocking
+    } else {
+        match pool::current_worker() {
+            Some((shared, _)) if std::ptr::eq(Arc::as_ptr(&shared) as *const (), sched_ptr) => {
+                return spawn(blocking::blocking_future(&shared.blocking, f));
+            }
+            _ => blocking::fallback_pool(),
+        }
+    };
+    spawn(blocking::blocking_future(pool, f))
 }
 
 /// Like [`spawn`], but outside a task (no executor running on this thread)

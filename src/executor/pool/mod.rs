@@ -65,6 +65,8 @@ pub struct ThreadPoolBuilder {
     thread_stack_size: Option<usize>,
     stacks: Option<PooledStack>,
     stackful_stack_size: Option<usize>,
+    max_blocking_threads: Option<usize>,
+    blocking_keep_alive: Option<std::time::Duration>,
 }
 
 /// Why a [`ThreadPoolBuilder`] could not build a pool.
@@ -107,6 +109,8 @@ impl Default for ThreadPoolBuilder {
             thread_stack_size: None,
             stacks: None,
             stackful_stack_size: None,
+            max_blocking_threads: None,
+            blocking_keep_alive: None,
         }
     }
 }
@@ -185,6 +189,34 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Most threads [`spawn_blocking`](ThreadPool::spawn_blocking) runs
+    /// closures on at once (default 512; at least 1): more closures wait
+    /// for a free thread.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .max_blocking_threads(4).build().unwrap();
+    /// assert_eq!(pool.block_on(pool.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
+    /// How long an idle blocking thread waits for another closure before
+    /// it exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .blocking_keep_alive(Duration::from_secs(1)).build().unwrap();
+    /// assert_eq!(pool.block_on(pool.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.blocking_keep_alive = Some(keep_alive);
+        self
+    }
+
     /// Starts the workers.
     ///
     /// ```
@@ -205,7 +237,14 @@ impl ThreadPoolBuilder {
             )
             .map_err(BuildError::Stack)?,
         };
-        let (shared, locals) = Shared::new(workers, stacks);
+        let blocking = super::blocking::BlockingPool::new(
+            self.max_blocking_threads
+                .unwrap_or(super::blocking::DEFAULT_MAX_BLOCKING_THREADS),
+            self.blocking_keep_alive
+                .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
+            format!("{}-blocking", self.name),
+        );
+        let (shared, locals) = Shared::new(workers, stacks, blocking);
         let shared = Arc::new(shared);
         let sched: Arc<dyn Schedule> = shared.clone();
         let mut threads = Vec::with_capacity(workers);
@@ -271,6 +310,9 @@ pub struct PoolMetrics {
     /// Runnables pushed to the global injector (spawns and wakes from
     /// threads that are not workers of this pool).
     pub injector_pushes: u64,
+    /// Blocking threads alive ([`ThreadPool::spawn_blocking`]), busy or
+    /// idle.
+    pub blocking_threads: usize,
 }
 
 /// A work-stealing thread pool: runs `Send` futures on a fixed set of
@@ -427,6 +469,31 @@ impl ThreadPool {
         .unwrap_or_else(|e| super::refused(e))
     }
 
+    /// Runs `f` on one of the pool's blocking threads (a bounded pool
+    /// apart from the workers, started on demand; idle threads exit after
+    /// a keep-alive, see [`ThreadPoolBuilder::max_blocking_threads`] and
+    /// [`ThreadPoolBuilder::blocking_keep_alive`]) and returns a handle to
+    /// its result; the workers go on running tasks meanwhile. A panic in
+    /// `f` becomes the handle's panic [`JoinError`](crate::JoinError).
+    ///
+    /// Aborting the handle before `f` started means `f` never runs; once
+    /// it runs it runs to its end. Shutdown drops the closures not yet
+    /// started; those running finish on their threads, which shutdown does
+    /// not wait for.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+    /// let h = pool.spawn_blocking(|| std::fs::metadata(".").is_ok());
+    /// assert!(pool.block_on(h).unwrap());
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(super::blocking::blocking_future(&self.shared.blocking, f))
+    }
+
     /// Runs `future` to completion on the calling thread, with this pool as
     /// the current executor (so [`coframe::spawn`](crate::spawn) inside it
     /// spawns on the pool). The calling thread parks while the future
@@ -474,6 +541,7 @@ impl ThreadPool {
         let mut m = PoolMetrics {
             worker_threads: s.workers(),
             injector_pushes: s.injector_pushes.load(Relaxed),
+            blocking_threads: s.blocking.threads(),
             ..PoolMetrics::default()
         };
         for w in s.stats.iter() {
@@ -512,6 +580,9 @@ impl ThreadPool {
     /// assert!(coframe::block_on(pool.spawn(async {})).is_err()); // after shutdown
     /// ```
     pub fn shutdown(&self) {
+        // Queued blocking closures are dropped; running ones finish on
+        // their (detached) threads.
+        self.shared.blocking.shutdown();
         if self.shared.begin_shutdown() {
             self.finish_as_participant();
         }

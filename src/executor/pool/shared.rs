@@ -245,11 +245,17 @@ pub(crate) struct Shared {
     /// it without blocking every `GLOBAL_INTERVAL` ticks (`worker.rs`).
     pub(crate) event_loop: Option<parking_lot::Mutex<crate::reactor::Driver>>,
     pub(crate) reactor: Option<crate::reactor::Handle>,
+    /// The threads of `spawn_blocking` (none started until used).
+    pub(crate) blocking: crate::executor::blocking::BlockingPool,
 }
 
 impl Shared {
     /// The shared state for `workers` workers, and their local queues.
-    pub(crate) fn new(workers: usize, stacks: PooledStack) -> (Self, Vec<Local>) {
+    pub(crate) fn new(
+        workers: usize,
+        stacks: PooledStack,
+        blocking: crate::executor::blocking::BlockingPool,
+    ) -> (Self, Vec<Local>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         #[cfg(not(loom))]
         let driver = match crate::reactor::Driver::new() {
@@ -282,6 +288,7 @@ impl Shared {
             stacks,
             event_loop: driver.map(parking_lot::Mutex::new),
             reactor,
+            blocking,
         };
         (shared, locals)
     }
