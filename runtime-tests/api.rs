@@ -460,3 +460,70 @@ fn idle_blocking_threads_exit_and_shutdown_does_not_wait_for_a_running_closure()
     assert!(done_rx.recv().unwrap(), "shutdown waited for the closure");
     assert!(coframe::block_on(h).unwrap_err().is_cancelled());
 }
+
+#[test]
+fn local_executor_run_composes_with_block_on_and_other_executors() {
+    use coframe::{block_on, spawn_local};
+    use std::time::Duration;
+    let ex = LocalExecutor::new();
+    let early = ex.spawn(async { 1 }); // spawned before: runs inside `run`
+    let out = block_on(ex.run(async {
+        let rc = std::rc::Rc::new(2);
+        let child = spawn_local(async move {
+            coframe::time::sleep(Duration::from_millis(2)).await; // block_on's loop
+            *rc
+        });
+        early.await.unwrap() + child.await.unwrap()
+    }));
+    assert_eq!(out, 3);
+
+    // A wake from another thread reaches the task awaiting the run.
+    let (tx, rx) = async_channel::bounded::<u32>(1);
+    let t = std::thread::spawn(move || block_on(tx.send(40)).unwrap());
+    let got = block_on(ex.run(async move {
+        spawn_local(async move { rx.recv().await.unwrap() })
+            .await
+            .unwrap()
+    }));
+    assert_eq!(got, 40);
+    t.join().unwrap();
+
+    // Two executors run inside a task of a third, waiting on each other.
+    let outer = LocalExecutor::new();
+    let (a, b) = (LocalExecutor::new(), LocalExecutor::new());
+    let (to_b, from_a) = async_channel::bounded::<u32>(1);
+    let (to_a, from_b) = async_channel::bounded::<u32>(1);
+    let sum = outer.run_until(futures_util::future::join(
+        a.run(async move {
+            spawn_local(async move {
+                to_b.send(1).await.unwrap();
+                from_b.recv().await.unwrap()
+            })
+            .await
+            .unwrap()
+        }),
+        b.run(async move {
+            let x = from_a.recv().await.unwrap();
+            to_a.send(x + 1).await.unwrap();
+            x
+        }),
+    ));
+    assert_eq!(sum, (2, 1));
+}
+
+#[test]
+fn a_busy_run_yields_to_its_driver() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // A task of `ex` that spins on yield_now until a task of `outer` runs:
+    // `run` must hand the thread back to `outer` while its tasks are busy.
+    let outer = LocalExecutor::new();
+    let ex = LocalExecutor::new();
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    outer.spawn(async move { f.store(true, Ordering::SeqCst) });
+    let spins = outer.run_until(
+        ex.run(async move { coframe::spawn_local(spin_until_set(flag)).await.unwrap() }),
+    );
+    assert!(spins >= 1);
+}

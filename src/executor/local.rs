@@ -78,6 +78,11 @@ pub(crate) struct Inner {
     /// References: the executor's own, its unspent credits, one per task
     /// cell and one per main-future waker. `Inner` is freed at zero.
     refs: AtomicUsize,
+    /// Whoever awaits a `LocalExecutor::run` of this executor while it is
+    /// pending (any thread may wake it), and whether one ever did (a hint
+    /// that spares `notify` the lock otherwise).
+    outer: Mutex<Option<Waker>>,
+    has_outer: AtomicBool,
     /// Stacks for stackful tasks (default: the process-wide pool).
     stacks: Option<crate::context::PooledStack>,
     /// The threads of `spawn_blocking` (none started until used).
@@ -130,7 +135,18 @@ impl Inner {
         self.notify();
     }
 
+    /// Wakes the task awaiting a `run` of this executor, if one waits.
+    fn wake_outer(&self) {
+        let w = self.outer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
     fn notify(&self) {
+        if self.has_outer.load(Ordering::SeqCst) && !self.on_owner_running() {
+            self.wake_outer();
+        }
         if self.on_owner_running() {
             // A wake on the owner thread inside its loop (from a task, or
             // from the event loop's own turn): the loop looks at the flags
@@ -372,6 +388,25 @@ impl Wake for MainWaker {
     }
 }
 
+/// Wakes the main future of a `run`: it is polled again at the next step,
+/// and the awaiting task is woken (also while a `run_until` of the same
+/// executor is running on this thread, which does not look at this flag).
+struct RunMain {
+    woken: AtomicBool,
+    inner: InnerRef,
+}
+
+impl Wake for RunMain {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.inner.wake_outer();
+        }
+    }
+}
+
 /// A single-threaded executor: spawns `!Send` futures and runs them on the
 /// thread that owns it.
 ///
@@ -488,6 +523,8 @@ impl LocalExecutor {
             owner: thread::current(),
             credits: Cell::new(0),
             refs: AtomicUsize::new(1),
+            outer: Mutex::new(None),
+            has_outer: AtomicBool::new(false),
             stacks,
             blocking,
         });
@@ -622,6 +659,94 @@ impl LocalExecutor {
             } else if ran == 0 && !inner.main_woken.load(Ordering::Acquire) && !inner.has_local() {
                 inner.park();
             }
+        }
+    }
+
+    /// Runs the executor's tasks while `future` runs, as a future: await
+    /// it in another executor's task, in [`block_on`](crate::block_on) or
+    /// next to other executors' `run`s (async-executor's model: the
+    /// executor makes progress only while someone polls this future).
+    ///
+    /// Each poll runs ready tasks (at most one batch, then it yields to
+    /// whoever polls it) and polls `future`; when nothing is ready it
+    /// returns `Pending` and a wake of any of its tasks or of `future`
+    /// wakes the awaiting task. `future` and the tasks spawned inside it
+    /// ([`spawn_local`](crate::spawn_local)) run on this executor; the I/O
+    /// and timers they start use the event loop of whoever drives the
+    /// `run` (`block_on`'s, the outer executor's).
+    ///
+    /// # Panics
+    ///
+    /// Polled from inside one of this executor's own tasks (as
+    /// [`run_until`](Self::run_until)).
+    ///
+    /// ```
+    /// use coframe::{block_on, spawn_local, LocalExecutor};
+    /// let (a, b) = (LocalExecutor::new(), LocalExecutor::new());
+    /// let (tx, rx) = async_channel::bounded::<u32>(1);
+    /// // Two executors driven by one block_on: a's task waits for b's.
+    /// let (got, ()) = block_on(futures_util::future::join(
+    ///     a.run(async move { spawn_local(async move { rx.recv().await.unwrap() }).await.unwrap() }),
+    ///     b.run(async move { tx.send(7).await.unwrap() }),
+    /// ));
+    /// assert_eq!(got, 7);
+    /// ```
+    pub async fn run<F: Future>(&self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        let main = Arc::new(RunMain {
+            woken: AtomicBool::new(true),
+            inner: InnerRef::new(self.inner()),
+        });
+        let main_waker = Waker::from(main.clone());
+        std::future::poll_fn(|cx| self.run_step(future.as_mut(), &main, &main_waker, cx)).await
+    }
+
+    /// One poll of [`run`](Self::run).
+    fn run_step<F: Future>(
+        &self,
+        mut future: std::pin::Pin<&mut F>,
+        main: &RunMain,
+        main_waker: &Waker,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        self.refuse_nested("run");
+        // Enter without making this executor's event loop current: the
+        // loop of whoever drives the run stays current, and is the one that
+        // turns.
+        // SAFETY: `self.sched` outlives the guard (dropped in this call).
+        let _enter = unsafe { EnterGuard::new(&self.sched) };
+        crate::thread_context::with(|cx| cx.local.set(self.inner.as_ptr()));
+        let inner = self.inner();
+        let mut mcx = Context::from_waker(main_waker);
+        loop {
+            if main.woken.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut mcx))
+                {
+                    return Poll::Ready(v);
+                }
+            }
+            let ran = inner.tick();
+            // Tasks the event loop of this executor woke (if it has one
+            // from an earlier `run_until`).
+            let events = inner.poll_events();
+            if ran == BATCH || (inner.has_local() && ran > 0) {
+                // Busy: give the driver's thread back, then come back.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if ran > 0 || events > 0 || inner.has_local() {
+                continue;
+            }
+            // Idle: register the awaiting task, then look again (a wake
+            // between the checks and the registration is not lost: wakers
+            // publish, then read `has_outer`; this side publishes, then
+            // reads their flags).
+            *inner.outer.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            inner.has_outer.store(true, Ordering::SeqCst);
+            if main.woken.load(Ordering::SeqCst) || inner.has_remote.load(Ordering::SeqCst) {
+                continue;
+            }
+            return Poll::Pending;
         }
     }
 
