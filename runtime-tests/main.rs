@@ -105,6 +105,7 @@ mod context;
 mod event_loop;
 mod frame;
 mod local;
+mod nesting;
 mod panic_safety;
 mod pool;
 mod stackful;

@@ -15,6 +15,29 @@
 //! where [`spawn`] and [`spawn_local`] put new tasks; the current frame
 //! resource (set around every poll) says where their cells come from.
 //!
+//! # Nesting: running an executor inside another's work
+//!
+//! | inside …                          | `block_on` | `ex.run_until` (other `ex`) | same `ex`'s `run_until`/`run` | `pool.block_on` |
+//! |-----------------------------------|-----------|-----------------------------|-------------------------------|-----------------|
+//! | `block_on`'s future               | yes       | yes                         | —                             | yes             |
+//! | a `LocalExecutor` task            | yes ¹     | yes                         | panics at once                | yes ¹           |
+//! | a `ThreadPool` task               | yes ¹     | yes                         | —                             | panics at once  |
+//! | a stackful task                   | yes ¹     | yes                         | panics at once (own executor) | as its executor |
+//!
+//! `ex.run(future)` is a future: await it anywhere a future may be awaited
+//! (in `block_on`, in another executor's task), except in a task of `ex`
+//! itself, where its first poll panics. A nested loop runs on the calling
+//! thread until its future completes; the nested executor's tasks and
+//! timers work, and the context of the outer one (current executor, frame
+//! resource, event loop) is restored afterwards.
+//!
+//! ¹ Allowed, but it blocks the thread: the enclosing executor's other
+//! tasks on this thread (for a pool: on this worker) wait meanwhile, so the
+//! nested future must not wait for them (on a one-worker pool, a
+//! `block_on` inside a task that awaits another pool task deadlocks).
+//! `.await` instead where possible; `spawn_blocking` runs blocking code
+//! off the executor. Each row is a test in `runtime-tests/nesting.rs`.
+//!
 //! # Adding an executor (thread pool, `Strand<E>`)
 //!
 //! The crate-internal contract, for the executors still to come:
@@ -162,7 +185,7 @@ impl<A: Affinity, F: sealed::Spawn<A>> SpawnableOn<A> for F {}
 ///
 /// A type that is no frame allocator at all names [`MemoryResource`] and
 /// the `allocator-api2` adapter
-/// [`Allocator2`](crate::frame::Allocator2) (`bumpalo::Bump` is used as
+/// `frame::Allocator2` (`bumpalo::Bump` is used as
 /// `Allocator2(Bump::new())`, on a [`LocalExecutor`]):
 ///
 /// ```compile_fail,E0277

@@ -253,7 +253,7 @@ impl<T> JoinHandle<T> {
     /// Cancels the task. A task that is not running has its future dropped
     /// the next time its executor runs (it is queued for that); a running
     /// task has it dropped when the current poll returns. Awaiting the
-    /// handle then gives [`JoinError::Cancelled`]. No effect on a finished
+    /// handle then gives a cancelled [`JoinError`]. No effect on a finished
     /// task.
     ///
     /// ```
