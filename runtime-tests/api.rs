@@ -527,3 +527,41 @@ fn a_busy_run_yields_to_its_driver() {
     );
     assert!(spins >= 1);
 }
+
+#[test]
+fn pool_thread_hooks_run_on_every_worker_and_a_panicking_hook_is_contained() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let names = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stops = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (n, s) = (names.clone(), stops.clone());
+    let here = |v: &Mutex<Vec<String>>| {
+        let name = std::thread::current().name().unwrap().to_owned();
+        v.lock().unwrap().push(name);
+    };
+    let pool = ThreadPool::builder()
+        .worker_threads(2)
+        .thread_name("hooked")
+        .on_thread_start(move || {
+            here(&n);
+            panic!("a start hook that panics");
+        })
+        .on_thread_stop(move || here(&s))
+        .build()
+        .unwrap();
+    // The workers run tasks although their start hook panicked.
+    let hs: Vec<_> = (0..8).map(|i| pool.spawn(async move { i })).collect();
+    let sum: i32 = pool.block_on(async {
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, 28);
+    drop(pool);
+    let want: HashSet<String> = ["hooked-0", "hooked-1"].map(String::from).into();
+    let started: HashSet<String> = names.lock().unwrap().iter().cloned().collect();
+    let stopped: HashSet<String> = stops.lock().unwrap().iter().cloned().collect();
+    assert_eq!((started, stopped), (want.clone(), want));
+}

@@ -67,6 +67,26 @@ pub struct ThreadPoolBuilder {
     stackful_stack_size: Option<usize>,
     max_blocking_threads: Option<usize>,
     blocking_keep_alive: Option<std::time::Duration>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+}
+
+/// A thread start or stop hook of the builder.
+#[derive(Clone)]
+struct Hook(Arc<dyn Fn() + Send + Sync + 'static>);
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook(..)")
+    }
+}
+
+impl Hook {
+    /// Runs the hook; a panic in it is contained (the standard panic hook
+    /// has printed it) so the worker runs on or exits as planned.
+    fn call(&self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)()));
+    }
 }
 
 /// Why a [`ThreadPoolBuilder`] could not build a pool.
@@ -111,6 +131,8 @@ impl Default for ThreadPoolBuilder {
             stackful_stack_size: None,
             max_blocking_threads: None,
             blocking_keep_alive: None,
+            on_thread_start: None,
+            on_thread_stop: None,
         }
     }
 }
@@ -217,6 +239,44 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Runs `f` on each worker thread when it starts, before it runs any
+    /// task (say, to pin the thread to a core or name it in a profiler). A
+    /// panic in `f` is contained: the standard panic hook prints it and the
+    /// worker starts anyway.
+    ///
+    /// ```
+    /// use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (started.clone(), stopped.clone());
+    /// let pool = coframe::ThreadPool::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_thread_stop(move || { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.block_on(pool.spawn(async {})).unwrap();
+    /// drop(pool); // joins the workers
+    /// assert_eq!((started.load(Ordering::SeqCst), stopped.load(Ordering::SeqCst)), (2, 2));
+    /// ```
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// Runs `f` on each worker thread when it stops, after its last task
+    /// (at shutdown). A panic in `f` is contained, as in
+    /// [`on_thread_start`](Self::on_thread_start).
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .on_thread_stop(|| println!("worker stopping")).build().unwrap();
+    /// drop(pool);
+    /// ```
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_stop = Some(Hook(Arc::new(f)));
+        self
+    }
+
     /// Starts the workers.
     ///
     /// ```
@@ -254,7 +314,17 @@ impl ThreadPoolBuilder {
                 b = b.stack_size(size);
             }
             let s = shared.clone();
-            match b.spawn(move || worker::worker_main(s, index, local)) {
+            let (start, stop) = (self.on_thread_start.clone(), self.on_thread_stop.clone());
+            let main = move || {
+                if let Some(h) = start {
+                    h.call();
+                }
+                worker::worker_main(s, index, local);
+                if let Some(h) = stop {
+                    h.call();
+                }
+            };
+            match b.spawn(main) {
                 Ok(t) => threads.push(t),
                 Err(e) => {
                     // Stop the workers already started (the rest of the
