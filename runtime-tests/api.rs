@@ -565,3 +565,56 @@ fn pool_thread_hooks_run_on_every_worker_and_a_panicking_hook_is_contained() {
     let stopped: HashSet<String> = stops.lock().unwrap().iter().cloned().collect();
     assert_eq!((started, stopped), (want.clone(), want));
 }
+
+#[test]
+fn unhandled_panic_shut_down_stops_a_local_executor_and_a_pool() {
+    use coframe::executor::UnhandledPanic;
+    // Ignore (the default): the executor runs on.
+    let ex = LocalExecutor::new();
+    ex.spawn(async { panic!("ignored") });
+    ex.run_until_stalled();
+    assert_eq!(ex.run_until(ex.spawn(async { 1 })).unwrap(), 1);
+
+    let ex = LocalExecutor::builder()
+        .unhandled_panic(UnhandledPanic::ShutDown)
+        .build()
+        .unwrap();
+    let waiting = ex.spawn(std::future::pending::<()>());
+    let bad = ex.spawn(async { panic!("fatal") });
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ex.run_until(std::future::pending::<()>())
+    }));
+    let msg = crate::panic_message(run.unwrap_err());
+    assert!(msg.contains("UnhandledPanic::ShutDown"), "{msg}");
+    assert!(ex.run_until(bad).unwrap_err().is_panic());
+    assert!(ex.run_until(waiting).unwrap_err().is_cancelled());
+    // Later spawns are cancelled at once.
+    assert!(ex
+        .run_until(ex.spawn(async { 2 }))
+        .unwrap_err()
+        .is_cancelled());
+
+    let pool = ThreadPool::builder()
+        .worker_threads(2)
+        .unhandled_panic(UnhandledPanic::ShutDown)
+        .build()
+        .unwrap();
+    let waiting = pool.spawn(std::future::pending::<()>());
+    let bad = pool.spawn(async { panic!("fatal") });
+    assert!(pool.block_on(bad).unwrap_err().is_panic());
+    assert!(pool.block_on(waiting).unwrap_err().is_cancelled());
+    assert!(pool
+        .block_on(pool.spawn(async {}))
+        .unwrap_err()
+        .is_cancelled());
+    // A panicking stackful task counts too.
+    let pool = ThreadPool::builder()
+        .worker_threads(1)
+        .unhandled_panic(UnhandledPanic::ShutDown)
+        .build()
+        .unwrap();
+    let waiting = pool.spawn(std::future::pending::<()>());
+    let bad = pool.spawn_stackful(|| panic!("stackful fatal"));
+    assert!(pool.block_on(bad).unwrap_err().is_panic());
+    assert!(pool.block_on(waiting).unwrap_err().is_cancelled());
+}

@@ -83,6 +83,9 @@ pub(crate) struct Inner {
     /// that spares `notify` the lock otherwise).
     outer: Mutex<Option<Waker>>,
     has_outer: AtomicBool,
+    /// `UnhandledPanic::ShutDown`, and whether a task panicked since.
+    shutdown_on_panic: bool,
+    panicked: AtomicBool,
     /// Stacks for stackful tasks (default: the process-wide pool).
     stacks: Option<crate::context::PooledStack>,
     /// The threads of `spawn_blocking` (none started until used).
@@ -263,6 +266,12 @@ impl Inner {
 }
 
 impl Schedule for Inner {
+    fn task_panicked(&self) {
+        if self.shutdown_on_panic {
+            self.panicked.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         self.stacks.clone()
     }
@@ -290,8 +299,15 @@ impl Schedule for Inner {
             unsafe { (*head.as_ptr()).links.prev.set(Some(p)) };
         }
         self.live.set(Some(p));
-        // SAFETY: owner thread.
-        unsafe { self.push_local(Runnable::from_raw(p)) }
+        if self.closed.get() {
+            // Shut down (after an unhandled panic, or a spawn from a
+            // destructor during the drop): cancelled at once, so its
+            // handle gives a cancelled JoinError instead of waiting forever.
+            cancel_fresh(p);
+            return;
+        }
+        // SAFETY: owner thread, short borrow; not closed (checked above).
+        unsafe { (*self.local.get()).push_back(Runnable::from_raw(p)) }
     }
 
     fn release(&self, task: NonNull<Header>) {
@@ -340,6 +356,16 @@ impl Schedule for Inner {
         }
         self.refs.fetch_sub(1, Ordering::AcqRel) == 1
     }
+}
+
+/// Cancels a task spawned on a closed executor, at its spawn.
+#[cold]
+#[inline(never)]
+fn cancel_fresh(p: NonNull<Header>) {
+    // SAFETY: a fresh task of a local executor (owner thread), linked in
+    // its live list, not running and not completed; its runnable was
+    // consumed by `bind` (forgotten), as shutdown forgets queued ones.
+    unsafe { cancel_now(p) }
 }
 
 /// A counted pointer to an `Inner` (for the main-future waker).
@@ -499,13 +525,14 @@ impl LocalExecutor {
     }
 
     fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
-        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY, default_blocking())
+        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY, default_blocking(), false)
     }
 
     fn with_parts(
         stacks: Option<crate::context::PooledStack>,
         queue_capacity: usize,
         blocking: super::blocking::BlockingPool,
+        shutdown_on_panic: bool,
     ) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
@@ -525,6 +552,8 @@ impl LocalExecutor {
             refs: AtomicUsize::new(1),
             outer: Mutex::new(None),
             has_outer: AtomicBool::new(false),
+            shutdown_on_panic,
+            panicked: AtomicBool::new(false),
             stacks,
             blocking,
         });
@@ -653,6 +682,10 @@ impl LocalExecutor {
                 }
             }
             let ran = inner.tick();
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
             if ran == BATCH {
                 // Busy: I/O and timers are not starved by ready tasks.
                 inner.poll_events();
@@ -726,6 +759,10 @@ impl LocalExecutor {
                 }
             }
             let ran = inner.tick();
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
             // Tasks the event loop of this executor woke (if it has one
             // from an earlier `run_until`).
             let events = inner.poll_events();
@@ -764,7 +801,16 @@ impl LocalExecutor {
         let _enter = self.enter();
         let inner = self.inner();
         loop {
-            while inner.tick() != 0 || inner.has_local() {}
+            while inner.tick() != 0 || inner.has_local() {
+                if inner.panicked.load(Ordering::Relaxed) {
+                    drop(_enter);
+                    self.shut_down_after_panic();
+                }
+            }
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
             // Ready I/O and expired timers may make tasks ready again.
             if inner.poll_events() == 0 || !inner.has_local() {
                 break;
@@ -793,6 +839,7 @@ pub struct LocalExecutorBuilder {
     queue_capacity: Option<usize>,
     max_blocking_threads: Option<usize>,
     blocking_keep_alive: Option<std::time::Duration>,
+    unhandled_panic: super::UnhandledPanic,
 }
 
 fn default_blocking() -> super::blocking::BlockingPool {
@@ -873,6 +920,25 @@ impl LocalExecutorBuilder {
         self
     }
 
+    /// What the executor does when a task panics (default
+    /// [`UnhandledPanic::Ignore`](super::UnhandledPanic::Ignore): the
+    /// panic goes to the task's handle only).
+    ///
+    /// ```
+    /// use coframe::executor::UnhandledPanic;
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .unhandled_panic(UnhandledPanic::ShutDown).build().unwrap();
+    /// let waiting = ex.spawn(std::future::pending::<()>());
+    /// ex.spawn(async { panic!("boom") });
+    /// let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.run_until_stalled()));
+    /// assert!(run.is_err()); // the loop that ran the task panicked, saying why
+    /// assert!(ex.run_until(waiting).unwrap_err().is_cancelled());
+    /// ```
+    pub fn unhandled_panic(mut self, policy: super::UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
     /// Builds the executor, owned by the calling thread.
     ///
     /// ```
@@ -898,6 +964,7 @@ impl LocalExecutorBuilder {
             stacks,
             self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
             blocking,
+            self.unhandled_panic == super::UnhandledPanic::ShutDown,
         ))
     }
 }
@@ -932,6 +999,25 @@ impl Drop for LocalExecutor {
             !self.inner().on_owner_running(),
             "coframe: a LocalExecutor was dropped from inside one of its own tasks"
         );
+        self.close();
+        let inner = self.inner();
+        // The executor's own reference and its unspent credits; task cells
+        // still held by handles or wakers keep `Inner` alive after this.
+        let n = inner.credits.replace(0) + 1;
+        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // SAFETY: last counted reference: drop the shared strong count.
+            unsafe { free_scheduler(self.inner) };
+        }
+    }
+}
+
+impl LocalExecutor {
+    /// Shutdown (rule 8): mark closed, forget the queues, cancel every live
+    /// task, drop the event loop and the queued blocking closures. The
+    /// executor's state stays (its handles and wakers may outlive it);
+    /// later spawns are cancelled at once. Owner thread, outside the
+    /// executor's own tasks.
+    fn close(&self) {
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).
@@ -964,12 +1050,18 @@ impl Drop for LocalExecutor {
         let driver = inner.driver.borrow_mut().take();
         drop(driver);
         drop(enter);
-        // The executor's own reference and its unspent credits; task cells
-        // still held by handles or wakers keep `Inner` alive after this.
-        let n = inner.credits.replace(0) + 1;
-        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
-            // SAFETY: last counted reference: drop the shared strong count.
-            unsafe { free_scheduler(self.inner) };
-        }
+    }
+
+    /// `UnhandledPanic::ShutDown`, after a task panicked in the loop that
+    /// calls this: shut down, then panic saying why.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn shut_down_after_panic(&self) -> ! {
+        self.close();
+        panic!(
+            "coframe: a task of this LocalExecutor panicked and its unhandled-panic policy is \
+             UnhandledPanic::ShutDown: the executor is shut down (its tasks were cancelled)"
+        )
     }
 }

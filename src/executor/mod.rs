@@ -86,6 +86,30 @@ use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+/// What an executor does when one of its tasks panics
+/// ([`ThreadPoolBuilder::unhandled_panic`],
+/// [`LocalExecutorBuilder::unhandled_panic`]).
+///
+/// ```
+/// use coframe::executor::UnhandledPanic;
+/// assert_eq!(UnhandledPanic::default(), UnhandledPanic::Ignore);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnhandledPanic {
+    /// The panic goes to the task's handle as a panic
+    /// [`JoinError`](crate::JoinError) and the executor runs on (the
+    /// default, as tokio's).
+    #[default]
+    Ignore,
+    /// The panic also shuts the executor down: every unfinished task is
+    /// cancelled and later spawns are cancelled at once. A `LocalExecutor`
+    /// does so in the `run_until`/`run_until_stalled`/`run` that ran the
+    /// task, which then panics saying so; a `ThreadPool` on the worker that
+    /// ran it (as [`ThreadPool::shutdown`] from inside a task).
+    ShutDown,
+}
+
 /// Marker: the executor runs all its tasks on one thread.
 ///
 /// ```

@@ -55,6 +55,10 @@ impl Pinned {
 }
 
 impl Schedule for Pinned {
+    fn task_panicked(&self) {
+        self.pool.task_panicked()
+    }
+
     fn schedule(&self, runnable: Runnable) {
         match self.worker.load(Ordering::Acquire) {
             UNPINNED => self.pool.schedule(runnable),

@@ -274,12 +274,23 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                     }
                     Err(payload) => {
                         finish(stage, Err(JoinError::panic(payload)));
+                        tell_panicked(h);
                         true
                     }
                 }
             })
         }
     }
+}
+
+/// Tells the task's executor that its poll panicked (its unhandled-panic
+/// policy). Out of line: only a panic reaches it.
+#[cold]
+#[inline(never)]
+fn tell_panicked(h: NonNull<Header>) {
+    // SAFETY: the cell is live (the poller's executor reference).
+    let hd = unsafe { header(h) };
+    hd.scheduler().task_panicked();
 }
 
 /// # Safety

@@ -179,6 +179,11 @@ pub trait Schedule: Send + Sync + 'static {
     /// current poll, if it can be pinned and is not yet. Default: nothing.
     fn pin_here(&self) {}
 
+    /// A task's poll panicked (on the thread that ran it, after its result
+    /// was stored): the executor applies its unhandled-panic policy.
+    /// Default: nothing.
+    fn task_panicked(&self) {}
+
     /// For a thread pool: a fresh, not yet pinned scheduler for one
     /// stackful task spawned onto it (from a worker, or from any other
     /// thread: the task is pinned to the worker of its first poll).

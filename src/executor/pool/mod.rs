@@ -69,6 +69,7 @@ pub struct ThreadPoolBuilder {
     blocking_keep_alive: Option<std::time::Duration>,
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
+    unhandled_panic: super::UnhandledPanic,
 }
 
 /// A thread start or stop hook of the builder.
@@ -133,6 +134,7 @@ impl Default for ThreadPoolBuilder {
             blocking_keep_alive: None,
             on_thread_start: None,
             on_thread_stop: None,
+            unhandled_panic: super::UnhandledPanic::Ignore,
         }
     }
 }
@@ -277,6 +279,25 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// What the pool does when a task panics (default
+    /// [`UnhandledPanic::Ignore`](super::UnhandledPanic::Ignore): the
+    /// panic goes to the task's handle only).
+    ///
+    /// ```
+    /// use coframe::executor::UnhandledPanic;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .unhandled_panic(UnhandledPanic::ShutDown).build().unwrap();
+    /// let waiting = pool.spawn(std::future::pending::<()>());
+    /// let bad = pool.spawn(async { panic!("boom") });
+    /// assert!(pool.block_on(bad).unwrap_err().is_panic());
+    /// // The panic shut the pool down: the other task is cancelled.
+    /// assert!(coframe::block_on(waiting).unwrap_err().is_cancelled());
+    /// ```
+    pub fn unhandled_panic(mut self, policy: super::UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
     /// Starts the workers.
     ///
     /// ```
@@ -304,7 +325,8 @@ impl ThreadPoolBuilder {
                 .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
             format!("{}-blocking", self.name),
         );
-        let (shared, locals) = Shared::new(workers, stacks, blocking);
+        let (mut shared, locals) = Shared::new(workers, stacks, blocking);
+        shared.shutdown_on_panic = self.unhandled_panic == super::UnhandledPanic::ShutDown;
         let shared = Arc::new(shared);
         let sched: Arc<dyn Schedule> = shared.clone();
         let mut threads = Vec::with_capacity(workers);

@@ -247,6 +247,8 @@ pub(crate) struct Shared {
     pub(crate) reactor: Option<crate::reactor::Handle>,
     /// The threads of `spawn_blocking` (none started until used).
     pub(crate) blocking: crate::executor::blocking::BlockingPool,
+    /// `UnhandledPanic::ShutDown`: a task's panic shuts the pool down.
+    pub(crate) shutdown_on_panic: bool,
 }
 
 impl Shared {
@@ -289,6 +291,7 @@ impl Shared {
             event_loop: driver.map(parking_lot::Mutex::new),
             reactor,
             blocking,
+            shutdown_on_panic: false,
         };
         (shared, locals)
     }
@@ -434,6 +437,18 @@ impl Shared {
 }
 
 impl Schedule for Shared {
+    /// `UnhandledPanic::ShutDown`: as `ThreadPool::shutdown` from inside a
+    /// task (this runs on the worker that ran the panicking task): start
+    /// the shutdown and take part as its starter, without joining.
+    fn task_panicked(&self) {
+        if self.shutdown_on_panic {
+            self.blocking.shutdown();
+            if self.begin_shutdown() {
+                self.finish_participant();
+            }
+        }
+    }
+
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         Some(self.stacks.clone())
     }
