@@ -618,3 +618,51 @@ fn unhandled_panic_shut_down_stops_a_local_executor_and_a_pool() {
     assert!(pool.block_on(bad).unwrap_err().is_panic());
     assert!(pool.block_on(waiting).unwrap_err().is_cancelled());
 }
+
+#[test]
+fn a_pool_handle_spawns_from_any_thread_and_is_current_inside_the_pool() {
+    use coframe::executor::PoolHandle;
+    fn send_sync_clone<T: Send + Sync + Clone>(_: &T) {}
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    let handle = pool.handle();
+    send_sync_clone(&handle);
+    let threads: Vec<_> = (0..4u64)
+        .map(|i| {
+            let h = handle.clone();
+            std::thread::spawn(move || h.spawn(async move { i }))
+        })
+        .collect();
+    let hs: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let sum: u64 = hs.into_iter().map(|h| pool.block_on(h).unwrap()).sum();
+    assert_eq!(sum, 6);
+
+    // current() inside a task, a stackful task and a block_on of the pool.
+    let inner = pool
+        .block_on(pool.spawn(async { PoolHandle::current().spawn(async { 1 }).await.unwrap() }));
+    assert_eq!(inner.unwrap(), 1);
+    let stackful = pool.spawn_stackful(|| {
+        let h = PoolHandle::current().spawn(async { 2 });
+        coframe::stackful::wait(h).unwrap()
+    });
+    assert_eq!(pool.block_on(stackful).unwrap(), 2);
+    assert!(pool.block_on(async { PoolHandle::try_current().is_some() }));
+    // Not in a LocalExecutor, nor outside every executor.
+    assert!(PoolHandle::try_current().is_none());
+    let ex = LocalExecutor::new();
+    assert!(!ex.run_until(async { PoolHandle::try_current().is_some() }));
+
+    // enter(): coframe::spawn reaches the pool until the guard goes.
+    {
+        let _g = handle.enter();
+        let h = coframe::spawn(async { std::thread::current().name().map(str::to_owned) });
+        let name = handle.block_on(h).unwrap().unwrap();
+        assert!(name.starts_with("coframe-worker"), "{name}");
+        assert!(PoolHandle::try_current().is_some());
+    }
+    assert!(coframe::try_spawn(async {}).is_err());
+
+    // After the pool is gone, what a handle spawns is cancelled at once.
+    drop(pool);
+    let late = handle.spawn(async { 3 });
+    assert!(coframe::block_on(late).unwrap_err().is_cancelled());
+}

@@ -75,7 +75,9 @@ pub(crate) mod strand;
 pub use block_on::block_on;
 pub use join_set::JoinSet;
 pub use local::{LocalExecutor, LocalExecutorBuilder};
-pub use pool::{BuildError, PoolMetrics, ThreadPool, ThreadPoolBuilder};
+pub use pool::{
+    BuildError, PoolEnterGuard, PoolHandle, PoolMetrics, ThreadPool, ThreadPoolBuilder,
+};
 pub use run_async::{run_async, try_run_async};
 pub use strand::{HandlerFor, Strand, WeakStrand};
 

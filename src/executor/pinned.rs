@@ -55,6 +55,10 @@ impl Pinned {
 }
 
 impl Schedule for Pinned {
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(&*self.pool)
+    }
+
     fn task_panicked(&self) {
         self.pool.task_panicked()
     }

@@ -756,7 +756,7 @@ impl<R> Future for PinnedStackful<R> {
 /// Spawns a stackful task running `f` on a stack from `stacks` on `pool`,
 /// pinned to the worker of its first poll, with its cell from the current
 /// (thread-safe) frame resource.
-fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
+pub(crate) fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,

@@ -179,6 +179,12 @@ pub trait Schedule: Send + Sync + 'static {
     /// current poll, if it can be pinned and is not yet. Default: nothing.
     fn pin_here(&self) {}
 
+    /// The executor's shared state as `Any`, for the executor layer to
+    /// recognise its own (a pool's handle). Default: none.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
+
     /// A task's poll panicked (on the thread that ran it, after its result
     /// was stored): the executor applies its unhandled-panic policy.
     /// Default: nothing.

@@ -25,6 +25,7 @@
 //! Shutdown is described in `shared.rs`; the user-facing contract is on
 //! [`ThreadPool::shutdown`].
 
+mod handle;
 mod idle;
 mod queue;
 mod shared;
@@ -33,6 +34,7 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use handle::{PoolEnterGuard, PoolHandle};
 pub(crate) use shared::Shared;
 pub(crate) use worker::{current_worker, Core};
 

@@ -437,6 +437,10 @@ impl Shared {
 }
 
 impl Schedule for Shared {
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
+    }
+
     /// `UnhandledPanic::ShutDown`: as `ThreadPool::shutdown` from inside a
     /// task (this runs on the worker that ran the panicking task): start
     /// the shutdown and take part as its starter, without joining.
