@@ -666,3 +666,67 @@ fn a_pool_handle_spawns_from_any_thread_and_is_current_inside_the_pool() {
     let late = handle.spawn(async { 3 });
     assert!(coframe::block_on(late).unwrap_err().is_cancelled());
 }
+
+#[test]
+fn a_local_spawner_spawns_from_other_threads_onto_the_executor_thread() {
+    use std::sync::Arc;
+    fn send_sync_clone<T: Send + Sync + Clone>(_: &T) {}
+    let ex = LocalExecutor::new();
+    let spawner = ex.spawner();
+    send_sync_clone(&spawner);
+    let owner = std::thread::current().id();
+    // Four threads spawn while the executor runs (it is woken by them).
+    let handles = ex.run_until(async {
+        let threads: Vec<_> = (0..4u64)
+            .map(|i| {
+                let s = spawner.clone();
+                std::thread::spawn(move || {
+                    (0..50u64)
+                        .map(|j| s.spawn(async move { (i * 50 + j, std::thread::current().id()) }))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in threads {
+            all.extend(t.join().unwrap());
+        }
+        let mut sum = 0;
+        for h in all {
+            let (v, ran_on) = h.await.unwrap();
+            assert_eq!(ran_on, owner);
+            sum += v;
+        }
+        sum
+    });
+    assert_eq!(handles, (0..200).sum::<u64>());
+
+    // Racing with the executor's drop: every task either ran or was
+    // cancelled, and every cell went back to its allocator.
+    use coframe::frame::{Counting, Recycling, SyncResourceHandle};
+    let frames = Arc::new(Counting::new(Recycling));
+    let ex = LocalExecutor::new();
+    let spawner = ex.spawner();
+    let f = frames.clone();
+    let t = std::thread::spawn(move || {
+        let root: coframe::frame::ResourceHandle = SyncResourceHandle::owning(f).into();
+        let _g = coframe::frame::set_current(&root);
+        (0..500)
+            .map(|i| spawner.spawn(async move { i }))
+            .collect::<Vec<_>>()
+    });
+    ex.run_until_stalled();
+    drop(ex);
+    let hs = t.join().unwrap();
+    let (mut ran, mut cancelled) = (0, 0);
+    for h in hs {
+        match coframe::block_on(h) {
+            Ok(_) => ran += 1,
+            Err(e) if e.is_cancelled() => cancelled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ran + cancelled, 500);
+    assert_eq!(frames.total_allocations(), 500);
+    assert_eq!(frames.live_frames(), 0);
+}

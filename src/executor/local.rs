@@ -52,6 +52,8 @@ pub(crate) fn running() -> *const Inner {
 
 struct Remote {
     queue: Vec<Runnable>,
+    /// Tasks spawned from other threads (`LocalSpawner`), not yet bound.
+    fresh: Vec<Runnable>,
     closed: bool,
 }
 
@@ -200,11 +202,20 @@ impl Inner {
         if !self.has_remote.load(Ordering::Acquire) {
             return;
         }
-        let taken = {
+        let (taken, fresh) = {
             let mut q = self.remote.lock().unwrap_or_else(|e| e.into_inner());
             self.has_remote.store(false, Ordering::Relaxed);
-            std::mem::take(&mut q.queue)
+            let fresh = if q.fresh.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut q.fresh)
+            };
+            (std::mem::take(&mut q.queue), fresh)
         };
+        for r in fresh {
+            // Spawned from another thread: registered here, on the owner.
+            self.bind(r);
+        }
         for r in taken {
             // SAFETY: owner thread (called from the executor's loop).
             unsafe { self.push_local(r) };
@@ -414,6 +425,110 @@ impl Wake for MainWaker {
     }
 }
 
+/// A `Send + Sync` spawner for a [`LocalExecutor`]: spawns `Send` futures
+/// from any thread; they run on the executor's own thread, the next time
+/// it runs ([`LocalExecutor::spawner`]).
+///
+/// A spawn from another thread queues the new task on the executor's
+/// remote queue and wakes the executor (or whoever awaits its
+/// [`run`](LocalExecutor::run)); the executor registers and runs it. Once
+/// the executor is dropped (or shut down), what a spawner spawns is
+/// cancelled at once.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let spawner = ex.spawner();
+/// let owner = std::thread::current().id();
+/// let h = std::thread::spawn(move || spawner.spawn(async move {
+///     std::thread::current().id()
+/// })).join().unwrap();
+/// assert_eq!(ex.run_until(h).unwrap(), owner); // ran on the executor's thread
+/// ```
+#[derive(Clone)]
+pub struct LocalSpawner {
+    inner: Arc<InnerRef>,
+}
+
+impl std::fmt::Debug for LocalSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSpawner").finish_non_exhaustive()
+    }
+}
+
+impl LocalSpawner {
+    /// Spawns a `Send` future to run on the executor's thread; its cell
+    /// comes from the calling thread's current frame resource (a
+    /// thread-safe one: a local-only current resource is replaced by the
+    /// default, as on a pool).
+    ///
+    /// # Panics
+    ///
+    /// If the resource refuses the allocation.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let spawner = ex.spawner();
+    /// let h = spawner.spawn(async { 5 }); // also from this thread
+    /// assert_eq!(ex.run_until(h).unwrap(), 5);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send,
+    {
+        let inner: &Inner = &self.inner;
+        let resource: crate::frame::ResourceHandle =
+            crate::frame::SyncResourceHandle::current().into();
+        let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if q.closed {
+            drop(q);
+            return spawn_refused(future, resource);
+        }
+        // Allocated under the lock, so a concurrent shutdown either sees
+        // it in `fresh` (and cancels it) or refuses it above.
+        // SAFETY: the future and its output are Send; the runnable goes to
+        // the owner thread's `bind` (through `fresh`), and the cell gets
+        // its executor reference just below.
+        let (handle, runnable) = unsafe { crate::task::allocate_unbound(future, inner, resource) }
+            .unwrap_or_else(|e| super::refused(e));
+        inner.refs.fetch_add(1, Ordering::Relaxed);
+        q.fresh.push(runnable);
+        inner.has_remote.store(true, Ordering::SeqCst);
+        drop(q);
+        inner.notify();
+        handle
+    }
+}
+
+/// A spawn onto a shut-down local executor: a task whose scheduler cancels
+/// it at once, on this thread (its future is `Send`).
+#[cold]
+fn spawn_refused<F>(future: F, resource: crate::frame::ResourceHandle) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    /// Cancels every task bound to it.
+    struct Refused;
+    impl Schedule for Refused {
+        fn schedule(&self, runnable: Runnable) {
+            runnable.into_raw();
+        }
+        fn bind(&self, runnable: Runnable) {
+            // SAFETY: a fresh task (not running, not completed) whose
+            // future is Send: it may be dropped on this thread.
+            unsafe { cancel_now(runnable.into_raw()) }
+        }
+        fn release(&self, _task: NonNull<Header>) {}
+        fn is_local(&self) -> bool {
+            false
+        }
+    }
+    // SAFETY: the future and its output are Send.
+    unsafe { crate::task::try_spawn_unchecked(future, Arc::new(Refused), resource) }
+        .unwrap_or_else(|e| super::refused(e))
+}
+
 /// Wakes the main future of a `run`: it is polled again at the next step,
 /// and the awaiting task is woken (also while a `run_until` of the same
 /// executor is running on this thread, which does not look at this flag).
@@ -503,6 +618,21 @@ impl LocalExecutor {
         Self::with_stacks(Some(stacks))
     }
 
+    /// A `Send` spawner for this executor: spawns `Send` futures from any
+    /// thread, to run on this executor's thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let spawner = ex.spawner();
+    /// let t = std::thread::spawn(move || spawner.spawn(async { 2 }));
+    /// assert_eq!(ex.run_until(t.join().unwrap()).unwrap(), 2);
+    /// ```
+    pub fn spawner(&self) -> LocalSpawner {
+        LocalSpawner {
+            inner: Arc::new(InnerRef::new(self.inner())),
+        }
+    }
+
     /// A [`LocalExecutorBuilder`] with the defaults, to match
     /// [`ThreadPool::builder`](crate::ThreadPool::builder).
     ///
@@ -540,6 +670,7 @@ impl LocalExecutor {
             closed: Cell::new(false),
             remote: Mutex::new(Remote {
                 queue: Vec::new(),
+                fresh: Vec::new(),
                 closed: false,
             }),
             has_remote: AtomicBool::new(false),
@@ -1024,13 +1155,17 @@ impl LocalExecutor {
         let enter = self.enter_with(false);
         let inner = self.inner();
         inner.closed.set(true);
-        let remote = {
+        let (remote, fresh) = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
             q.closed = true;
-            std::mem::take(&mut q.queue)
+            (std::mem::take(&mut q.queue), std::mem::take(&mut q.fresh))
         };
         for r in remote {
             r.into_raw();
+        }
+        for r in fresh {
+            // Registered, then cancelled at once (the executor is closed).
+            inner.bind(r);
         }
         // SAFETY: owner thread.
         while let Some(r) = unsafe { inner.pop_local() } {

@@ -186,6 +186,35 @@ pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
     Ok(unsafe { bind(ptr) })
 }
 
+/// Allocates a task for `future` with `scheduler` as its executor but
+/// does not register it: returns its handle and its first `Runnable`,
+/// which the caller hands to the scheduler's `bind` on the executor's
+/// thread (a spawn from another thread onto a local executor).
+///
+/// # Safety
+///
+/// As [`try_spawn_unchecked`]; on success the caller gives the cell its
+/// scheduler reference (the executor's own count protocol) and hands the
+/// runnable to `bind` on the executor's thread, or cancels the task there.
+pub(crate) unsafe fn allocate_unbound<F: Future>(
+    future: F,
+    scheduler: &dyn Schedule,
+    resource: ResourceHandle,
+) -> Result<(JoinHandle<F::Output>, Runnable), AllocError> {
+    // SAFETY: forwarded contract.
+    let ptr = unsafe {
+        raw::allocate(
+            move || Ok::<F, Infallible>(future),
+            NonNull::from(scheduler),
+            resource,
+        )
+    }
+    .map_err(SpawnError::into_alloc)?;
+    // SAFETY: a fresh cell: its HANDLE bit and reference go to the handle.
+    let handle = unsafe { JoinHandle::from_raw(ptr) };
+    Ok((handle, Runnable::from_raw(ptr)))
+}
+
 /// Hands a fresh cell to its scheduler: the `HANDLE` bit and one reference
 /// go to the returned handle, the first `Runnable` to `Schedule::bind`.
 ///
