@@ -86,6 +86,7 @@ pub use executor::{
 };
 pub use task::{yield_now, JoinError, JoinHandle};
 
+mod coop;
 mod loom;
 mod reactor;
 mod thread_context;

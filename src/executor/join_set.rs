@@ -288,7 +288,18 @@ impl<T> JoinSet<T> {
                 _ => *w = Some(cx.waker().clone()),
             }
         }
+        // At most the slots queued now: a handle that yields for the
+        // cooperative budget queues itself again, and must not be polled
+        // again in this poll.
+        let mut left = lock(&self.ready.list).len();
         loop {
+            if left == 0 {
+                if !lock(&self.ready.list).is_empty() {
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
+            left -= 1;
             let Some(index) = lock(&self.ready.list).pop_front() else {
                 return Poll::Pending;
             };

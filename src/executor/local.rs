@@ -804,9 +804,11 @@ impl LocalExecutor {
         let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
         let mut cx = Context::from_waker(&waker);
         inner.main_woken.store(true, Ordering::SeqCst);
+        let _coop = crate::coop::EndOnDrop;
         loop {
             if inner.main_woken.load(Ordering::Acquire) {
                 inner.main_woken.store(false, Ordering::SeqCst);
+                crate::coop::reset();
                 if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx))
                 {
                     return v;
@@ -882,8 +884,12 @@ impl LocalExecutor {
         crate::thread_context::with(|cx| cx.local.set(self.inner.as_ptr()));
         let inner = self.inner();
         let mut mcx = Context::from_waker(main_waker);
+        // The enclosing poll (whoever awaits the run) gets a fresh budget
+        // from its own executor at its next poll.
+        let _coop = crate::coop::EndOnDrop;
         loop {
             if main.woken.swap(false, Ordering::SeqCst) {
+                crate::coop::reset();
                 if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut mcx))
                 {
                     return Poll::Ready(v);
@@ -930,6 +936,7 @@ impl LocalExecutor {
     pub fn run_until_stalled(&self) {
         self.refuse_nested("run_until_stalled");
         let _enter = self.enter();
+        let _coop = crate::coop::EndOnDrop;
         let inner = self.inner();
         loop {
             while inner.tick() != 0 || inner.has_local() {

@@ -288,6 +288,17 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// The output of a completed task, through the cooperative budget
+    /// (`coop.rs`): when the polling task has seen enough ready futures in
+    /// this poll, it is woken and yields instead (the output stays).
+    #[inline(always)]
+    fn ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        if !crate::coop::proceed(cx) {
+            return Poll::Pending;
+        }
+        Poll::Ready(self.take())
+    }
+
     fn take(&mut self) -> Result<T, JoinError> {
         let mut out: Option<Result<T, JoinError>> = None;
         // SAFETY: COMPLETED is set (checked by the caller): the handle owns
@@ -319,7 +330,7 @@ impl<T> Future for JoinHandle<T> {
                 // Take the slot back to replace the waker.
                 loop {
                     if s & COMPLETED != 0 {
-                        return Poll::Ready(self.take());
+                        return self.ready(cx);
                     }
                     match hd.state.compare_exchange_weak(
                         s,
@@ -351,7 +362,7 @@ impl<T> Future for JoinHandle<T> {
                 }
             }
         }
-        Poll::Ready(self.take())
+        self.ready(cx)
     }
 }
 

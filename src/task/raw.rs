@@ -260,6 +260,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                 // A panicking poll drops the future *during* the unwind (as
                 // tokio does), so its destructors see `thread::panicking()`
                 // and a `MutexGuard` it holds poisons its mutex.
+                crate::coop::reset();
                 let polled = catch_unwind(AssertUnwindSafe(|| {
                     let on_unwind = DropOnUnwind(stage);
                     let r = fut.poll(&mut cx);
