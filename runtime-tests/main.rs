@@ -100,10 +100,12 @@ pub(crate) mod fp_mode {
 
 mod util;
 
+mod api;
 mod context;
 mod event_loop;
 mod frame;
 mod local;
+mod nesting;
 mod panic_safety;
 mod pool;
 mod stackful;

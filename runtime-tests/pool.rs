@@ -12,7 +12,7 @@
 
 use crate::util::yield_now;
 use coframe::frame::{AllocError, Counting, MemoryResource, Recycling};
-use coframe::{run_async, spawn, Executor, JoinError, ThreadPool};
+use coframe::{run_async, spawn, Executor, ThreadPool};
 use std::alloc::Layout;
 use std::future::pending;
 use std::ptr::NonNull;
@@ -379,7 +379,8 @@ fn panicking_tasks_do_not_kill_workers() {
             .collect();
         for h in bad {
             match pool.block_on(h) {
-                Err(JoinError::Panic(p)) => {
+                Err(e) if e.is_panic() => {
+                    let p = e.into_panic();
                     assert!(p.downcast_ref::<String>().unwrap().contains("panics"))
                 }
                 other => panic!("expected a panic, got {other:?}"),
@@ -431,7 +432,7 @@ fn abort_from_another_thread_while_running() {
             h
         });
         let h = aborter.join().unwrap();
-        assert!(matches!(pool.block_on(h), Err(JoinError::Cancelled)));
+        assert!(matches!(pool.block_on(h), Err(e) if e.is_cancelled()));
         assert!(dropped.load(Ordering::SeqCst), "future dropped");
     }
 }
@@ -459,12 +460,12 @@ fn shutdown_with_pending_tasks_leaves_zero_live_frames() {
         });
         let handles = rx.recv_timeout(BOUND).unwrap();
         pool.shutdown();
-        assert!(matches!(coframe::block_on(root), Err(JoinError::Cancelled)));
+        assert!(matches!(coframe::block_on(root), Err(e) if e.is_cancelled()));
         let mut cancelled = 0;
         for h in handles {
             match coframe::block_on(h) {
                 Ok(()) => {}
-                Err(JoinError::Cancelled) => cancelled += 1,
+                Err(e) if e.is_cancelled() => cancelled += 1,
                 Err(e) => panic!("{e:?}"),
             }
         }
@@ -509,7 +510,7 @@ fn shutdown_racing_with_outside_spawners_leaks_nothing() {
             for h in s.join().unwrap() {
                 match coframe::block_on(h) {
                     Ok(()) => ran += 1,
-                    Err(JoinError::Cancelled) => cancelled += 1,
+                    Err(e) if e.is_cancelled() => cancelled += 1,
                     Err(e) => panic!("{e:?}"),
                 }
             }
@@ -540,7 +541,7 @@ fn dropping_the_pool_inside_its_own_task_does_not_deadlock() {
         assert_eq!(coframe::block_on(dropper).unwrap(), "dropped");
         assert!(matches!(
             coframe::block_on(waiting),
-            Err(JoinError::Cancelled)
+            Err(e) if e.is_cancelled()
         ));
         dropped.recv_timeout(BOUND).expect("allocator dropped");
         assert_eq!(counting.live_frames(), 0);
@@ -554,7 +555,8 @@ fn block_on_inside_a_worker_is_a_clear_error() {
         let p = pool.clone();
         let h = pool.spawn(async move { p.block_on(async { 1 }) });
         match pool.block_on(h) {
-            Err(JoinError::Panic(payload)) => {
+            Err(e) if e.is_panic() => {
+                let payload = e.into_panic();
                 let msg = payload.downcast_ref::<&str>().copied().unwrap_or_default();
                 assert!(msg.contains("block_on called on a pool worker"), "{msg}");
             }

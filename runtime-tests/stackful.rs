@@ -9,7 +9,7 @@ use coframe::frame::{
     SyncResourceHandle,
 };
 use coframe::stackful::wait;
-use coframe::{run_async, spawn, spawn_stackful, JoinError, LocalExecutor};
+use coframe::{run_async, spawn, spawn_stackful, LocalExecutor};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -141,7 +141,7 @@ fn panic_inside_gives_join_error_panic() {
         std::panic::panic_any(7u32);
     });
     match ex.run_until(h) {
-        Err(JoinError::Panic(p)) => assert_eq!(*p.downcast::<u32>().unwrap(), 7),
+        Err(e) if e.is_panic() => assert_eq!(*e.into_panic().downcast::<u32>().unwrap(), 7),
         other => panic!("expected a panic, got {other:?}"),
     }
 }
@@ -176,7 +176,7 @@ fn abort_of_a_suspended_stackful_task_unwinds_and_frees_its_stack() {
     ex.run_until_stalled();
     assert_eq!(drops.get(), 2, "both destructors on the stack ran");
     assert_eq!(stacks.live(), 0, "the stack went back to its pool");
-    assert!(matches!(ex.run_until(h), Err(JoinError::Cancelled)));
+    assert!(matches!(ex.run_until(h), Err(e) if e.is_cancelled()));
 }
 
 /// A stackful task's cell holds only its coroutine (the control block is on
@@ -595,7 +595,7 @@ fn pool_abort_from_another_thread_unwinds_a_suspended_stackful_task() {
         h
     });
     let h = aborter.join().unwrap();
-    assert!(matches!(pool.block_on(h), Err(JoinError::Cancelled)));
+    assert!(matches!(pool.block_on(h), Err(e) if e.is_cancelled()));
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert_eq!(stacks.live(), 0);
 }

@@ -11,7 +11,7 @@
 
 use crate::util::yield_now;
 use coframe::frame::{Counting, Recycling};
-use coframe::{run_async, JoinError, LocalExecutor, Strand, ThreadPool};
+use coframe::{run_async, LocalExecutor, Strand, ThreadPool};
 use std::cell::{Cell, RefCell};
 use std::future::pending;
 use std::rc::Rc;
@@ -289,7 +289,7 @@ fn executor_shutdown_cancels_strand_tasks_and_frees_frames() {
         let h = late.spawn(async { 1 });
         assert!(h.is_finished());
         let ex2 = LocalExecutor::new();
-        assert!(matches!(ex2.run_until(h), Err(JoinError::Cancelled)));
+        assert!(matches!(ex2.run_until(h), Err(e) if e.is_cancelled()));
     }
     // 6 spawned first (3 done, 3 cancelled) + 3 closures + 3 tasks + 1 late post.
     assert_eq!(dropped.get(), 13);
@@ -297,7 +297,7 @@ fn executor_shutdown_cancels_strand_tasks_and_frees_frames() {
     let results: Vec<_> = handles.into_iter().map(|h| ex.run_until(h)).collect();
     let cancelled = results
         .iter()
-        .filter(|r| matches!(r, Err(JoinError::Cancelled)))
+        .filter(|r| matches!(r, Err(e) if e.is_cancelled()))
         .count();
     assert_eq!(cancelled, 6);
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
@@ -606,7 +606,7 @@ fn pool_shutdown_cancels_strand_tasks_and_frees_frames() {
     drop(strand);
     pool.shutdown();
     for h in handles {
-        assert!(matches!(coframe::block_on(h), Err(JoinError::Cancelled)));
+        assert!(matches!(coframe::block_on(h), Err(e) if e.is_cancelled()));
     }
     assert_eq!(counting.live_frames(), 0);
     assert!(weak.upgrade().is_none());

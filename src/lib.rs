@@ -29,7 +29,7 @@ pub mod time;
 /// Spawn them with [`spawn_stackful`] inside a task, or with
 /// `spawn_stackful` on a [`LocalExecutor`], a [`ThreadPool`] or a
 /// [`Strand`]; await their [`JoinHandle`] like any task's. A panic inside
-/// becomes [`JoinError::Panic`]; `abort()`, executor drop and pool shutdown
+/// becomes a panic [`JoinError`]; `abort()`, executor drop and pool shutdown
 /// unwind the task's stack (its destructors run) and return the stack to
 /// its allocator.
 ///
@@ -52,8 +52,10 @@ pub mod time;
 /// Stacks come from the executor's [`PooledStack`](context::PooledStack)
 /// of guard-page protected stacks ([`ThreadPool::stack_allocator`],
 /// [`LocalExecutor::with_stack_allocator`]), else from
-/// [`default_stacks`](stackful::default_stacks), of
-/// [`DEFAULT_STACK_SIZE`](stackful::DEFAULT_STACK_SIZE) (64 KiB) each:
+/// [`default_stacks`](stackful::default_stacks). Unless configured, every
+/// executor's stacks are
+/// [`DEFAULT_STACK_SIZE`](stackful::DEFAULT_STACK_SIZE) (64 KiB) each, so
+/// a closure that runs on one runs on the others:
 /// enough for ordinary blocking-style code, formatting and a panic, while
 /// 100,000 suspended tasks reserve under 7 GiB of address space and commit
 /// only the pages they touch (about 4.5 KiB each, measured). Use
@@ -79,11 +81,12 @@ pub mod stackful {
 
 pub use executor::stackful::{spawn_stackful, spawn_stackful_with};
 pub use executor::{
-    block_on, run_async, spawn, spawn_local, try_run_async, Executor, LocalExecutor, Strand,
-    ThreadPool, ThreadPoolBuilder,
+    block_on, run_async, spawn, spawn_blocking, spawn_local, try_run_async, try_spawn, Executor,
+    JoinSet, LocalExecutor, Strand, ThreadPool, ThreadPoolBuilder,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{yield_now, JoinError, JoinHandle};
 
+mod coop;
 mod loom;
 mod reactor;
 mod thread_context;

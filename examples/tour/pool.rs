@@ -52,7 +52,7 @@ pub fn run() {
         let tasks = m.tasks_spawned - m0.tasks_spawned;
         println!(
             "   round {round}: {tasks} tasks on {} workers in {:.1} ms ({:.0} ns/task), checksum {sum}",
-            m.workers,
+            m.worker_threads,
             elapsed.as_secs_f64() * 1e3,
             elapsed.as_nanos() as f64 / tasks as f64
         );

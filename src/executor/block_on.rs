@@ -121,7 +121,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     });
     let waker = Waker::from(tw.clone());
     let mut cx = Context::from_waker(&waker);
+    let _coop = crate::coop::EndOnDrop;
     loop {
+        crate::coop::reset();
         if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx)) {
             return v;
         }

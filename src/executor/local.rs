@@ -46,12 +46,14 @@ const CREDIT_BATCH: usize = 1024;
 /// The `Inner` whose loop is running on this thread, if any (the `local`
 /// field of the thread's context).
 #[inline]
-fn running() -> *const Inner {
+pub(crate) fn running() -> *const Inner {
     crate::thread_context::with(|cx| cx.local.get())
 }
 
 struct Remote {
     queue: Vec<Runnable>,
+    /// Tasks spawned from other threads (`LocalSpawner`), not yet bound.
+    fresh: Vec<Runnable>,
     closed: bool,
 }
 
@@ -78,8 +80,18 @@ pub(crate) struct Inner {
     /// References: the executor's own, its unspent credits, one per task
     /// cell and one per main-future waker. `Inner` is freed at zero.
     refs: AtomicUsize,
+    /// Whoever awaits a `LocalExecutor::run` of this executor while it is
+    /// pending (any thread may wake it), and whether one ever did (a hint
+    /// that spares `notify` the lock otherwise).
+    outer: Mutex<Option<Waker>>,
+    has_outer: AtomicBool,
+    /// `UnhandledPanic::ShutDown`, and whether a task panicked since.
+    shutdown_on_panic: bool,
+    panicked: AtomicBool,
     /// Stacks for stackful tasks (default: the process-wide pool).
     stacks: Option<crate::context::PooledStack>,
+    /// The threads of `spawn_blocking` (none started until used).
+    pub(crate) blocking: super::blocking::BlockingPool,
 }
 
 // SAFETY: the `Cell`/`UnsafeCell` fields are owner-thread only (see the
@@ -128,7 +140,18 @@ impl Inner {
         self.notify();
     }
 
+    /// Wakes the task awaiting a `run` of this executor, if one waits.
+    fn wake_outer(&self) {
+        let w = self.outer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
     fn notify(&self) {
+        if self.has_outer.load(Ordering::SeqCst) && !self.on_owner_running() {
+            self.wake_outer();
+        }
         if self.on_owner_running() {
             // A wake on the owner thread inside its loop (from a task, or
             // from the event loop's own turn): the loop looks at the flags
@@ -179,11 +202,20 @@ impl Inner {
         if !self.has_remote.load(Ordering::Acquire) {
             return;
         }
-        let taken = {
+        let (taken, fresh) = {
             let mut q = self.remote.lock().unwrap_or_else(|e| e.into_inner());
             self.has_remote.store(false, Ordering::Relaxed);
-            std::mem::take(&mut q.queue)
+            let fresh = if q.fresh.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut q.fresh)
+            };
+            (std::mem::take(&mut q.queue), fresh)
         };
+        for r in fresh {
+            // Spawned from another thread: registered here, on the owner.
+            self.bind(r);
+        }
         for r in taken {
             // SAFETY: owner thread (called from the executor's loop).
             unsafe { self.push_local(r) };
@@ -245,6 +277,12 @@ impl Inner {
 }
 
 impl Schedule for Inner {
+    fn task_panicked(&self) {
+        if self.shutdown_on_panic {
+            self.panicked.store(true, Ordering::Relaxed);
+        }
+    }
+
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         self.stacks.clone()
     }
@@ -272,8 +310,15 @@ impl Schedule for Inner {
             unsafe { (*head.as_ptr()).links.prev.set(Some(p)) };
         }
         self.live.set(Some(p));
-        // SAFETY: owner thread.
-        unsafe { self.push_local(Runnable::from_raw(p)) }
+        if self.closed.get() {
+            // Shut down (after an unhandled panic, or a spawn from a
+            // destructor during the drop): cancelled at once, so its
+            // handle gives a cancelled JoinError instead of waiting forever.
+            cancel_fresh(p);
+            return;
+        }
+        // SAFETY: owner thread, short borrow; not closed (checked above).
+        unsafe { (*self.local.get()).push_back(Runnable::from_raw(p)) }
     }
 
     fn release(&self, task: NonNull<Header>) {
@@ -324,6 +369,16 @@ impl Schedule for Inner {
     }
 }
 
+/// Cancels a task spawned on a closed executor, at its spawn.
+#[cold]
+#[inline(never)]
+fn cancel_fresh(p: NonNull<Header>) {
+    // SAFETY: a fresh task of a local executor (owner thread), linked in
+    // its live list, not running and not completed; its runnable was
+    // consumed by `bind` (forgotten), as shutdown forgets queued ones.
+    unsafe { cancel_now(p) }
+}
+
 /// A counted pointer to an `Inner` (for the main-future waker).
 struct InnerRef(NonNull<Inner>);
 
@@ -370,6 +425,129 @@ impl Wake for MainWaker {
     }
 }
 
+/// A `Send + Sync` spawner for a [`LocalExecutor`]: spawns `Send` futures
+/// from any thread; they run on the executor's own thread, the next time
+/// it runs ([`LocalExecutor::spawner`]).
+///
+/// A spawn from another thread queues the new task on the executor's
+/// remote queue and wakes the executor (or whoever awaits its
+/// [`run`](LocalExecutor::run)); the executor registers and runs it. Once
+/// the executor is dropped (or shut down), what a spawner spawns is
+/// cancelled at once.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let spawner = ex.spawner();
+/// let owner = std::thread::current().id();
+/// let h = std::thread::spawn(move || spawner.spawn(async move {
+///     std::thread::current().id()
+/// })).join().unwrap();
+/// assert_eq!(ex.run_until(h).unwrap(), owner); // ran on the executor's thread
+/// ```
+#[derive(Clone)]
+pub struct LocalSpawner {
+    inner: Arc<InnerRef>,
+}
+
+impl std::fmt::Debug for LocalSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSpawner").finish_non_exhaustive()
+    }
+}
+
+impl LocalSpawner {
+    /// Spawns a `Send` future to run on the executor's thread; its cell
+    /// comes from the calling thread's current frame resource (a
+    /// thread-safe one: a local-only current resource is replaced by the
+    /// default, as on a pool).
+    ///
+    /// # Panics
+    ///
+    /// If the resource refuses the allocation.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let spawner = ex.spawner();
+    /// let h = spawner.spawn(async { 5 }); // also from this thread
+    /// assert_eq!(ex.run_until(h).unwrap(), 5);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send,
+    {
+        let inner: &Inner = &self.inner;
+        let resource: crate::frame::ResourceHandle =
+            crate::frame::SyncResourceHandle::current().into();
+        let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if q.closed {
+            drop(q);
+            return spawn_refused(future, resource);
+        }
+        // Allocated under the lock, so a concurrent shutdown either sees
+        // it in `fresh` (and cancels it) or refuses it above.
+        // SAFETY: the future and its output are Send; the runnable goes to
+        // the owner thread's `bind` (through `fresh`), and the cell gets
+        // its executor reference just below.
+        let (handle, runnable) = unsafe { crate::task::allocate_unbound(future, inner, resource) }
+            .unwrap_or_else(|e| super::refused(e));
+        inner.refs.fetch_add(1, Ordering::Relaxed);
+        q.fresh.push(runnable);
+        inner.has_remote.store(true, Ordering::SeqCst);
+        drop(q);
+        inner.notify();
+        handle
+    }
+}
+
+/// A spawn onto a shut-down local executor: a task whose scheduler cancels
+/// it at once, on this thread (its future is `Send`).
+#[cold]
+fn spawn_refused<F>(future: F, resource: crate::frame::ResourceHandle) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    /// Cancels every task bound to it.
+    struct Refused;
+    impl Schedule for Refused {
+        fn schedule(&self, runnable: Runnable) {
+            runnable.into_raw();
+        }
+        fn bind(&self, runnable: Runnable) {
+            // SAFETY: a fresh task (not running, not completed) whose
+            // future is Send: it may be dropped on this thread.
+            unsafe { cancel_now(runnable.into_raw()) }
+        }
+        fn release(&self, _task: NonNull<Header>) {}
+        fn is_local(&self) -> bool {
+            false
+        }
+    }
+    // SAFETY: the future and its output are Send.
+    unsafe { crate::task::try_spawn_unchecked(future, Arc::new(Refused), resource) }
+        .unwrap_or_else(|e| super::refused(e))
+}
+
+/// Wakes the main future of a `run`: it is polled again at the next step,
+/// and the awaiting task is woken (also while a `run_until` of the same
+/// executor is running on this thread, which does not look at this flag).
+struct RunMain {
+    woken: AtomicBool,
+    inner: InnerRef,
+}
+
+impl Wake for RunMain {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.inner.wake_outer();
+        }
+    }
+}
+
 /// A single-threaded executor: spawns `!Send` futures and runs them on the
 /// thread that owns it.
 ///
@@ -378,7 +556,7 @@ impl Wake for MainWaker {
 /// sent to another thread: waking from there queues the task on the
 /// executor's remote queue and unparks the owner thread. Dropping the
 /// executor cancels every unfinished task (their handles give
-/// [`JoinError::Cancelled`](crate::JoinError::Cancelled)) and frees every
+/// a cancelled [`JoinError`](crate::JoinError)) and frees every
 /// task cell whose handle is gone.
 ///
 /// ```
@@ -440,6 +618,36 @@ impl LocalExecutor {
         Self::with_stacks(Some(stacks))
     }
 
+    /// A `Send` spawner for this executor: spawns `Send` futures from any
+    /// thread, to run on this executor's thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let spawner = ex.spawner();
+    /// let t = std::thread::spawn(move || spawner.spawn(async { 2 }));
+    /// assert_eq!(ex.run_until(t.join().unwrap()).unwrap(), 2);
+    /// ```
+    pub fn spawner(&self) -> LocalSpawner {
+        LocalSpawner {
+            inner: Arc::new(InnerRef::new(self.inner())),
+        }
+    }
+
+    /// A [`LocalExecutorBuilder`] with the defaults, to match
+    /// [`ThreadPool::builder`](crate::ThreadPool::builder).
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .stackful_stack_size(256 * 1024)
+    ///     .queue_capacity(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_stackful(|| 2)).unwrap(), 2);
+    /// ```
+    pub fn builder() -> LocalExecutorBuilder {
+        LocalExecutorBuilder::default()
+    }
+
     /// The stack allocator given to [`with_stack_allocator`](Self::with_stack_allocator), if any.
     pub(crate) fn own_stacks(&self) -> Option<&crate::context::PooledStack> {
         // SAFETY: `inner` is alive while the executor is.
@@ -447,12 +655,22 @@ impl LocalExecutor {
     }
 
     fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
+        Self::with_parts(stacks, DEFAULT_QUEUE_CAPACITY, default_blocking(), false)
+    }
+
+    fn with_parts(
+        stacks: Option<crate::context::PooledStack>,
+        queue_capacity: usize,
+        blocking: super::blocking::BlockingPool,
+        shutdown_on_panic: bool,
+    ) -> Self {
         let inner = Arc::new(Inner {
-            local: UnsafeCell::new(VecDeque::with_capacity(64)),
+            local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
             live: Cell::new(None),
             closed: Cell::new(false),
             remote: Mutex::new(Remote {
                 queue: Vec::new(),
+                fresh: Vec::new(),
                 closed: false,
             }),
             has_remote: AtomicBool::new(false),
@@ -463,7 +681,12 @@ impl LocalExecutor {
             owner: thread::current(),
             credits: Cell::new(0),
             refs: AtomicUsize::new(1),
+            outer: Mutex::new(None),
+            has_outer: AtomicBool::new(false),
+            shutdown_on_panic,
+            panicked: AtomicBool::new(false),
             stacks,
+            blocking,
         });
         Self {
             sched: inner.clone(),
@@ -497,6 +720,32 @@ impl LocalExecutor {
             )
         }
         .unwrap_or_else(|e| super::refused(e))
+    }
+
+    /// Runs `f` on one of the executor's blocking threads (a bounded pool,
+    /// started on demand; idle threads exit after a keep-alive, see
+    /// [`LocalExecutorBuilder`]) and returns a handle to its result; the
+    /// executor's thread goes on running tasks meanwhile. A panic in `f`
+    /// becomes the handle's panic [`JoinError`](crate::JoinError).
+    ///
+    /// Aborting the handle before `f` started means `f` never runs; once
+    /// it runs it runs to its end. Dropping the executor drops the closures
+    /// not yet started; those running finish on their threads, which are
+    /// not waited for.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn_blocking(|| std::thread::current().name().map(str::to_owned));
+    /// assert_eq!(ex.run_until(h).unwrap().as_deref(), Some("coframe-blocking"));
+    /// let boom = ex.spawn_blocking(|| -> u8 { panic!("blocking boom") });
+    /// assert!(ex.run_until(boom).unwrap_err().is_panic());
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(super::blocking::blocking_future(&self.inner().blocking, f))
     }
 
     #[inline]
@@ -555,21 +804,123 @@ impl LocalExecutor {
         let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
         let mut cx = Context::from_waker(&waker);
         inner.main_woken.store(true, Ordering::SeqCst);
+        let _coop = crate::coop::EndOnDrop;
         loop {
             if inner.main_woken.load(Ordering::Acquire) {
                 inner.main_woken.store(false, Ordering::SeqCst);
+                crate::coop::reset();
                 if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut cx))
                 {
                     return v;
                 }
             }
             let ran = inner.tick();
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
             if ran == BATCH {
                 // Busy: I/O and timers are not starved by ready tasks.
                 inner.poll_events();
             } else if ran == 0 && !inner.main_woken.load(Ordering::Acquire) && !inner.has_local() {
                 inner.park();
             }
+        }
+    }
+
+    /// Runs the executor's tasks while `future` runs, as a future: await
+    /// it in another executor's task, in [`block_on`](crate::block_on) or
+    /// next to other executors' `run`s (async-executor's model: the
+    /// executor makes progress only while someone polls this future).
+    ///
+    /// Each poll runs ready tasks (at most one batch, then it yields to
+    /// whoever polls it) and polls `future`; when nothing is ready it
+    /// returns `Pending` and a wake of any of its tasks or of `future`
+    /// wakes the awaiting task. `future` and the tasks spawned inside it
+    /// ([`spawn_local`](crate::spawn_local)) run on this executor; the I/O
+    /// and timers they start use the event loop of whoever drives the
+    /// `run` (`block_on`'s, the outer executor's).
+    ///
+    /// # Panics
+    ///
+    /// Polled from inside one of this executor's own tasks (as
+    /// [`run_until`](Self::run_until)).
+    ///
+    /// ```
+    /// use coframe::{block_on, spawn_local, LocalExecutor};
+    /// let (a, b) = (LocalExecutor::new(), LocalExecutor::new());
+    /// let (tx, rx) = async_channel::bounded::<u32>(1);
+    /// // Two executors driven by one block_on: a's task waits for b's.
+    /// let (got, ()) = block_on(futures_util::future::join(
+    ///     a.run(async move { spawn_local(async move { rx.recv().await.unwrap() }).await.unwrap() }),
+    ///     b.run(async move { tx.send(7).await.unwrap() }),
+    /// ));
+    /// assert_eq!(got, 7);
+    /// ```
+    pub async fn run<F: Future>(&self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        let main = Arc::new(RunMain {
+            woken: AtomicBool::new(true),
+            inner: InnerRef::new(self.inner()),
+        });
+        let main_waker = Waker::from(main.clone());
+        std::future::poll_fn(|cx| self.run_step(future.as_mut(), &main, &main_waker, cx)).await
+    }
+
+    /// One poll of [`run`](Self::run).
+    fn run_step<F: Future>(
+        &self,
+        mut future: std::pin::Pin<&mut F>,
+        main: &RunMain,
+        main_waker: &Waker,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        self.refuse_nested("run");
+        // Enter without making this executor's event loop current: the
+        // loop of whoever drives the run stays current, and is the one that
+        // turns.
+        // SAFETY: `self.sched` outlives the guard (dropped in this call).
+        let _enter = unsafe { EnterGuard::new(&self.sched) };
+        crate::thread_context::with(|cx| cx.local.set(self.inner.as_ptr()));
+        let inner = self.inner();
+        let mut mcx = Context::from_waker(main_waker);
+        // The enclosing poll (whoever awaits the run) gets a fresh budget
+        // from its own executor at its next poll.
+        let _coop = crate::coop::EndOnDrop;
+        loop {
+            if main.woken.swap(false, Ordering::SeqCst) {
+                crate::coop::reset();
+                if let Poll::Ready(v) = crate::frame::safe_resume(|| future.as_mut().poll(&mut mcx))
+                {
+                    return Poll::Ready(v);
+                }
+            }
+            let ran = inner.tick();
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
+            // Tasks the event loop of this executor woke (if it has one
+            // from an earlier `run_until`).
+            let events = inner.poll_events();
+            if ran == BATCH || (inner.has_local() && ran > 0) {
+                // Busy: give the driver's thread back, then come back.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if ran > 0 || events > 0 || inner.has_local() {
+                continue;
+            }
+            // Idle: register the awaiting task, then look again (a wake
+            // between the checks and the registration is not lost: wakers
+            // publish, then read `has_outer`; this side publishes, then
+            // reads their flags).
+            *inner.outer.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            inner.has_outer.store(true, Ordering::SeqCst);
+            if main.woken.load(Ordering::SeqCst) || inner.has_remote.load(Ordering::SeqCst) {
+                continue;
+            }
+            return Poll::Pending;
         }
     }
 
@@ -585,14 +936,174 @@ impl LocalExecutor {
     pub fn run_until_stalled(&self) {
         self.refuse_nested("run_until_stalled");
         let _enter = self.enter();
+        let _coop = crate::coop::EndOnDrop;
         let inner = self.inner();
         loop {
-            while inner.tick() != 0 || inner.has_local() {}
+            while inner.tick() != 0 || inner.has_local() {
+                if inner.panicked.load(Ordering::Relaxed) {
+                    drop(_enter);
+                    self.shut_down_after_panic();
+                }
+            }
+            if inner.panicked.load(Ordering::Relaxed) {
+                drop(_enter);
+                self.shut_down_after_panic();
+            }
             // Ready I/O and expired timers may make tasks ready again.
             if inner.poll_events() == 0 || !inner.has_local() {
                 break;
             }
         }
+    }
+}
+
+/// Initial capacity of a `LocalExecutor`'s run queue.
+const DEFAULT_QUEUE_CAPACITY: usize = 64;
+
+/// Configures and builds a [`LocalExecutor`] ([`LocalExecutor::builder`]).
+///
+/// ```
+/// use coframe::context::PooledStack;
+/// let stacks = PooledStack::new(128 * 1024).unwrap();
+/// let ex = coframe::LocalExecutor::builder().stack_allocator(stacks.clone()).build().unwrap();
+/// let h = ex.spawn_stackful(|| 1);
+/// assert_eq!(stacks.live(), 1);
+/// assert_eq!(ex.run_until(h).unwrap(), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LocalExecutorBuilder {
+    stacks: Option<crate::context::PooledStack>,
+    stackful_stack_size: Option<usize>,
+    queue_capacity: Option<usize>,
+    max_blocking_threads: Option<usize>,
+    blocking_keep_alive: Option<std::time::Duration>,
+    unhandled_panic: super::UnhandledPanic,
+}
+
+fn default_blocking() -> super::blocking::BlockingPool {
+    super::blocking::BlockingPool::new(
+        super::blocking::DEFAULT_MAX_BLOCKING_THREADS,
+        super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE,
+        "coframe-blocking".into(),
+    )
+}
+
+impl LocalExecutorBuilder {
+    /// The stack allocator of the executor's stackful tasks (default: the
+    /// process-wide [`default_stacks`](crate::stackful::default_stacks) of
+    /// [`DEFAULT_STACK_SIZE`](crate::stackful::DEFAULT_STACK_SIZE)).
+    ///
+    /// ```
+    /// use coframe::context::PooledStack;
+    /// let stacks = PooledStack::new(1 << 20).unwrap();
+    /// let ex = coframe::LocalExecutor::builder().stack_allocator(stacks).build().unwrap();
+    /// # drop(ex);
+    /// ```
+    pub fn stack_allocator(mut self, stacks: crate::context::PooledStack) -> Self {
+        self.stacks = Some(stacks);
+        self
+    }
+
+    /// Gives the executor a stack allocator of its own with stacks of this
+    /// size (ignored when [`stack_allocator`](Self::stack_allocator) is
+    /// given). A size below the platform minimum makes `build` fail with
+    /// [`BuildError::Stack`](crate::executor::BuildError::Stack).
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().stackful_stack_size(1 << 20).build().unwrap();
+    /// # drop(ex);
+    /// assert!(coframe::LocalExecutor::builder().stackful_stack_size(1).build().is_err());
+    /// ```
+    pub fn stackful_stack_size(mut self, bytes: usize) -> Self {
+        self.stackful_stack_size = Some(bytes);
+        self
+    }
+
+    /// Initial capacity of the run queue (default 64): it grows as needed;
+    /// a program that keeps many tasks ready at once avoids the regrowth.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().queue_capacity(4096).build().unwrap();
+    /// assert_eq!(ex.run_until(async { 1 }), 1);
+    /// ```
+    pub fn queue_capacity(mut self, tasks: usize) -> Self {
+        self.queue_capacity = Some(tasks);
+        self
+    }
+
+    /// Most threads [`spawn_blocking`](LocalExecutor::spawn_blocking)
+    /// runs closures on at once (default 512; at least 1): more closures
+    /// wait for a free thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().max_blocking_threads(2).build().unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
+    /// How long an idle blocking thread waits for another closure before
+    /// it exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .blocking_keep_alive(Duration::from_millis(100)).build().unwrap();
+    /// assert_eq!(ex.run_until(ex.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.blocking_keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// What the executor does when a task panics (default
+    /// [`UnhandledPanic::Ignore`](super::UnhandledPanic::Ignore): the
+    /// panic goes to the task's handle only).
+    ///
+    /// ```
+    /// use coframe::executor::UnhandledPanic;
+    /// let ex = coframe::LocalExecutor::builder()
+    ///     .unhandled_panic(UnhandledPanic::ShutDown).build().unwrap();
+    /// let waiting = ex.spawn(std::future::pending::<()>());
+    /// ex.spawn(async { panic!("boom") });
+    /// let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.run_until_stalled()));
+    /// assert!(run.is_err()); // the loop that ran the task panicked, saying why
+    /// assert!(ex.run_until(waiting).unwrap_err().is_cancelled());
+    /// ```
+    pub fn unhandled_panic(mut self, policy: super::UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// Builds the executor, owned by the calling thread.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::builder().build().unwrap();
+    /// assert_eq!(ex.run_until(async { 3 }), 3);
+    /// ```
+    pub fn build(self) -> Result<LocalExecutor, super::BuildError> {
+        let stacks = match (self.stacks, self.stackful_stack_size) {
+            (Some(s), _) => Some(s),
+            (None, Some(size)) => {
+                Some(crate::context::PooledStack::new(size).map_err(super::BuildError::Stack)?)
+            }
+            (None, None) => None,
+        };
+        let blocking = super::blocking::BlockingPool::new(
+            self.max_blocking_threads
+                .unwrap_or(super::blocking::DEFAULT_MAX_BLOCKING_THREADS),
+            self.blocking_keep_alive
+                .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
+            "coframe-blocking".into(),
+        );
+        Ok(LocalExecutor::with_parts(
+            stacks,
+            self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+            blocking,
+            self.unhandled_panic == super::UnhandledPanic::ShutDown,
+        ))
     }
 }
 
@@ -615,12 +1126,6 @@ impl super::sealed::Executor for LocalExecutor {
 impl super::Executor for LocalExecutor {
     type Affinity = super::Local;
 
-    /// Queues `runnable` on the local queue.
-    fn post(&self, runnable: Runnable) {
-        // SAFETY: `&self` of a !Send, !Sync executor: owner thread.
-        unsafe { self.inner().push_local(runnable) }
-    }
-
     fn running_in_this_thread(&self) -> bool {
         self.inner().on_owner_running()
     }
@@ -632,19 +1137,42 @@ impl Drop for LocalExecutor {
             !self.inner().on_owner_running(),
             "coframe: a LocalExecutor was dropped from inside one of its own tasks"
         );
+        self.close();
+        let inner = self.inner();
+        // The executor's own reference and its unspent credits; task cells
+        // still held by handles or wakers keep `Inner` alive after this.
+        let n = inner.credits.replace(0) + 1;
+        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // SAFETY: last counted reference: drop the shared strong count.
+            unsafe { free_scheduler(self.inner) };
+        }
+    }
+}
+
+impl LocalExecutor {
+    /// Shutdown (rule 8): mark closed, forget the queues, cancel every live
+    /// task, drop the event loop and the queued blocking closures. The
+    /// executor's state stays (its handles and wakers may outlive it);
+    /// later spawns are cancelled at once. Owner thread, outside the
+    /// executor's own tasks.
+    fn close(&self) {
         // Destructors of cancelled futures may spawn or wake: let them see
         // this executor (closed, so their runnables are forgotten and the
         // new tasks cancelled by the loop below).
         let enter = self.enter_with(false);
         let inner = self.inner();
         inner.closed.set(true);
-        let remote = {
+        let (remote, fresh) = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
             q.closed = true;
-            std::mem::take(&mut q.queue)
+            (std::mem::take(&mut q.queue), std::mem::take(&mut q.fresh))
         };
         for r in remote {
             r.into_raw();
+        }
+        for r in fresh {
+            // Registered, then cancelled at once (the executor is closed).
+            inner.bind(r);
         }
         // SAFETY: owner thread.
         while let Some(r) = unsafe { inner.pop_local() } {
@@ -656,98 +1184,26 @@ impl Drop for LocalExecutor {
             // thread. Completion unlinks it, so the loop advances.
             unsafe { cancel_now(task) };
         }
+        // Queued blocking closures are dropped; running ones finish on
+        // their (detached) threads.
+        inner.blocking.shutdown();
         // The tasks' sources and timers are gone with them: now the event
         // loop (its descriptors close with the last handle).
         let driver = inner.driver.borrow_mut().take();
         drop(driver);
         drop(enter);
-        // The executor's own reference and its unspent credits; task cells
-        // still held by handles or wakers keep `Inner` alive after this.
-        let n = inner.credits.replace(0) + 1;
-        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
-            // SAFETY: last counted reference: drop the shared strong count.
-            unsafe { free_scheduler(self.inner) };
-        }
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    //! `Executor::post` and `dispatch` take a `Runnable`, which only coframe
-    //! can make; these tests make one with a capturing scheduler.
-    use super::*;
-    use crate::Executor;
-    use std::sync::atomic::AtomicUsize;
-
-    /// A scheduler that keeps the runnables it is handed.
-    #[derive(Default)]
-    struct Capture(std::sync::Mutex<Vec<Runnable>>);
-
-    impl Schedule for Capture {
-        fn schedule(&self, r: Runnable) {
-            self.0.lock().unwrap().push(r);
-        }
-        fn bind(&self, r: Runnable) {
-            self.0.lock().unwrap().push(r);
-        }
-        fn release(&self, _task: NonNull<Header>) {}
-        fn is_local(&self) -> bool {
-            true
-        }
     }
 
-    fn captured(ran: &Arc<AtomicUsize>) -> (Arc<Capture>, Runnable, crate::JoinHandle<()>) {
-        let cap = Arc::new(Capture::default());
-        let r2 = ran.clone();
-        // SAFETY: the runnable is run on this thread only.
-        let h = unsafe {
-            crate::task::try_spawn_unchecked(
-                async move {
-                    r2.fetch_add(1, Ordering::SeqCst);
-                },
-                cap.clone(),
-                crate::frame::ResourceHandle::current(),
-            )
-        }
-        .unwrap();
-        let r = cap.0.lock().unwrap().pop().unwrap();
-        (cap, r, h)
-    }
-
-    #[test]
-    fn post_queues_and_dispatch_runs_inline_only_inside() {
-        let ex = LocalExecutor::new();
-        let ran = Arc::new(AtomicUsize::new(0));
-
-        // post: queued, runs when the executor runs.
-        let (_cap, r, h) = captured(&ran);
-        ex.post(r);
-        assert_eq!(ran.load(Ordering::SeqCst), 0);
-        ex.run_until_stalled();
-        assert_eq!(ran.load(Ordering::SeqCst), 1);
-        assert!(h.is_finished());
-
-        // dispatch from outside the executor: queued as well.
-        let (_cap, r, _h) = captured(&ran);
-        assert!(!ex.running_in_this_thread());
-        ex.dispatch(r);
-        assert_eq!(ran.load(Ordering::SeqCst), 1);
-        ex.run_until_stalled();
-        assert_eq!(ran.load(Ordering::SeqCst), 2);
-
-        // dispatch from inside one of its tasks: runs inline.
-        let (_cap, r, _h) = captured(&ran);
-        let slot = std::cell::Cell::new(Some(r));
-        let ran2 = ran.clone();
-        let exr = &ex;
-        let inline = ex.run_until(async move {
-            assert!(exr.running_in_this_thread());
-            exr.dispatch(slot.take().unwrap());
-            ran2.load(Ordering::SeqCst)
-        });
-        assert_eq!(
-            inline, 3,
-            "dispatch inside the executor ran the task inline"
-        );
+    /// `UnhandledPanic::ShutDown`, after a task panicked in the loop that
+    /// calls this: shut down, then panic saying why.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn shut_down_after_panic(&self) -> ! {
+        self.close();
+        panic!(
+            "coframe: a task of this LocalExecutor panicked and its unhandled-panic policy is \
+             UnhandledPanic::ShutDown: the executor is shut down (its tasks were cancelled)"
+        )
     }
 }

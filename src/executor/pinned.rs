@@ -87,6 +87,14 @@ impl Drop for Pinned {
 }
 
 impl Schedule for Pinned {
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(&*self.pool)
+    }
+
+    fn task_panicked(&self) {
+        self.pool.task_panicked()
+    }
+
     fn schedule(&self, runnable: Runnable) {
         match self.worker.load(Ordering::Acquire) {
             UNPINNED => self.pool.schedule(runnable),

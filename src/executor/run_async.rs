@@ -18,9 +18,27 @@ use crate::task::JoinHandle;
 /// those of every task it spawns, transitively) allocated from `allocator`,
 /// which is owned by the task tree and dropped after the last frame.
 ///
-/// On a [`LocalExecutor`](crate::LocalExecutor) the future may be `!Send`
-/// and the allocator need only be `Send` (e.g. `bumpalo::Bump`); on a
-/// multi-threaded executor both must be thread-safe.
+/// The allocator is any [`MemoryResource`](crate::frame::MemoryResource)
+/// (bound [`ResourceFor`](super::ResourceFor)); an `allocator_api2`
+/// allocator such as `bumpalo::Bump` is one once wrapped in
+/// [`frame::Allocator2`](crate::frame) (feature `allocator-api2`). On a
+/// [`LocalExecutor`](crate::LocalExecutor) the future may be `!Send` and
+/// the allocator need only be `Send` (a `Bump` arena); on a
+/// [`ThreadPool`](crate::ThreadPool) both must be thread-safe, so a `Bump`
+/// there is a compile error: run it on a `LocalExecutor`.
+///
+/// ```
+/// # #[cfg(feature = "allocator-api2")] {
+/// // Cargo.toml: coframe = { version = "0.1", features = ["allocator-api2"] }
+/// use coframe::{frame::Allocator2, run_async, spawn_local, LocalExecutor};
+/// let ex = LocalExecutor::new();
+/// let root = run_async(&ex, Allocator2(bumpalo::Bump::new()), async {
+///     // This task's cell and its children's come from the arena.
+///     spawn_local(async { 20 }).await.unwrap() + 1
+/// });
+/// assert_eq!(ex.run_until(root).unwrap(), 21);
+/// # }
+/// ```
 ///
 /// # Panics
 ///

@@ -75,7 +75,12 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 /// Usable bytes of a stackful task's stack unless another allocator is
-/// given: 64 KiB (see the module docs for the reason).
+/// given, on every executor: the default stacks of a `LocalExecutor` (and
+/// of `spawn_stackful` outside a pool) and a `ThreadPool`'s default
+/// [`stack_allocator`](crate::ThreadPool::stack_allocator) alike. 64 KiB:
+/// a suspended task keeps only the pages it touched resident, measured at
+/// 6.3 KiB per task in a debug build and 4.4 KiB in a release build
+/// (100,000 tasks suspended in `wait`); see the module docs.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 
 /// The process-wide pool stackful tasks take their stacks from by default.
@@ -754,7 +759,7 @@ impl<R> Future for PinnedStackful<R> {
 /// Spawns a stackful task running `f` on a stack from `stacks` on `pool`,
 /// pinned to the worker of its first poll, with its cell from the current
 /// (thread-safe) frame resource.
-fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
+pub(crate) fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,

@@ -70,7 +70,7 @@
 //! destructor closes the strand (later posts drop their handler, later
 //! spawns are cancelled at once), drops the queued closures, and cancels
 //! every live task of the strand, so their handles see
-//! [`JoinError::Cancelled`](crate::JoinError::Cancelled) and no frame leaks.
+//! a cancelled [`JoinError`](crate::JoinError) and no frame leaks.
 //!
 //! # Thread affinity
 //!
@@ -887,11 +887,6 @@ impl<E: Executor> sealed::Executor for Strand<E> {
 
 impl<E: Executor> Executor for Strand<E> {
     type Affinity = E::Affinity;
-
-    /// Queues `runnable` on the strand (FIFO with posted closures).
-    fn post(&self, runnable: Runnable) {
-        self.shared.push(Item::Task(runnable))
-    }
 
     fn running_in_this_thread(&self) -> bool {
         Strand::running_in_this_thread(self)

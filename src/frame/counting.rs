@@ -11,7 +11,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Wraps any resource and reports live frames, live bytes, total
-/// allocations, peak bytes, upstream calls and failures.
+/// allocations, peak bytes, upstream calls and failures: all at once with
+/// [`stats`](Self::stats) (a [`CountingStats`] snapshot, as
+/// [`Recycling::stats`](super::Recycling::stats)), or one by one.
 ///
 /// ```
 /// use coframe::frame::{Counting, MemoryResource, System};
@@ -76,6 +78,34 @@ impl<R> Counting<R> {
         self.inner
     }
 
+    /// A snapshot of every counter (each read once, relaxed: counters that
+    /// other threads move meanwhile may be from slightly different
+    /// moments).
+    ///
+    /// ```
+    /// use coframe::frame::{Counting, CountingStats, MemoryResource, System};
+    /// use std::alloc::Layout;
+    /// let c = Counting::new(System);
+    /// let l = Layout::from_size_align(64, 8).unwrap();
+    /// let p = c.allocate(l).unwrap();
+    /// let s: CountingStats = c.stats();
+    /// assert_eq!((s.live_frames, s.live_bytes, s.peak_bytes), (1, 64, 64));
+    /// assert_eq!((s.total_allocations, s.upstream_calls, s.failed_allocations), (1, 1, 0));
+    /// // SAFETY: allocated just above with `l`.
+    /// unsafe { c.deallocate(p, l) };
+    /// assert_eq!(c.stats().live_frames, 0);
+    /// ```
+    pub fn stats(&self) -> CountingStats {
+        CountingStats {
+            live_frames: self.live_frames(),
+            live_bytes: self.live_bytes(),
+            peak_bytes: self.peak_bytes(),
+            total_allocations: self.total_allocations(),
+            upstream_calls: self.upstream_calls(),
+            failed_allocations: self.failed_allocations(),
+        }
+    }
+
     /// Blocks allocated and not yet freed.
     ///
     /// ```
@@ -136,6 +166,31 @@ impl<R> Counting<R> {
     pub fn failed_allocations(&self) -> u64 {
         self.failed_allocations.load(Relaxed)
     }
+}
+
+/// The counters of a [`Counting`] resource at one moment
+/// ([`Counting::stats`]).
+///
+/// ```
+/// use coframe::frame::{Counting, Recycling};
+/// let s = Counting::new(Recycling).stats();
+/// assert_eq!(s, coframe::frame::CountingStats::default());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CountingStats {
+    /// Blocks allocated and not yet freed.
+    pub live_frames: usize,
+    /// Bytes (sum of requested sizes) allocated and not yet freed.
+    pub live_bytes: usize,
+    /// The largest `live_bytes` seen.
+    pub peak_bytes: usize,
+    /// Successful allocations.
+    pub total_allocations: u64,
+    /// Allocation calls that reached the wrapped resource.
+    pub upstream_calls: u64,
+    /// Allocations the wrapped resource refused.
+    pub failed_allocations: u64,
 }
 
 impl<R: MemoryResource> MemoryResource for Counting<R> {

@@ -23,7 +23,7 @@
 //!   [`safe_resume_with`];
 //! - `recycling.rs`: [`Recycling`], the default (classes, batches and their
 //!   measurements are in its module docs), [`RecyclingStats`];
-//! - `counting.rs`: [`Counting`]; `frame_box.rs`: [`FrameBox`];
+//! - `counting.rs`: [`Counting`], [`CountingStats`]; `frame_box.rs`: [`FrameBox`];
 //! - `api2.rs` (feature `allocator-api2`): `Allocator2`, any
 //!   `allocator_api2` 0.2 allocator (bumpalo 3's `Bump`) as a resource.
 
@@ -38,7 +38,7 @@ mod resource;
 
 #[cfg(feature = "allocator-api2")]
 pub use api2::Allocator2;
-pub use counting::Counting;
+pub use counting::{Counting, CountingStats};
 pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
 #[allow(unused_imports)] // consumed by executor batch loops
 pub(crate) use current::{replace_current_uncounted, Slot as FrameSlot};

@@ -47,6 +47,21 @@ impl std::error::Error for AllocError {}
 /// // SAFETY: `block` came from `System.allocate` with this layout.
 /// unsafe { System.deallocate(block, layout) };
 /// ```
+///
+/// A type that is not one fails with a message that names this trait and
+/// the `allocator-api2` adapter:
+///
+/// ```compile_fail,E0277
+/// // error: `String` is not a coframe frame allocator (`MemoryResource`)
+/// let _ = coframe::frame::ResourceHandle::owning_local(String::new());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a coframe frame allocator (`MemoryResource`)",
+    label = "not a `coframe::frame::MemoryResource`",
+    note = "implement `coframe::frame::MemoryResource` for it",
+    note = "an `allocator_api2` allocator (`bumpalo::Bump`, ...) becomes one wrapped in \
+            `coframe::frame::Allocator2` (feature `allocator-api2`)"
+)]
 pub trait MemoryResource {
     /// Allocates a block for `layout`, or reports that the resource refused.
     fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError>;

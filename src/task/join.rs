@@ -17,51 +17,116 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-/// Why a task produced no output.
+/// Why a task produced no output: it was cancelled, or it panicked.
+///
+/// Opaque (ask with [`is_cancelled`](Self::is_cancelled) and
+/// [`is_panic`](Self::is_panic), take the payload with
+/// [`into_panic`](Self::into_panic)), `Send + Sync + 'static`, and an
+/// [`Error`](std::error::Error), so `?` turns it into a
+/// `Box<dyn Error + Send + Sync>`:
 ///
 /// ```
 /// use coframe::{JoinError, LocalExecutor};
-/// let ex = LocalExecutor::new();
-/// let h = ex.spawn(async { panic!("boom") });
-/// let err: JoinError = ex.run_until(h).unwrap_err();
+/// use std::error::Error;
+///
+/// fn run() -> Result<u32, Box<dyn Error + Send + Sync>> {
+///     let ex = LocalExecutor::new();
+///     let seven: u32 = ex.run_until(ex.spawn(async { 7 }))?;
+///     let boom = ex.spawn(async move {
+///         if seven == 7 {
+///             panic!("boom");
+///         }
+///         1
+///     });
+///     Ok(seven + ex.run_until(boom)?) // the panic becomes the error
+/// }
+/// let err = run().unwrap_err();
+/// assert_eq!(err.to_string(), "task panicked: boom");
+/// let err: &JoinError = err.downcast_ref().unwrap();
 /// assert!(err.is_panic());
-/// assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
 /// ```
-pub enum JoinError {
-    /// The task was aborted or its executor shut down before it finished.
+pub struct JoinError {
+    repr: Repr,
+}
+
+enum Repr {
     Cancelled,
-    /// The task panicked; the payload is the panic's.
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic(SyncPayload),
+}
+
+/// A panic payload, made `Sync` the way tokio makes its own: the payload
+/// is reached only by value or through `&mut` (never through a shared
+/// reference), except to read a message of type `&'static str` or
+/// `String`, both `Sync`.
+struct SyncPayload(Box<dyn Any + Send + 'static>);
+
+// SAFETY: no `&SyncPayload` method gives access to the payload itself;
+// `message` only downcasts (`type_id` reads no data) to `Sync` types.
+unsafe impl Sync for SyncPayload {}
+
+impl SyncPayload {
+    fn message(&self) -> Option<&str> {
+        let p: &(dyn Any + Send) = &*self.0;
+        p.downcast_ref::<&'static str>()
+            .copied()
+            .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
+    }
 }
 
 impl JoinError {
-    /// Whether the task was cancelled.
+    /// The error of a cancelled task.
+    #[inline]
+    pub(crate) fn cancelled() -> Self {
+        JoinError {
+            repr: Repr::Cancelled,
+        }
+    }
+
+    /// The error of a task that panicked with `payload`.
+    #[cold]
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        JoinError {
+            repr: Repr::Panic(SyncPayload(payload)),
+        }
+    }
+
+    /// Whether the task was cancelled (aborted, or its executor shut down
+    /// before it finished).
     ///
     /// ```
-    /// assert!(coframe::JoinError::Cancelled.is_cancelled());
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(std::future::pending::<()>());
+    /// h.abort();
+    /// let err = ex.run_until(h).unwrap_err();
+    /// assert!(err.is_cancelled() && !err.is_panic());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
+        matches!(self.repr, Repr::Cancelled)
     }
 
     /// Whether the task panicked.
     ///
     /// ```
-    /// assert!(!coframe::JoinError::Cancelled.is_panic());
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(async { panic!("boom") });
+    /// let err = ex.run_until(h).unwrap_err();
+    /// assert!(err.is_panic() && !err.is_cancelled());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panic(_))
+        matches!(self.repr, Repr::Panic(_))
     }
 
     /// The panic payload.
     ///
     /// # Panics
     ///
-    /// If the error is [`JoinError::Cancelled`] (use
+    /// If the task was cancelled (use
     /// [`try_into_panic`](Self::try_into_panic) to check).
     ///
     /// ```
-    /// let err = coframe::JoinError::Panic(Box::new(5_u8));
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(async { std::panic::panic_any(5_u8) });
+    /// let err = ex.run_until(h).unwrap_err();
     /// assert_eq!(*err.into_panic().downcast::<u8>().unwrap(), 5);
     /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
@@ -72,12 +137,16 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     ///
     /// ```
-    /// assert!(coframe::JoinError::Cancelled.try_into_panic().is_err());
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(std::future::pending::<()>());
+    /// h.abort();
+    /// let err = ex.run_until(h).unwrap_err();
+    /// assert!(err.try_into_panic().unwrap_err().is_cancelled());
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self {
-            JoinError::Panic(p) => Ok(p),
-            e => Err(e),
+        match self.repr {
+            Repr::Panic(p) => Ok(p.0),
+            Repr::Cancelled => Err(self),
         }
     }
 
@@ -92,26 +161,20 @@ impl JoinError {
     /// }
     /// ```
     pub fn resume_unwind(self) -> ! {
-        match self {
-            JoinError::Panic(p) => std::panic::resume_unwind(p),
-            JoinError::Cancelled => panic!("coframe: the task was cancelled"),
+        match self.repr {
+            Repr::Panic(p) => std::panic::resume_unwind(p.0),
+            Repr::Cancelled => panic!("coframe: the task was cancelled"),
         }
     }
 }
 
-fn payload_str(p: &(dyn Any + Send)) -> Option<&str> {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
-}
-
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("Cancelled"),
-            JoinError::Panic(p) => match payload_str(&**p) {
-                Some(s) => write!(f, "Panic({s:?})"),
-                None => f.write_str("Panic(..)"),
+        match &self.repr {
+            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Panic(p) => match p.message() {
+                Some(s) => write!(f, "JoinError::Panic({s:?})"),
+                None => f.write_str("JoinError::Panic(..)"),
             },
         }
     }
@@ -119,9 +182,9 @@ impl fmt::Debug for JoinError {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("task was cancelled"),
-            JoinError::Panic(p) => match payload_str(&**p) {
+        match &self.repr {
+            Repr::Cancelled => f.write_str("task was cancelled"),
+            Repr::Panic(p) => match p.message() {
                 Some(s) => write!(f, "task panicked: {s}"),
                 None => f.write_str("task panicked"),
             },
@@ -190,7 +253,7 @@ impl<T> JoinHandle<T> {
     /// Cancels the task. A task that is not running has its future dropped
     /// the next time its executor runs (it is queued for that); a running
     /// task has it dropped when the current poll returns. Awaiting the
-    /// handle then gives [`JoinError::Cancelled`]. No effect on a finished
+    /// handle then gives a cancelled [`JoinError`]. No effect on a finished
     /// task.
     ///
     /// ```
@@ -225,6 +288,17 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// The output of a completed task, through the cooperative budget
+    /// (`coop.rs`): when the polling task has seen enough ready futures in
+    /// this poll, it is woken and yields instead (the output stays).
+    #[inline(always)]
+    fn ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
+        if !crate::coop::proceed(cx) {
+            return Poll::Pending;
+        }
+        Poll::Ready(self.take())
+    }
+
     fn take(&mut self) -> Result<T, JoinError> {
         let mut out: Option<Result<T, JoinError>> = None;
         // SAFETY: COMPLETED is set (checked by the caller): the handle owns
@@ -256,7 +330,7 @@ impl<T> Future for JoinHandle<T> {
                 // Take the slot back to replace the waker.
                 loop {
                     if s & COMPLETED != 0 {
-                        return Poll::Ready(self.take());
+                        return self.ready(cx);
                     }
                     match hd.state.compare_exchange_weak(
                         s,
@@ -288,7 +362,7 @@ impl<T> Future for JoinHandle<T> {
                 }
             }
         }
-        Poll::Ready(self.take())
+        self.ready(cx)
     }
 }
 
@@ -376,3 +450,13 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .finish()
     }
 }
+
+// The error lives in every task cell's stage: no bigger than the payload
+// box it wraps (as the public enum it replaces), so cells keep their size
+// classes; and `?`-able into
+// `Box<dyn Error + Send + Sync>`.
+const _: () = {
+    assert!(std::mem::size_of::<JoinError>() == std::mem::size_of::<Box<dyn Any + Send>>());
+    const fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<JoinError>();
+};

@@ -1,5 +1,5 @@
 //! Tasks: the one-allocation task cell, its state word, its waker, the
-//! [`JoinHandle`] and the [`Runnable`] executors queue.
+//! [`JoinHandle`] and the `Runnable` executors queue.
 //!
 //! A task is ONE allocation from the frame resource that was current when it
 //! was spawned: a header (state word, vtable, awaiter waker, scheduler
@@ -12,8 +12,8 @@
 //!
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),
-//! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` ([`Runnable`] and
-//! the executor interface).
+//! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` (`Runnable` and
+//! the executor interface), `yield_now.rs` ([`yield_now`]).
 //!
 //! # Safety
 //!
@@ -80,19 +80,21 @@
 //! closed (later `schedule` calls forget their `Runnable`), forgets its
 //! queues and cancels every task on its live list. Panics in `poll` and in
 //! the future's destructor are caught (`catch_unwind`) and become
-//! [`JoinError::Panic`].
+//! a panic [`JoinError`].
 
 mod join;
 mod raw;
 mod runnable;
 mod state;
 mod waker;
+mod yield_now;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
 pub use join::{JoinError, JoinHandle};
-pub use runnable::Runnable;
+pub(crate) use runnable::Runnable;
+pub use yield_now::{yield_now, YieldNow};
 
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::{free_scheduler, Schedule};
@@ -182,6 +184,35 @@ pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
     scheduler.acquire_ref();
     // SAFETY: a fresh cell holding its scheduler reference.
     Ok(unsafe { bind(ptr) })
+}
+
+/// Allocates a task for `future` with `scheduler` as its executor but
+/// does not register it: returns its handle and its first `Runnable`,
+/// which the caller hands to the scheduler's `bind` on the executor's
+/// thread (a spawn from another thread onto a local executor).
+///
+/// # Safety
+///
+/// As [`try_spawn_unchecked`]; on success the caller gives the cell its
+/// scheduler reference (the executor's own count protocol) and hands the
+/// runnable to `bind` on the executor's thread, or cancels the task there.
+pub(crate) unsafe fn allocate_unbound<F: Future>(
+    future: F,
+    scheduler: &dyn Schedule,
+    resource: ResourceHandle,
+) -> Result<(JoinHandle<F::Output>, Runnable), AllocError> {
+    // SAFETY: forwarded contract.
+    let ptr = unsafe {
+        raw::allocate(
+            move || Ok::<F, Infallible>(future),
+            NonNull::from(scheduler),
+            resource,
+        )
+    }
+    .map_err(SpawnError::into_alloc)?;
+    // SAFETY: a fresh cell: its HANDLE bit and reference go to the handle.
+    let handle = unsafe { JoinHandle::from_raw(ptr) };
+    Ok((handle, Runnable::from_raw(ptr)))
 }
 
 /// Hands a fresh cell to its scheduler: the `HANDLE` bit and one reference

@@ -213,7 +213,7 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
         Err(payload) => {
             // The output (if any) is dropped here; a second panic is ignored.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
-            Err(JoinError::Panic(payload))
+            Err(JoinError::panic(payload))
         }
     };
     // SAFETY: exclusive access; the old value was dropped above.
@@ -260,6 +260,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                 // A panicking poll drops the future *during* the unwind (as
                 // tokio does), so its destructors see `thread::panicking()`
                 // and a `MutexGuard` it holds poisons its mutex.
+                crate::coop::reset();
                 let polled = catch_unwind(AssertUnwindSafe(|| {
                     let on_unwind = DropOnUnwind(stage);
                     let r = fut.poll(&mut cx);
@@ -273,13 +274,24 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                         true
                     }
                     Err(payload) => {
-                        finish(stage, Err(JoinError::Panic(payload)));
+                        finish(stage, Err(JoinError::panic(payload)));
+                        tell_panicked(h);
                         true
                     }
                 }
             })
         }
     }
+}
+
+/// Tells the task's executor that its poll panicked (its unhandled-panic
+/// policy). Out of line: only a panic reaches it.
+#[cold]
+#[inline(never)]
+fn tell_panicked(h: NonNull<Header>) {
+    // SAFETY: the cell is live (the poller's executor reference).
+    let hd = unsafe { header(h) };
+    hd.scheduler().task_panicked();
 }
 
 /// # Safety
@@ -295,7 +307,7 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
         unsafe {
             (*cell).stage.with_mut(|stage| {
                 debug_assert!(matches!(&*stage, Stage::Running(_)));
-                finish(stage, Err(JoinError::Cancelled))
+                finish(stage, Err(JoinError::cancelled()))
             })
         }
     })

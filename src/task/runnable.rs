@@ -17,19 +17,10 @@ use std::ptr::NonNull;
 /// queue them, and call [`run`](Runnable::run) on the thread the task
 /// belongs to. Dropping a `Runnable` instead of running it cancels the task:
 /// its future is dropped and its `JoinHandle` resolves to
-/// [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+/// a cancelled [`JoinError`](crate::JoinError).
 ///
-/// ```
-/// use coframe::{Executor, LocalExecutor};
-/// // Runnables are produced by coframe itself; executors only pass them on.
-/// fn requeue<E: Executor>(executor: &E, runnable: coframe::task::Runnable) {
-///     executor.post(runnable);
-/// }
-/// let ex = LocalExecutor::new();
-/// let handle = ex.spawn(async { 7 });
-/// assert_eq!(ex.run_until(handle).unwrap(), 7);
-/// # let _ = requeue::<LocalExecutor>;
-/// ```
+/// Crate-internal (not exported): users spawn futures, never handle a
+/// `Runnable`.
 pub struct Runnable {
     ptr: NonNull<Header>,
 }
@@ -61,7 +52,7 @@ impl Runnable {
     /// assert_eq!(ex.run_until(h).unwrap(), "ran");
     /// ```
     #[inline]
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         if let Some(again) = self.run_once() {
             // SAFETY: the task is scheduled, hence alive.
             let hd = unsafe { raw::header(again.ptr) };
@@ -187,6 +178,17 @@ pub trait Schedule: Send + Sync + 'static {
     /// Pins what this scheduler schedules to the pool worker running the
     /// current poll, if it can be pinned and is not yet. Default: nothing.
     fn pin_here(&self) {}
+
+    /// The executor's shared state as `Any`, for the executor layer to
+    /// recognise its own (a pool's handle). Default: none.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
+
+    /// A task's poll panicked (on the thread that ran it, after its result
+    /// was stored): the executor applies its unhandled-panic policy.
+    /// Default: nothing.
+    fn task_panicked(&self) {}
 
     /// For a thread pool: a fresh, not yet pinned scheduler for one
     /// stackful task spawned onto it (from a worker, or from any other

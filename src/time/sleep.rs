@@ -206,6 +206,11 @@ impl Future for Sleep {
             return Poll::Pending;
         };
         if !std::mem::take(&mut this.ahead) && Instant::now() >= deadline {
+            // A due timer spends the task's cooperative budget
+            // (`coop.rs`): a task whose sleeps are always due yields.
+            if !crate::coop::proceed(cx) {
+                return Poll::Pending;
+            }
             this.cancel();
             return Poll::Ready(());
         }

@@ -82,10 +82,16 @@ fn is_guard(addr: usize) -> bool {
 }
 
 fn install() {
-    for (sig, prev) in [
-        (libc::SIGSEGV, std::ptr::addr_of_mut!(PREVIOUS_SEGV)),
-        (libc::SIGBUS, std::ptr::addr_of_mut!(PREVIOUS_BUS)),
-    ] {
+    // SAFETY: only the statics' addresses are taken, no reference. (Rust
+    // 1.82 made this safe; the crate's minimum, 1.80, asks for the block.)
+    #[allow(unused_unsafe)]
+    let previous = unsafe {
+        [
+            std::ptr::addr_of_mut!(PREVIOUS_SEGV),
+            std::ptr::addr_of_mut!(PREVIOUS_BUS),
+        ]
+    };
+    for (sig, prev) in [libc::SIGSEGV, libc::SIGBUS].into_iter().zip(previous) {
         // SAFETY: zeroed sigaction is a valid "no handler" value, filled below;
         // PREVIOUS_* are written here, once, before the handler can run.
         unsafe {

@@ -49,6 +49,10 @@ fn stacks() -> crate::context::PooledStack {
     crate::context::PooledStack::builder().build().unwrap()
 }
 
+fn blocking() -> crate::executor::blocking::BlockingPool {
+    crate::executor::blocking::BlockingPool::new(1, std::time::Duration::ZERO, "loom".into())
+}
+
 fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
     loom::thread::spawn(move || {
         let core = Core::new(shared, index, local);
@@ -95,7 +99,7 @@ impl Future for Signal {
 fn loom_pool_park_unpark_no_lost_wakeup() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1, stacks());
+        let (shared, mut locals) = Shared::new(1, stacks(), blocking());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let done = Arc::new(Notify::new());
@@ -138,7 +142,7 @@ impl Future for WaitFlag {
 fn loom_pool_wake_races_with_steal() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(2, stacks());
+        let (shared, mut locals) = Shared::new(2, stacks(), blocking());
         let shared = Arc::new(shared);
         let local1 = locals.pop().unwrap();
         let local0 = locals.pop().unwrap();
@@ -205,7 +209,7 @@ impl Drop for DropCount {
 fn loom_pool_spawn_races_with_shutdown() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1, stacks());
+        let (shared, mut locals) = Shared::new(1, stacks(), blocking());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let drops = Arc::new(AtomicUsize::new(0));

@@ -25,6 +25,7 @@
 //! Shutdown is described in `shared.rs`; the user-facing contract is on
 //! [`ThreadPool::shutdown`].
 
+mod handle;
 mod idle;
 mod queue;
 mod shared;
@@ -33,13 +34,14 @@ mod worker;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use handle::{PoolEnterGuard, PoolHandle};
 pub(crate) use shared::Shared;
 pub(crate) use worker::{current_worker, Core};
 
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
-use crate::context::{PooledStack, StackTraits};
+use crate::context::PooledStack;
 use crate::frame::SyncResourceHandle;
-use crate::task::{JoinHandle, Runnable, Schedule};
+use crate::task::{JoinHandle, Schedule};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -55,7 +57,7 @@ use std::thread;
 ///     .thread_stack_size(1 << 20)
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(pool.workers(), 2);
+/// assert_eq!(pool.worker_threads(), 2);
 /// assert_eq!(pool.block_on(pool.spawn(async { 6 * 7 })).unwrap(), 42);
 /// ```
 #[derive(Debug, Clone)]
@@ -65,6 +67,29 @@ pub struct ThreadPoolBuilder {
     thread_stack_size: Option<usize>,
     stacks: Option<PooledStack>,
     stackful_stack_size: Option<usize>,
+    max_blocking_threads: Option<usize>,
+    blocking_keep_alive: Option<std::time::Duration>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+    unhandled_panic: super::UnhandledPanic,
+}
+
+/// A thread start or stop hook of the builder.
+#[derive(Clone)]
+struct Hook(Arc<dyn Fn() + Send + Sync + 'static>);
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook(..)")
+    }
+}
+
+impl Hook {
+    /// Runs the hook; a panic in it is contained (the standard panic hook
+    /// has printed it) so the worker runs on or exits as planned.
+    fn call(&self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)()));
+    }
 }
 
 /// Why a [`ThreadPoolBuilder`] could not build a pool.
@@ -91,7 +116,7 @@ impl fmt::Display for BuildError {
             BuildError::ZeroWorkers => {
                 f.write_str("coframe: a ThreadPool needs at least one worker thread (got 0)")
             }
-            BuildError::Stack(e) => write!(f, "coframe: ThreadPool stack allocator: {e}"),
+            BuildError::Stack(e) => write!(f, "coframe: stackful stack allocator: {e}"),
             BuildError::Spawn(e) => write!(f, "coframe: could not start a pool worker: {e}"),
         }
     }
@@ -107,6 +132,11 @@ impl Default for ThreadPoolBuilder {
             thread_stack_size: None,
             stacks: None,
             stackful_stack_size: None,
+            max_blocking_threads: None,
+            blocking_keep_alive: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            unhandled_panic: super::UnhandledPanic::Ignore,
         }
     }
 }
@@ -118,7 +148,7 @@ impl ThreadPoolBuilder {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
-    /// assert_eq!(pool.workers(), 1);
+    /// assert_eq!(pool.worker_threads(), 1);
     /// ```
     pub fn worker_threads(mut self, n: usize) -> Self {
         self.workers = Some(n);
@@ -153,8 +183,10 @@ impl ThreadPoolBuilder {
     }
 
     /// The stack allocator stackful tasks spawned on this pool will use
-    /// (default: a [`PooledStack`] of [`StackTraits::default_size`] stacks,
-    /// none mapped up front).
+    /// (default: a [`PooledStack`] of
+    /// [`stackful::DEFAULT_STACK_SIZE`](crate::stackful::DEFAULT_STACK_SIZE)
+    /// stacks, the size stackful tasks get wherever they run, none mapped up
+    /// front).
     ///
     /// ```
     /// use coframe::context::PooledStack;
@@ -183,11 +215,96 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Most threads [`spawn_blocking`](ThreadPool::spawn_blocking) runs
+    /// closures on at once (default 512; at least 1): more closures wait
+    /// for a free thread.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .max_blocking_threads(4).build().unwrap();
+    /// assert_eq!(pool.block_on(pool.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
+    /// How long an idle blocking thread waits for another closure before
+    /// it exits (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .blocking_keep_alive(Duration::from_secs(1)).build().unwrap();
+    /// assert_eq!(pool.block_on(pool.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.blocking_keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// Runs `f` on each worker thread when it starts, before it runs any
+    /// task (say, to pin the thread to a core or name it in a profiler). A
+    /// panic in `f` is contained: the standard panic hook prints it and the
+    /// worker starts anyway.
+    ///
+    /// ```
+    /// use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (started.clone(), stopped.clone());
+    /// let pool = coframe::ThreadPool::builder()
+    ///     .worker_threads(2)
+    ///     .on_thread_start(move || { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_thread_stop(move || { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.block_on(pool.spawn(async {})).unwrap();
+    /// drop(pool); // joins the workers
+    /// assert_eq!((started.load(Ordering::SeqCst), stopped.load(Ordering::SeqCst)), (2, 2));
+    /// ```
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// Runs `f` on each worker thread when it stops, after its last task
+    /// (at shutdown). A panic in `f` is contained, as in
+    /// [`on_thread_start`](Self::on_thread_start).
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .on_thread_stop(|| println!("worker stopping")).build().unwrap();
+    /// drop(pool);
+    /// ```
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_stop = Some(Hook(Arc::new(f)));
+        self
+    }
+
+    /// What the pool does when a task panics (default
+    /// [`UnhandledPanic::Ignore`](super::UnhandledPanic::Ignore): the
+    /// panic goes to the task's handle only).
+    ///
+    /// ```
+    /// use coframe::executor::UnhandledPanic;
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1)
+    ///     .unhandled_panic(UnhandledPanic::ShutDown).build().unwrap();
+    /// let waiting = pool.spawn(std::future::pending::<()>());
+    /// let bad = pool.spawn(async { panic!("boom") });
+    /// assert!(pool.block_on(bad).unwrap_err().is_panic());
+    /// // The panic shut the pool down: the other task is cancelled.
+    /// assert!(coframe::block_on(waiting).unwrap_err().is_cancelled());
+    /// ```
+    pub fn unhandled_panic(mut self, policy: super::UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
     /// Starts the workers.
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
-    /// assert_eq!(pool.workers(), 2);
+    /// assert_eq!(pool.worker_threads(), 2);
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let workers = match self.workers {
@@ -199,11 +316,19 @@ impl ThreadPoolBuilder {
             Some(s) => s,
             None => PooledStack::new(
                 self.stackful_stack_size
-                    .unwrap_or_else(StackTraits::default_size),
+                    .unwrap_or(crate::stackful::DEFAULT_STACK_SIZE),
             )
             .map_err(BuildError::Stack)?,
         };
-        let (shared, locals) = Shared::new(workers, stacks);
+        let blocking = super::blocking::BlockingPool::new(
+            self.max_blocking_threads
+                .unwrap_or(super::blocking::DEFAULT_MAX_BLOCKING_THREADS),
+            self.blocking_keep_alive
+                .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
+            format!("{}-blocking", self.name),
+        );
+        let (mut shared, locals) = Shared::new(workers, stacks, blocking);
+        shared.shutdown_on_panic = self.unhandled_panic == super::UnhandledPanic::ShutDown;
         let shared = Arc::new(shared);
         let sched: Arc<dyn Schedule> = shared.clone();
         let mut threads = Vec::with_capacity(workers);
@@ -213,7 +338,17 @@ impl ThreadPoolBuilder {
                 b = b.stack_size(size);
             }
             let s = shared.clone();
-            match b.spawn(move || worker::worker_main(s, index, local)) {
+            let (start, stop) = (self.on_thread_start.clone(), self.on_thread_stop.clone());
+            let main = move || {
+                if let Some(h) = start {
+                    h.call();
+                }
+                worker::worker_main(s, index, local);
+                if let Some(h) = stop {
+                    h.call();
+                }
+            };
+            match b.spawn(main) {
                 Ok(t) => threads.push(t),
                 Err(e) => {
                     // Stop the workers already started (the rest of the
@@ -246,7 +381,7 @@ impl ThreadPoolBuilder {
 /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
 /// pool.block_on(pool.spawn(async {})).unwrap();
 /// let m = pool.metrics();
-/// assert_eq!(m.workers, 2);
+/// assert_eq!(m.worker_threads, 2);
 /// assert_eq!(m.tasks_spawned, 1);
 /// assert!(m.polls >= 1);
 /// assert_eq!(m.injector_pushes, 1); // spawned from outside
@@ -254,8 +389,8 @@ impl ThreadPoolBuilder {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolMetrics {
-    /// Number of worker threads.
-    pub workers: usize,
+    /// Number of worker threads (as [`ThreadPool::worker_threads`]).
+    pub worker_threads: usize,
     /// Tasks spawned on the pool (from workers and from outside).
     pub tasks_spawned: u64,
     /// Tasks spawned from inside the pool (on a worker thread).
@@ -269,6 +404,9 @@ pub struct PoolMetrics {
     /// Runnables pushed to the global injector (spawns and wakes from
     /// threads that are not workers of this pool).
     pub injector_pushes: u64,
+    /// Blocking threads alive ([`ThreadPool::spawn_blocking`]), busy or
+    /// idle.
+    pub blocking_threads: usize,
 }
 
 /// A work-stealing thread pool: runs `Send` futures on a fixed set of
@@ -310,7 +448,7 @@ pub struct ThreadPool {
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
-            .field("workers", &self.workers())
+            .field("worker_threads", &self.worker_threads())
             .field("shut_down", &self.shared.is_closed())
             .finish_non_exhaustive()
     }
@@ -332,7 +470,7 @@ impl ThreadPool {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::new();
-    /// assert!(pool.workers() >= 1);
+    /// assert!(pool.worker_threads() >= 1);
     /// ```
     pub fn new() -> Self {
         Self::builder()
@@ -344,7 +482,7 @@ impl ThreadPool {
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(3).build().unwrap();
-    /// assert_eq!(pool.workers(), 3);
+    /// assert_eq!(pool.worker_threads(), 3);
     /// ```
     pub fn builder() -> ThreadPoolBuilder {
         ThreadPoolBuilder::default()
@@ -355,14 +493,30 @@ impl ThreadPool {
         &self.shared
     }
 
-    /// Number of worker threads.
+    /// Number of worker threads: what
+    /// [`ThreadPoolBuilder::worker_threads`] set (or the default).
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
-    /// assert_eq!(pool.workers(), 2);
+    /// assert_eq!(pool.worker_threads(), 2);
     /// ```
-    pub fn workers(&self) -> usize {
+    pub fn worker_threads(&self) -> usize {
         self.shared.workers()
+    }
+
+    /// The old name of [`worker_threads`](Self::worker_threads).
+    ///
+    /// ```
+    /// # #![allow(deprecated)]
+    /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
+    /// assert_eq!(pool.workers(), pool.worker_threads());
+    /// ```
+    #[deprecated(
+        since = "0.1.0",
+        note = "renamed to `worker_threads`, as the builder's setter"
+    )]
+    pub fn workers(&self) -> usize {
+        self.worker_threads()
     }
 
     /// The stack allocator for stackful tasks run on this pool.
@@ -379,7 +533,7 @@ impl ThreadPool {
     /// resource (the default one outside a task; a local-only current
     /// resource is replaced by the default, see rule 4). After
     /// shutdown the task is cancelled at once (its handle gives
-    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
+    /// a cancelled [`JoinError`](crate::JoinError)).
     ///
     /// # Panics
     ///
@@ -409,6 +563,31 @@ impl ThreadPool {
         .unwrap_or_else(|e| super::refused(e))
     }
 
+    /// Runs `f` on one of the pool's blocking threads (a bounded pool
+    /// apart from the workers, started on demand; idle threads exit after
+    /// a keep-alive, see [`ThreadPoolBuilder::max_blocking_threads`] and
+    /// [`ThreadPoolBuilder::blocking_keep_alive`]) and returns a handle to
+    /// its result; the workers go on running tasks meanwhile. A panic in
+    /// `f` becomes the handle's panic [`JoinError`](crate::JoinError).
+    ///
+    /// Aborting the handle before `f` started means `f` never runs; once
+    /// it runs it runs to its end. Shutdown drops the closures not yet
+    /// started; those running finish on their threads, which shutdown does
+    /// not wait for.
+    ///
+    /// ```
+    /// let pool = coframe::ThreadPool::builder().worker_threads(1).build().unwrap();
+    /// let h = pool.spawn_blocking(|| std::fs::metadata(".").is_ok());
+    /// assert!(pool.block_on(h).unwrap());
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(super::blocking::blocking_future(&self.shared.blocking, f))
+    }
+
     /// Runs `future` to completion on the calling thread, with this pool as
     /// the current executor (so [`coframe::spawn`](crate::spawn) inside it
     /// spawns on the pool). The calling thread parks while the future
@@ -419,7 +598,7 @@ impl ThreadPool {
     /// If called on a worker thread of a coframe pool (from inside a task):
     /// blocking a worker can deadlock the pool, so it panics with a message
     /// saying so instead (inside a task the panic becomes that task's
-    /// [`JoinError::Panic`](crate::JoinError::Panic)). `.await` the future
+    /// panic [`JoinError`](crate::JoinError)). `.await` the future
     /// instead.
     ///
     /// ```
@@ -454,8 +633,9 @@ impl ThreadPool {
     pub fn metrics(&self) -> PoolMetrics {
         let s = &*self.shared;
         let mut m = PoolMetrics {
-            workers: s.workers(),
+            worker_threads: s.workers(),
             injector_pushes: s.injector_pushes.load(Relaxed),
+            blocking_threads: s.blocking.threads(),
             ..PoolMetrics::default()
         };
         for w in s.stats.iter() {
@@ -470,7 +650,7 @@ impl ThreadPool {
 
     /// Shuts the pool down: unfinished tasks are cancelled and dropped
     /// (never completed), their `JoinHandle`s resolve to
-    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled), the workers
+    /// a cancelled [`JoinError`](crate::JoinError), the workers
     /// exit, every task cell is freed (or, if its handle still exists,
     /// freed when the handle goes) and the allocator roots of `run_async`
     /// trees are dropped with their last frame. A task that is running
@@ -490,10 +670,13 @@ impl ThreadPool {
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
     /// let pending = pool.spawn(std::future::pending::<()>());
     /// pool.shutdown();
-    /// assert!(matches!(coframe::block_on(pending), Err(coframe::JoinError::Cancelled)));
+    /// assert!(coframe::block_on(pending).unwrap_err().is_cancelled());
     /// assert!(coframe::block_on(pool.spawn(async {})).is_err()); // after shutdown
     /// ```
     pub fn shutdown(&self) {
+        // Queued blocking closures are dropped; running ones finish on
+        // their (detached) threads.
+        self.shared.blocking.shutdown();
         if self.shared.begin_shutdown() {
             self.finish_as_participant();
         }
@@ -540,12 +723,6 @@ impl super::sealed::Executor for ThreadPool {
 
 impl Executor for ThreadPool {
     type Affinity = SharedAffinity;
-
-    /// Queues `runnable`: on this pool's worker thread to its local queue,
-    /// elsewhere to the injector.
-    fn post(&self, runnable: Runnable) {
-        self.shared.schedule(runnable)
-    }
 
     /// Whether the calling thread is one of this pool's workers.
     fn running_in_this_thread(&self) -> bool {

@@ -248,11 +248,19 @@ pub(crate) struct Shared {
     /// it without blocking every `GLOBAL_INTERVAL` ticks (`worker.rs`).
     pub(crate) event_loop: Option<parking_lot::Mutex<crate::reactor::Driver>>,
     pub(crate) reactor: Option<crate::reactor::Handle>,
+    /// The threads of `spawn_blocking` (none started until used).
+    pub(crate) blocking: crate::executor::blocking::BlockingPool,
+    /// `UnhandledPanic::ShutDown`: a task's panic shuts the pool down.
+    pub(crate) shutdown_on_panic: bool,
 }
 
 impl Shared {
     /// The shared state for `workers` workers, and their local queues.
-    pub(crate) fn new(workers: usize, stacks: PooledStack) -> (Self, Vec<Local>) {
+    pub(crate) fn new(
+        workers: usize,
+        stacks: PooledStack,
+        blocking: crate::executor::blocking::BlockingPool,
+    ) -> (Self, Vec<Local>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         #[cfg(not(loom))]
         let driver = match crate::reactor::Driver::new() {
@@ -286,6 +294,8 @@ impl Shared {
             stacks,
             event_loop: driver.map(parking_lot::Mutex::new),
             reactor,
+            blocking,
+            shutdown_on_panic: false,
         };
         (shared, locals)
     }
@@ -485,6 +495,22 @@ impl Shared {
 }
 
 impl Schedule for Shared {
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
+    }
+
+    /// `UnhandledPanic::ShutDown`: as `ThreadPool::shutdown` from inside a
+    /// task (this runs on the worker that ran the panicking task): start
+    /// the shutdown and take part as its starter, without joining.
+    fn task_panicked(&self) {
+        if self.shutdown_on_panic {
+            self.blocking.shutdown();
+            if self.begin_shutdown() {
+                self.finish_participant();
+            }
+        }
+    }
+
     fn stacks(&self) -> Option<crate::context::PooledStack> {
         Some(self.stacks.clone())
     }
