@@ -166,7 +166,7 @@ impl PoolHandle {
         R: Send + 'static,
     {
         crate::executor::stackful::spawn_pinned(
-            crate::executor::pinned::Pinned::new(self.shared.clone()),
+            crate::executor::pinned::Pinned::placed(self.shared.clone()),
             self.shared.stacks().clone(),
             f,
         )
