@@ -30,10 +30,10 @@
 //!   the registry's duplicate descriptor) lives until the last `Handle`.
 
 use super::registration::{Ready, Registrations};
+use crate::loom::lock::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::time::timers::Timers;
 use mio::{Events, Poll, Token};
-use parking_lot::Mutex;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -47,13 +47,108 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Events taken from the kernel per turn at most (more wait for the next).
 const EVENTS_CAPACITY: usize = 1024;
 
+/// Interrupts a blocking turn: the poll's `mio::Waker` (an eventfd).
+#[cfg(not(loom))]
+type LoopWaker = mio::Waker;
+
+#[cfg(not(loom))]
+fn loop_waker(registry: &mio::Registry) -> io::Result<LoopWaker> {
+    mio::Waker::new(registry, WAKER_TOKEN)
+}
+
+/// The kernel wait of a turn: `epoll_wait` for at most `timeout`.
+#[cfg(not(loom))]
+#[inline(always)]
+fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    _waker: &LoopWaker,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    poll.poll(events, timeout)
+}
+
+/// Under loom the eventfd and the blocking `epoll_wait` are replaced by a
+/// flag and a condition variable with the same contract, so that the
+/// executors' hand-off of the driver is model-checked with the real code
+/// around it: a `wake` is kept until one turn that waits consumes it (as
+/// the eventfd's edge is reported to one `epoll_wait`), an unbounded wait
+/// returns only after a `wake`, and several wakes before a turn end one
+/// turn. loom models no time: a bounded wait returns at once (a turn may
+/// always end early), so models do not block on timers. The epoll instance
+/// itself is still polled, without blocking, for registered sources.
+#[cfg(loom)]
+mod loom_waker {
+    use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use crate::loom::sync::{Condvar, Mutex};
+    use std::io;
+
+    pub(super) struct LoopWaker {
+        woken: Mutex<bool>,
+        cvar: Condvar,
+        /// A thread is inside a turn's wait: two at once would be two
+        /// owners of one driver.
+        waiting: AtomicBool,
+    }
+
+    impl LoopWaker {
+        pub(super) fn new() -> Self {
+            LoopWaker {
+                woken: Mutex::new(false),
+                cvar: Condvar::new(),
+                waiting: AtomicBool::new(false),
+            }
+        }
+
+        pub(super) fn wake(&self) -> io::Result<()> {
+            *self.woken.lock().unwrap() = true;
+            self.cvar.notify_one();
+            Ok(())
+        }
+
+        /// Consumes a pending wake; with `block`, waits for one first.
+        pub(super) fn wait(&self, block: bool) {
+            assert!(
+                !self.waiting.swap(true, SeqCst),
+                "two threads turn one event loop at once"
+            );
+            let mut woken = self.woken.lock().unwrap();
+            while block && !*woken {
+                woken = self.cvar.wait(woken).unwrap();
+            }
+            *woken = false;
+            drop(woken);
+            self.waiting.store(false, SeqCst);
+        }
+    }
+}
+
+#[cfg(loom)]
+use loom_waker::LoopWaker;
+
+#[cfg(loom)]
+fn loop_waker(_registry: &mio::Registry) -> io::Result<LoopWaker> {
+    Ok(LoopWaker::new())
+}
+
+#[cfg(loom)]
+fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    waker: &LoopWaker,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    waker.wait(timeout.is_none());
+    poll.poll(events, Some(Duration::ZERO))
+}
+
 /// What every handle of one event loop shares.
 pub(crate) struct Shared {
     /// A duplicate of the poll's registry: registers and deregisters from
     /// any thread.
     pub(super) registry: mio::Registry,
     /// Interrupts a blocking turn.
-    waker: mio::Waker,
+    waker: LoopWaker,
     pub(super) io: Mutex<Registrations>,
     /// How many sources are registered: a non-blocking turn with none
     /// skips the system call.
@@ -112,7 +207,7 @@ impl Driver {
     pub(crate) fn new() -> io::Result<Driver> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
-        let waker = mio::Waker::new(&registry, WAKER_TOKEN)?;
+        let waker = loop_waker(&registry)?;
         Ok(Driver {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -169,7 +264,7 @@ impl Driver {
         };
         let mut handled = 0;
         if blocking || shared.sources.load(Ordering::Relaxed) > 0 {
-            let r = poll.poll(events, timeout);
+            let r = wait(poll, events, &shared.waker, timeout);
             if blocking {
                 shared.timers.end_block();
             }

@@ -29,8 +29,8 @@
 //!   timer armed from another thread.
 
 use super::wheel::{Expired, Key, Wheel};
+use crate::loom::lock::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use parking_lot::Mutex;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 

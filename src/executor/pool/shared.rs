@@ -240,17 +240,16 @@ pub(crate) struct Shared {
     pub(crate) injector_pushes: Padded<AtomicU64>,
     /// The stack allocator of stackful tasks spawned on this pool.
     stacks: PooledStack,
-    /// The pool's event loop (none under loom, or if it could not be
-    /// made): one idle worker at a time sleeps in it; busy workers check
+    /// The pool's event loop (none if it could not be made, nor under loom
+    /// unless a model passes one to `with_event_loop`): one idle worker at a time sleeps in it; busy workers check
     /// it without blocking every `GLOBAL_INTERVAL` ticks (`worker.rs`).
-    pub(crate) event_loop: Option<parking_lot::Mutex<crate::reactor::Driver>>,
+    pub(crate) event_loop: Option<crate::loom::lock::Mutex<crate::reactor::Driver>>,
     pub(crate) reactor: Option<crate::reactor::Handle>,
 }
 
 impl Shared {
     /// The shared state for `workers` workers, and their local queues.
     pub(crate) fn new(workers: usize, stacks: PooledStack) -> (Self, Vec<Local>) {
-        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         #[cfg(not(loom))]
         let driver = match crate::reactor::Driver::new() {
             Ok(d) => Some(d),
@@ -261,6 +260,18 @@ impl Shared {
         };
         #[cfg(loom)]
         let driver: Option<crate::reactor::Driver> = None;
+        Self::with_event_loop(workers, stacks, driver)
+    }
+
+    /// [`Shared::new`] with `driver` as the pool's event loop (`None`:
+    /// workers park on their condition variables only). The loom models
+    /// that check the driver's hand-off pass one in.
+    pub(crate) fn with_event_loop(
+        workers: usize,
+        stacks: PooledStack,
+        driver: Option<crate::reactor::Driver>,
+    ) -> (Self, Vec<Local>) {
+        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         let reactor = driver.as_ref().map(|d| d.handle().clone());
         let shared = Shared {
             closed: Padded(AtomicBool::new(false)),
@@ -280,7 +291,7 @@ impl Shared {
             remote_spawned: Padded::default(),
             injector_pushes: Padded::default(),
             stacks,
-            event_loop: driver.map(parking_lot::Mutex::new),
+            event_loop: driver.map(crate::loom::lock::Mutex::new),
             reactor,
         };
         (shared, locals)
