@@ -156,6 +156,35 @@ pub(crate) struct Shared {
     pub(crate) timers: Timers,
 }
 
+impl Shared {
+    /// [`Handle::unpark`], for holders of a plain pointer (timers).
+    pub(crate) fn unpark(&self) {
+        // Fails only if the eventfd were gone, which the shared state owns.
+        let r = self.waker.wake();
+        debug_assert!(r.is_ok(), "coframe: waking the event loop failed: {r:?}");
+    }
+}
+
+/// Applies a change of the timer wheel's strong count on `shared`
+/// (`time/timers.rs`, "Liveness"): `1` takes one, `-1` releases one.
+///
+/// # Safety
+/// `shared` comes from `Arc::as_ptr` of the live state; for `1` the caller
+/// holds another count on it meanwhile; for `-1` the count released is the
+/// wheel's (the delta came from the timers) and the caller does not touch
+/// the state afterwards unless it holds another count.
+#[inline]
+pub(crate) unsafe fn apply_delta(shared: *const Shared, delta: crate::time::timers::Delta) {
+    match delta {
+        0 => {}
+        // SAFETY: forwarded contract.
+        1 => unsafe { Arc::increment_strong_count(shared) },
+        // SAFETY: forwarded contract.
+        -1 => unsafe { Arc::decrement_strong_count(shared) },
+        d => unreachable!("coframe: timer liveness delta {d}"),
+    }
+}
+
 /// A reference to an event loop: what sources and timers hold. Cheap to
 /// clone, `Send + Sync`.
 #[derive(Clone)]
@@ -173,9 +202,14 @@ impl Handle {
     /// executor knows when the driver's owner sleeps and calls this only
     /// then).
     pub(crate) fn unpark(&self) {
-        // Fails only if the eventfd were gone, which the shared state owns.
-        let r = self.shared.waker.wake();
-        debug_assert!(r.is_ok(), "coframe: waking the event loop failed: {r:?}");
+        self.shared.unpark();
+    }
+
+    /// Strong references to the shared state (tests: the timers' liveness
+    /// count).
+    #[cfg(test)]
+    pub(crate) fn ref_count(&self) -> usize {
+        Arc::strong_count(&self.shared)
     }
 
     /// Whether both name the same event loop.
@@ -205,6 +239,18 @@ impl Driver {
     /// and an eventfd (three file descriptors, closed when the driver and
     /// every handle are gone).
     pub(crate) fn new() -> io::Result<Driver> {
+        Self::with_timers(Timers::new(Instant::now()))
+    }
+
+    /// A new event loop owned by the calling thread, its *home*: only this
+    /// thread makes it current, turns it and drops it (a `LocalExecutor`'s,
+    /// `block_on`'s). Timers armed and cancelled on the home thread take no
+    /// lock (`time/timers.rs`).
+    pub(crate) fn new_home() -> io::Result<Driver> {
+        Self::with_timers(Timers::new_home(Instant::now()))
+    }
+
+    fn with_timers(timers: Timers) -> io::Result<Driver> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = loop_waker(&registry)?;
@@ -217,7 +263,7 @@ impl Driver {
                     waker,
                     io: Mutex::new(Registrations::new()),
                     sources: AtomicUsize::new(0),
-                    timers: Timers::new(Instant::now()),
+                    timers,
                 }),
             },
             tick: 0,
@@ -255,7 +301,11 @@ impl Driver {
         let shared = &*handle.shared;
         let blocking = max_wait != Some(Duration::ZERO);
         let timeout = if blocking {
-            match shared.timers.prepare_block(Instant::now()) {
+            let (t, delta) = shared.timers.prepare_block(Instant::now(), wakers);
+            // SAFETY: the timers' delta on our own state, on which the
+            // driver's handle holds another count.
+            unsafe { apply_delta(Arc::as_ptr(&handle.shared), delta) };
+            match t {
                 None => max_wait,
                 Some(t) => Some(max_wait.map_or(t, |m| m.min(t))),
             }
@@ -290,7 +340,10 @@ impl Driver {
                 }
             }
         }
-        handled += shared.timers.fire(Instant::now(), wakers);
+        let (fired, delta) = shared.timers.fire(Instant::now(), wakers);
+        // SAFETY: as above.
+        unsafe { apply_delta(Arc::as_ptr(&handle.shared), delta) };
+        handled += fired;
         wake_all(wakers);
         handled
     }
@@ -307,14 +360,16 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let shared = &*self.handle.shared;
         shared.io.lock().shutdown(&mut self.wakers);
-        shared.timers.shutdown(&mut self.wakers);
+        let (_, delta) = shared.timers.shutdown(&mut self.wakers);
+        // SAFETY: as in `turn`.
+        unsafe { apply_delta(Arc::as_ptr(&self.handle.shared), delta) };
         wake_all(&mut self.wakers);
     }
 }
 
 /// Wakes and empties `wakers`, containing a waker's panic (the panic hook
 /// has printed it; the other wakers still run).
-fn wake_all(wakers: &mut Vec<Waker>) {
+pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
     for w in wakers.drain(..) {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }

@@ -6,7 +6,11 @@
 //! at once arms nothing), keeps the wheel key, updates the stored waker
 //! only when the task polling it changed, and cancels the timer when it is
 //! dropped. The wheel node is a recycled slab slot: arming allocates
-//! nothing once the wheel has grown to its peak number of timers.
+//! nothing once the wheel has grown to its peak number of timers. On the
+//! home thread of a thread-owned event loop (`LocalExecutor`, `block_on`)
+//! arming and cancelling take no lock and no atomic read-modify-write, and
+//! a `Sleep` holds a plain pointer to its event loop, kept alive by the
+//! wheel's own reference (`timers.rs`, "Liveness"), not an `Arc` clone.
 //!
 //! # Invariants
 //!
@@ -17,13 +21,19 @@
 //! - A deadline that cannot be represented (`Duration::MAX` from now) or
 //!   is more than 2^62 ms away is never armed and never completes.
 //! - Dropping a `Sleep` frees its wheel node, on whichever thread it is
-//!   dropped: the wheel is shared behind a lock.
+//!   dropped: at once on the loop's home thread or under the lock of a
+//!   shared loop, at the home thread's next turn if posted from elsewhere
+//!   (`timers.rs`).
+//! - While a `Sleep` holds an entry, its wheel node exists, so the event
+//!   loop's shared state it points to is alive.
 
-use crate::reactor::Handle;
-use crate::time::timers::Armed;
+use crate::reactor::driver::{apply_delta, wake_all};
+use crate::reactor::Shared;
+use crate::time::timers::{thread_token, Armed, SetWaker};
 use crate::time::wheel::Key;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -104,8 +114,23 @@ pub struct Sleep {
 }
 
 struct Entry {
-    handle: Handle,
+    /// The event loop the timer is armed in, alive while its node exists
+    /// (module invariants).
+    shared: NonNull<Shared>,
     key: Key,
+}
+
+// SAFETY: `Shared` is `Send + Sync` and outlives the entry (module
+// invariants); the key is plain data.
+unsafe impl Send for Entry {}
+// SAFETY: as above; `&Entry` gives only `&Shared`.
+unsafe impl Sync for Entry {}
+
+impl Entry {
+    fn shared(&self) -> &Shared {
+        // SAFETY: alive while the node exists (module invariants).
+        unsafe { self.shared.as_ref() }
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -163,21 +188,34 @@ impl Sleep {
         self.yield_once = false;
         self.ahead = false;
         let Some(e) = &self.entry else { return };
-        let timers = &e.handle.shared().timers;
+        let shared = e.shared();
+        let timers = &shared.timers;
         match timers.tick_for(deadline) {
             None => self.cancel(),
-            Some(tick) => match timers.reset(e.key, tick) {
-                Armed::Yes { unpark: true, .. } => e.handle.unpark(),
-                // `Expired` leaves the node fired: the next poll completes.
-                Armed::Yes { .. } | Armed::Expired | Armed::Shutdown => {}
-            },
+            Some(tick) => {
+                let mut woken = Vec::new();
+                let (armed, delta) = timers.reset(e.key, tick, thread_token(), &mut woken);
+                match armed {
+                    Armed::Yes { unpark: true, .. } => shared.unpark(),
+                    // `Expired` leaves the node fired: the next poll
+                    // completes.
+                    Armed::Yes { .. } | Armed::Expired | Armed::Shutdown => {}
+                }
+                // SAFETY: our node is in the wheel: the delta is not the
+                // last count, and `shared` is the pointer it counts.
+                unsafe { apply_delta(e.shared.as_ptr(), delta) };
+                wake_all(&mut woken);
+            }
         }
     }
 
     /// Frees the armed timer, if any.
     fn cancel(&mut self) {
         if let Some(e) = self.entry.take() {
-            e.handle.shared().timers.cancel(e.key);
+            let delta = e.shared().timers.cancel(e.key, thread_token());
+            // SAFETY: the wheel's count on `shared` (released last: nothing
+            // touches it after).
+            unsafe { apply_delta(e.shared.as_ptr(), delta) };
         }
     }
 }
@@ -192,11 +230,13 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.entry.is_none() {
+        let current = if this.entry.is_none() {
             // Also for a sleep that is ready at once: using coframe::time
             // outside an event loop fails the same way every time.
-            Handle::assert_current();
-        }
+            Some(crate::reactor::current_raw())
+        } else {
+            None
+        };
         if this.yield_once {
             this.yield_once = false;
             cx.waker().wake_by_ref();
@@ -209,24 +249,47 @@ impl Future for Sleep {
             this.cancel();
             return Poll::Ready(());
         }
-        match &this.entry {
-            Some(e) => {
-                if e.handle.shared().timers.set_waker(e.key, cx.waker()) {
-                    shut_down();
+        match (&this.entry, current) {
+            (Some(e), _) => {
+                let shared = e.shared();
+                let mut woken = Vec::new();
+                match shared
+                    .timers
+                    .set_waker(e.key, cx.waker(), thread_token(), &mut woken)
+                {
+                    SetWaker::Done(delta) => {
+                        // SAFETY: our node is in the wheel: not the last
+                        // count; `shared` is the pointer it counts.
+                        unsafe { apply_delta(e.shared.as_ptr(), delta) };
+                    }
+                    SetWaker::Posted => shared.unpark(),
+                    SetWaker::Shutdown => shut_down(),
                 }
+                wake_all(&mut woken);
             }
-            None => {
-                let handle = Handle::current();
-                let timers = &handle.shared().timers;
+            (None, current) => {
+                let (p, token) = current.expect("no entry: read above");
+                // SAFETY: the current event loop's state outlives the entry
+                // that made it current (`reactor/current.rs`), so for this
+                // poll.
+                let shared = unsafe { &*p };
+                let timers = &shared.timers;
                 let Some(tick) = timers.tick_for(deadline) else {
                     return Poll::Pending; // too far away to ever fire
                 };
-                match timers.arm(tick, cx.waker()) {
+                let (armed, delta) = timers.arm(tick, cx.waker(), token);
+                // SAFETY: `p` is alive (above) and the delta is the wheel's
+                // count on it: taken while the current loop holds its own.
+                unsafe { apply_delta(p, delta) };
+                match armed {
                     Armed::Yes { key, unpark } => {
                         if unpark {
-                            handle.unpark();
+                            shared.unpark();
                         }
-                        this.entry = Some(Entry { handle, key });
+                        this.entry = Some(Entry {
+                            shared: NonNull::from(shared),
+                            key,
+                        });
                     }
                     // The driver's clock passed the tick since `now` above.
                     Armed::Expired => return Poll::Ready(()),
@@ -247,7 +310,7 @@ impl Drop for Sleep {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::reactor::test_util::{fd_lock, poll_once, run, Recorder};
+    use crate::reactor::test_util::{fd_lock, open_fds, poll_once, run, Recorder};
     use crate::reactor::{enter, Driver};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc};
@@ -459,6 +522,82 @@ mod tests {
         })
         .join()
         .unwrap();
+        assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    /// On a thread-owned (home) loop, armed sleeps share one reference on
+    /// the loop's state, not one each, and that reference keeps the state
+    /// (its epoll and eventfd descriptors) alive after the driver and every
+    /// handle are gone, until the last sleep is dropped.
+    #[test]
+    fn home_sleeps_keep_the_loop_alive_with_one_reference() {
+        let _fd = fd_lock();
+        let fds = open_fds();
+        let driver = Driver::new_home().unwrap();
+        let handle = driver.handle().clone();
+        let base = handle.ref_count();
+        let rec = Recorder::new();
+        let w = Waker::from(rec.clone());
+        let mut sleeps: Vec<Sleep> = {
+            let _e = enter(&handle);
+            (0..3)
+                .map(|i| {
+                    let mut s = sleep(Duration::from_secs(60 + i));
+                    assert!(poll_once(&mut s, &w).is_pending());
+                    s
+                })
+                .collect()
+        };
+        assert_eq!(handle.ref_count(), base + 1, "one count for all timers");
+        drop(sleeps.pop());
+        assert_eq!(handle.ref_count(), base + 1);
+        drop(driver);
+        assert_eq!(rec.wakes(), 2, "shutdown wakes the armed timers");
+        drop(handle);
+        assert!(open_fds() > fds, "the sleeps keep the loop's state");
+        drop(sleeps);
+        assert_eq!(open_fds(), fds, "the last sleep freed the loop's state");
+    }
+
+    /// A sleep armed on a home loop, then reset, re-polled with a new waker
+    /// and dropped on another thread: the posted operations reach the home
+    /// thread's turns; the new waker is woken, not before the new deadline,
+    /// the old one never; the node is freed at the turn after the drop.
+    #[test]
+    fn home_loop_applies_operations_posted_from_another_thread() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new_home().unwrap();
+        let handle = driver.handle().clone();
+        let old = Recorder::new();
+        let mut s = {
+            let _e = enter(&handle);
+            let mut s = sleep(Duration::from_secs(3600));
+            assert!(poll_once(&mut s, &Waker::from(old.clone())).is_pending());
+            s
+        };
+        let new = Recorder::new();
+        let w = Waker::from(new.clone());
+        let (s, deadline, pending) = std::thread::spawn(move || {
+            let deadline = Instant::now() + ms(300);
+            s.reset(deadline);
+            let pending = poll_once(&mut s, &w).is_pending();
+            (s, deadline, pending)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(handle.shared().timers.len(), 1);
+        if pending {
+            let limit = Instant::now() + Duration::from_secs(30);
+            while new.wakes() == 0 {
+                assert!(Instant::now() < limit, "the new waker was never woken");
+                driver.turn(Some(ms(100)));
+            }
+            assert!(new.first().unwrap() >= deadline, "woken early");
+        }
+        assert_eq!(old.wakes(), 0, "the old waker was woken");
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        assert_eq!(handle.shared().timers.len(), 1, "freed at the next turn");
+        driver.turn(Some(Duration::ZERO));
         assert_eq!(handle.shared().timers.len(), 0);
     }
 

@@ -174,8 +174,14 @@ impl Wheel {
         }
     }
 
+    /// Whether the slab holds no node (armed or fired).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Nodes in the slab: armed timers plus fired ones not yet removed.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -246,6 +252,11 @@ impl Wheel {
             Some(w) if w.will_wake(waker) => {}
             _ => node.waker = Some(waker.clone()),
         }
+    }
+
+    /// Whether `key`'s (valid) timer is in a list: armed, not fired.
+    pub(crate) fn is_listed(&self, key: Key) -> bool {
+        self.nodes[key.index].list != UNLISTED
     }
 
     /// Whether `key`'s timer is in no list (fired or reset to a reached
@@ -345,7 +356,8 @@ impl Wheel {
         count
     }
 
-    fn is_valid(&self, key: Key) -> bool {
+    /// Whether `key` names a node in the slab (not removed since).
+    pub(crate) fn is_valid(&self, key: Key) -> bool {
         self.nodes
             .get(key.index)
             .is_some_and(|n| n.generation == key.generation)
