@@ -340,7 +340,10 @@ impl Driver {
                 }
             }
         }
-        let (fired, delta) = shared.timers.fire(Instant::now(), wakers);
+        let now = Instant::now();
+        // Sleeps made before this read may anchor on it (`time/clock.rs`).
+        crate::time::clock::refresh(now);
+        let (fired, delta) = shared.timers.fire(now, wakers);
         // SAFETY: as above.
         unsafe { apply_delta(Arc::as_ptr(&handle.shared), delta) };
         handled += fired;

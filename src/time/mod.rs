@@ -24,12 +24,14 @@
 //!
 //! | file          | owns                                                        |
 //! |---------------|-------------------------------------------------------------|
+//! | `clock.rs`    | the per-thread clock cache `sleep(d)` anchors on            |
 //! | `wheel.rs`    | the timing wheel (levels, slots, slab of nodes)             |
 //! | `timers.rs`   | who reaches the wheel how, its clock, the driver's hints    |
 //! | `sleep.rs`    | `Sleep`, `sleep`, `sleep_until`                             |
 //! | `timeout.rs`  | `Timeout`, `timeout`, `timeout_at`, `Elapsed`               |
 //! | `interval.rs` | `Interval`, `interval`, `interval_at`                       |
 
+pub(crate) mod clock;
 mod interval;
 #[cfg(all(test, loom))]
 mod loom_tests;

@@ -12,12 +12,22 @@
 //! a `Sleep` holds a plain pointer to its event loop, kept alive by the
 //! wheel's own reference (`timers.rs`, "Liveness"), not an `Arc` clone.
 //!
+//! `sleep(d)` reads no clock: its deadline is `d` after an *anchor*, an
+//! instant read after the call and at the latest at its first poll (or its
+//! first [`Sleep::deadline`]), taken from this thread's clock cache when
+//! the cache was filled after the call (`clock.rs`). So a batch of sleeps
+//! made and then polled together reads the clock once.
+//!
 //! # Invariants
 //!
 //! - Never early: a poll returns `Ready` only when `Instant::now()` has
-//!   reached the deadline (checked on every poll, so a `Sleep` polled late
-//!   for another reason completes without waiting for the driver); the
-//!   wheel rounds deadlines up to its next millisecond tick.
+//!   reached the deadline (checked on every poll but the first of a
+//!   `sleep(d)`, so a `Sleep` polled late for another reason completes
+//!   without waiting for the driver); the wheel rounds deadlines up to its
+//!   next millisecond tick; the anchor of `sleep(d)` is never read before
+//!   the call.
+//! - A deadline, once observed (polled or asked for), never changes until
+//!   `reset`.
 //! - A deadline that cannot be represented (`Duration::MAX` from now) or
 //!   is more than 2^62 ms away is never armed and never completes.
 //! - Dropping a `Sleep` frees its wheel node, on whichever thread it is
@@ -29,15 +39,23 @@
 
 use crate::reactor::driver::{apply_delta, wake_all};
 use crate::reactor::Shared;
-use crate::time::timers::{thread_token, Armed, SetWaker};
+use crate::time::clock::{self, Stamp};
+use crate::time::timers::{thread_token, Armed, SetWaker, Timers};
 use crate::time::wheel::Key;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Waits until `duration` has passed.
+///
+/// The deadline is `duration` after an instant between this call and the
+/// sleep's first poll: the first poll of a batch of sleeps reads the clock
+/// and the others reuse that read (never early: it was made after they
+/// were); a sleep first polled long after it was made may end that much
+/// later than `duration` after the call, never earlier.
 ///
 /// `Duration::ZERO` yields once: the first poll wakes the task and returns
 /// `Pending`, the second returns `Ready`. `Duration::MAX` (or any duration
@@ -56,12 +74,103 @@ use std::time::{Duration, Instant};
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
+    let deadline = if duration.as_secs() < LAZY_LIMIT_SECS {
+        Deadline::After {
+            d: duration,
+            stamp: clock::stamp(),
+            anchor: AtomicU64::new(0),
+        }
+    } else {
+        // Centuries away or overflowing: fixed now, as an absolute instant.
+        Deadline::of(Instant::now().checked_add(duration))
+    };
     Sleep {
-        deadline: now.checked_add(duration),
+        deadline,
         yield_once: duration.is_zero(),
         ahead: !duration.is_zero(),
         entry: None,
+    }
+}
+
+/// Durations from this many seconds (about 136 years) on are made absolute
+/// at once: anchoring them later could only overflow.
+const LAZY_LIMIT_SECS: u64 = 1 << 32;
+
+/// When a `Sleep` completes.
+#[derive(Debug)]
+enum Deadline {
+    /// Never (`sleep(Duration::MAX)`, an overflowing instant).
+    Never,
+    At(Instant),
+    /// `sleep(d)`: `d` after an anchor read after `stamp` (`clock.rs`),
+    /// fixed at the first poll or `deadline()` call; coded (0: not yet).
+    /// Through `&self` (`deadline()`) the first to fix it wins (one
+    /// compare-exchange); through `&mut self` it is a plain write.
+    After {
+        d: Duration,
+        stamp: Stamp,
+        anchor: AtomicU64,
+    },
+}
+
+impl Deadline {
+    fn of(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Deadline::Never, Deadline::At)
+    }
+
+    /// The deadline (`None`: never), fixing the anchor if needed.
+    fn get(&self) -> Option<Instant> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(*at),
+            Deadline::After { d, stamp, anchor } => {
+                let mut code = anchor.load(Relaxed);
+                if code == 0 {
+                    let new = clock::anchor(*stamp);
+                    code = match anchor.compare_exchange(0, new, Relaxed, Relaxed) {
+                        Ok(_) => new,
+                        Err(first) => first,
+                    };
+                }
+                clock::decode(code).checked_add(*d)
+            }
+        }
+    }
+
+    /// [`get`](Self::get) through `&mut` (no synchronisation).
+    fn get_mut(&mut self) -> Option<Instant> {
+        if let Deadline::After { d, stamp, anchor } = self {
+            let code = anchor.get_mut();
+            if *code == 0 {
+                *code = clock::anchor(*stamp);
+            }
+            return clock::decode(*code).checked_add(*d);
+        }
+        self.get()
+    }
+
+    /// The tick to arm in `timers` (`None`: never fires), fixing the
+    /// anchor if needed, with one subtraction per batch of sleeps.
+    fn tick_in(&mut self, timers: &Timers) -> Option<u64> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => timers.tick_for(*at),
+            Deadline::After { d, stamp, anchor } => {
+                let code = anchor.get_mut();
+                let since = if *code != 0 {
+                    clock::decode(*code).saturating_duration_since(timers.start())
+                } else {
+                    let (c, since) = clock::anchor_since(
+                        *stamp,
+                        timers as *const Timers as usize,
+                        timers.start(),
+                    );
+                    *code = c;
+                    since
+                };
+                timers.tick_after(since, *d)
+            }
+        }
     }
 }
 
@@ -98,8 +207,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a Sleep does nothing unless awaited"]
 #[derive(Debug)]
 pub struct Sleep {
-    /// `None`: never.
-    deadline: Option<Instant>,
+    deadline: Deadline,
     /// `sleep(Duration::ZERO)` before its first poll.
     yield_once: bool,
     /// The deadline was a positive duration ahead when the sleep was made
@@ -143,7 +251,7 @@ impl Sleep {
     /// A sleep until `deadline` (`None`: never).
     pub(crate) fn at(deadline: Option<Instant>) -> Sleep {
         Sleep {
-            deadline,
+            deadline: Deadline::of(deadline),
             yield_once: false,
             ahead: false,
             entry: None,
@@ -158,7 +266,7 @@ impl Sleep {
     /// assert!(coframe::time::sleep(Duration::from_secs(1)).deadline().is_some());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// Whether the deadline has passed.
@@ -169,7 +277,7 @@ impl Sleep {
     /// assert!(!coframe::time::sleep(Duration::MAX).is_elapsed());
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.get().is_some_and(|d| Instant::now() >= d)
     }
 
     /// Moves the deadline (earlier or later), keeping the armed timer's
@@ -184,7 +292,7 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
+        self.deadline = Deadline::At(deadline);
         self.yield_once = false;
         self.ahead = false;
         let Some(e) = &self.entry else { return };
@@ -242,12 +350,14 @@ impl Future for Sleep {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
-        if !std::mem::take(&mut this.ahead) && Instant::now() >= deadline {
-            this.cancel();
-            return Poll::Ready(());
+        if !std::mem::take(&mut this.ahead) {
+            let Some(deadline) = this.deadline.get_mut() else {
+                return Poll::Pending;
+            };
+            if Instant::now() >= deadline {
+                this.cancel();
+                return Poll::Ready(());
+            }
         }
         match (&this.entry, current) {
             (Some(e), _) => {
@@ -274,8 +384,8 @@ impl Future for Sleep {
                 // poll.
                 let shared = unsafe { &*p };
                 let timers = &shared.timers;
-                let Some(tick) = timers.tick_for(deadline) else {
-                    return Poll::Pending; // too far away to ever fire
+                let Some(tick) = this.deadline.tick_in(timers) else {
+                    return Poll::Pending; // never, or too far away to fire
                 };
                 let (armed, delta) = timers.arm(tick, cx.waker(), token);
                 // SAFETY: `p` is alive (above) and the delta is the wheel's
@@ -523,6 +633,36 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    /// `sleep(d)` reads no clock when made: a batch made and then polled
+    /// together shares one anchor, read after the calls (never early), and
+    /// a deadline once observed stays.
+    #[test]
+    fn a_batch_of_sleeps_shares_one_clock_read() {
+        let _fd = fd_lock();
+        let driver = Driver::new_home().unwrap();
+        let _e = enter(driver.handle());
+        let d = Duration::from_secs(60);
+        let before = Instant::now();
+        let mut batch: Vec<Sleep> = (0..3).map(|_| sleep(d)).collect();
+        let w = Waker::from(Recorder::new());
+        for s in &mut batch {
+            assert!(poll_once(s, &w).is_pending());
+        }
+        let first = batch[0].deadline().unwrap();
+        assert!(first >= before + d, "earlier than d after the call");
+        assert!(
+            batch.iter().all(|s| s.deadline() == Some(first)),
+            "the batch read the clock more than once"
+        );
+        // A sleep made after that read anchors on a later one, fixed when
+        // first observed.
+        let later = sleep(d);
+        let mid = Instant::now();
+        let at = later.deadline().unwrap();
+        assert!(at >= mid + d && at > first);
+        assert_eq!(later.deadline(), Some(at));
     }
 
     /// On a thread-owned (home) loop, armed sleeps share one reference on

@@ -177,6 +177,26 @@ impl Timers {
         (ms < NEVER).then_some(ms)
     }
 
+    /// The loop's tick 0.
+    #[inline]
+    pub(crate) fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The tick a timer for `d` after `start + since` is armed at: the same
+    /// as [`tick_for`](Self::tick_for) of that instant, without building
+    /// it.
+    #[inline]
+    pub(crate) fn tick_after(&self, since: Duration, d: Duration) -> Option<u64> {
+        let secs = since.as_secs().checked_add(d.as_secs())?;
+        if secs >= NEVER / 1000 {
+            return None;
+        }
+        let nanos = u64::from(since.subsec_nanos()) + u64::from(d.subsec_nanos());
+        let ms = secs * 1000 + nanos.div_ceil(1_000_000);
+        (ms < NEVER).then_some(ms)
+    }
+
     /// The tick `now` falls in (rounded down).
     fn now_tick(&self, now: Instant) -> u64 {
         let d = now.saturating_duration_since(self.start);
