@@ -19,17 +19,22 @@
 //! 64-bit mask of its occupied slots, so the next expiry is found in
 //! O(levels) (a rotate and a trailing-zeros count per level), arming is a
 //! slab insert and a list push, and cancelling is an O(1) unlink and a slab
-//! remove. A removed node's slot is reused by the next insert, so arming
+//! remove. Arming is lazy: a new node goes on one *pending* list, and
+//! takes its level and slot only when the wheel is next asked for its next
+//! expiry or polled, so a timer cancelled before that (a timeout whose
+//! future finished first) never computes them. A removed node's slot is reused by the next insert, so arming
 //! allocates nothing once the slab has grown to the peak number of live
 //! timers.
 //!
 //! # Invariants
 //!
-//! - A node in a list has `when > elapsed` and sits in
+//! - A node in a slot's list has `when > elapsed` and sits in
 //!   `(level_for(elapsed, when), slot_for(when, level))`, recorded in its
-//!   `list` field; a node in no list (`list == UNLISTED`) has fired (or was
-//!   reset to a tick already reached) and keeps its slot until its owner
-//!   removes it.
+//!   `list` field; a node in the pending list (`list == PENDING`) has
+//!   `when > elapsed` too, and every pending node is linked into its slot
+//!   before the wheel reports an expiry or advances (`flush`); a node in
+//!   no list (`list == UNLISTED`) has fired (or was reset to a tick already
+//!   reached) and keeps its slot until its owner removes it.
 //! - `elapsed` only grows, and [`Wheel::poll`]`(now)` fires exactly the
 //!   nodes with `when <= now`: a timer never fires before its tick.
 //! - Only the owner of a [`Key`] removes its node (the wheel never frees a
@@ -56,6 +61,9 @@ pub(crate) const MAX_DURATION: u64 = 1 << (BITS_PER_LEVEL as usize * NUM_LEVELS)
 const NIL: usize = usize::MAX;
 /// A node's `list` when it is in no list (fired).
 const UNLISTED: u16 = u16::MAX;
+/// A node's `list` when it is in the pending list (armed, not yet in a
+/// slot).
+const PENDING: u16 = u16::MAX - 1;
 
 /// Names one armed timer: the slab index of its node and the node's
 /// generation.
@@ -94,6 +102,8 @@ pub(crate) struct Wheel {
     levels: [Level; NUM_LEVELS],
     nodes: Slab<Node>,
     next_generation: u32,
+    /// Head of the pending list (armed nodes not yet in a slot), or `NIL`.
+    pending: usize,
 }
 
 /// The level a timer for `when` goes in while the wheel is at `elapsed`:
@@ -171,6 +181,7 @@ impl Wheel {
             levels: [L; NUM_LEVELS],
             nodes: Slab::new(),
             next_generation: 0,
+            pending: NIL,
         }
     }
 
@@ -200,15 +211,19 @@ impl Wheel {
         }
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
+        let head = self.pending;
         let index = self.nodes.insert(Node {
             when,
             prev: NIL,
-            next: NIL,
-            list: UNLISTED,
+            next: head,
+            list: PENDING,
             generation,
             waker: Some(waker.clone()),
         });
-        self.link(index);
+        if head != NIL {
+            self.nodes[head].prev = index;
+        }
+        self.pending = index;
         Ok(Key { index, generation })
     }
 
@@ -269,8 +284,24 @@ impl Wheel {
     /// The tick the wheel next has work at (a timer's tick, or the start of
     /// a higher level's slot whose timers must cascade), if any is armed.
     /// Never later than the earliest armed timer's tick.
-    pub(crate) fn next_expiration(&self) -> Option<u64> {
+    pub(crate) fn next_expiration(&mut self) -> Option<u64> {
+        self.flush();
         self.next_expiration_full().map(|e| e.deadline)
+    }
+
+    /// Links every pending node into its slot.
+    fn flush(&mut self) {
+        while self.pending != NIL {
+            let index = self.pending;
+            let node = &mut self.nodes[index];
+            self.pending = node.next;
+            node.prev = NIL;
+            node.next = NIL;
+            node.list = UNLISTED;
+            // Armed with `when > elapsed`, and `elapsed` only moves in
+            // `poll`, which flushes first.
+            self.link(index);
+        }
     }
 
     fn next_expiration_full(&self) -> Option<Expiration> {
@@ -288,6 +319,7 @@ impl Wheel {
     /// on `fired`), none other does. Returns how many fired. `now` below
     /// `elapsed` fires nothing.
     pub(crate) fn poll(&mut self, now: u64, fired: &mut Vec<Waker>) -> usize {
+        self.flush();
         let mut count = 0;
         while let Some(exp) = self.next_expiration_full() {
             if exp.deadline > now {
@@ -335,6 +367,7 @@ impl Wheel {
 
     /// Fires every armed timer at once (the event loop is shutting down).
     pub(crate) fn fire_all(&mut self, fired: &mut Vec<Waker>) -> usize {
+        self.flush();
         let mut count = 0;
         for level in &mut self.levels {
             level.occupied = 0;
@@ -388,6 +421,22 @@ impl Wheel {
     fn unlink(&mut self, index: usize) {
         let node = &mut self.nodes[index];
         if node.list == UNLISTED {
+            return;
+        }
+        if node.list == PENDING {
+            let (prev, next) = (node.prev, node.next);
+            node.prev = NIL;
+            node.next = NIL;
+            node.list = UNLISTED;
+            if next != NIL {
+                self.nodes[next].prev = prev;
+            }
+            if prev != NIL {
+                self.nodes[prev].next = next;
+            } else {
+                debug_assert_eq!(self.pending, index);
+                self.pending = next;
+            }
             return;
         }
         let (l, s) = (
@@ -591,6 +640,29 @@ mod tests {
             "both had fired"
         );
         assert_eq!(wheel.next_expiration(), None);
+    }
+
+    /// Timers armed and not yet linked (pending) can be removed anywhere
+    /// in the pending list or reset, and the rest still fire at their
+    /// ticks; nothing is linked into a slot until the wheel is asked.
+    #[test]
+    fn pending_timers_cancel_reset_and_fire() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut wheel = Wheel::new();
+        let keys: Vec<Key> = (0..5)
+            .map(|i| wheel.insert(10 + i, &id_waker(10 + i, &log)).unwrap())
+            .collect();
+        assert!(wheel.levels.iter().all(|l| l.occupied == 0), "linked early");
+        // The pending list is 14,13,12,11,10 (pushed on the front).
+        assert!(wheel.remove(keys[4])); // head
+        assert!(wheel.remove(keys[2])); // middle
+        assert!(wheel.remove(keys[0])); // tail
+        wheel.reset(keys[3], 5).unwrap(); // out of the pending list
+        assert_eq!(wheel.next_expiration(), Some(5));
+        assert_eq!(fire(&mut wheel, 5, &log), vec![13]);
+        assert_eq!(fire(&mut wheel, 11, &log), vec![11]);
+        assert_eq!(wheel.next_expiration(), None);
+        assert_eq!(wheel.pending, NIL);
     }
 
     /// Arm and cancel reuse freed nodes: the slab stops growing at the peak
