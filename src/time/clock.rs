@@ -42,16 +42,28 @@ use std::time::{Duration, Instant};
 /// 0: none.
 pub(crate) type Code = u64;
 
-/// The process-wide base of [`Code`]s.
+/// The process-wide base of [`Code`]s: about 34 years before its first
+/// use, so that no instant read in this process precedes it (codes stay
+/// below 2^63 for centuries).
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
+    *BASE.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(1 << 30)).unwrap_or(now)
+    })
 }
 
-/// `at` as a [`Code`] (never 0; an instant before the base codes as it).
+/// `at` as a [`Code`]: never 0, below 2^63 (an instant before the base
+/// codes as the base).
+///
+/// # Panics
+/// Some 260 years after the base (no code left).
 fn encode(at: Instant) -> Code {
     let ns = at.saturating_duration_since(base()).as_nanos();
-    u64::try_from(ns).unwrap_or(u64::MAX - 1) + 1
+    match u64::try_from(ns) {
+        Ok(ns) if ns < (1 << 63) - 1 => ns + 1,
+        _ => panic!("coframe::time: the clock is past what a sleep's anchor can hold"),
+    }
 }
 
 /// The instant `code` (not 0) stands for.
@@ -63,8 +75,10 @@ pub(crate) fn decode(code: Code) -> Instant {
 /// When a relative sleep was made: the thread and its cache generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp {
-    thread: usize,
-    generation: u64,
+    /// The thread's identity (its cache's address).
+    pub(crate) thread: usize,
+    /// The cache's generation then (below 2^63).
+    pub(crate) generation: u64,
 }
 
 struct Cache {
@@ -75,7 +89,8 @@ struct Cache {
     /// The loop `since` was computed for (its timers' address), and the
     /// generation it belongs to.
     since_for: Cell<(usize, u64)>,
-    since: Cell<Duration>,
+    /// Nanoseconds from that loop's start to `now` (saturating).
+    since: Cell<u64>,
 }
 
 impl Cache {
@@ -85,7 +100,7 @@ impl Cache {
             now: Cell::new(None),
             code: Cell::new(0),
             since_for: Cell::new((0, u64::MAX)),
-            since: Cell::new(Duration::ZERO),
+            since: Cell::new(0),
         }
     }
 
@@ -142,22 +157,28 @@ pub(crate) fn anchor(stamp: Stamp) -> Code {
     CACHE.with(|c| c.anchor(stamp).1)
 }
 
-/// The anchor for `stamp`, coded, and how long after `start` it is, for
-/// the loop whose timers are at `timers` (cached per generation and loop:
-/// one subtraction per batch).
+/// The anchor for `stamp`, coded, and how many nanoseconds after `start`
+/// it is (saturating), for the loop whose timers are at `timers` (cached
+/// per generation and loop: one subtraction per batch).
 #[inline(never)]
-pub(crate) fn anchor_since(stamp: Stamp, timers: usize, start: Instant) -> (Code, Duration) {
+pub(crate) fn anchor_since(stamp: Stamp, timers: usize, start: Instant) -> (Code, u64) {
     CACHE.with(|c| {
         let (now, code) = c.anchor(stamp);
         let key = (timers, c.generation.get());
         if c.since_for.get() == key {
             return (code, c.since.get());
         }
-        let since = now.saturating_duration_since(start);
+        let since = nanos_since(now, start);
         c.since_for.set(key);
         c.since.set(since);
         (code, since)
     })
+}
+
+/// Nanoseconds from `start` to `at` (0 if before; saturating at 2^64 - 1,
+/// some 580 years).
+pub(crate) fn nanos_since(at: Instant, start: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The event loop's turns: `now` was just read from the clock on this
@@ -199,10 +220,10 @@ mod tests {
         // Coded to the nanosecond: the same instant.
         assert_eq!(decode(a), now);
         let start = now - Duration::from_secs(5);
-        assert_eq!(anchor_since(s, 1, start), (a, Duration::from_secs(5)));
-        let since = Duration::from_secs(5);
+        assert_eq!(anchor_since(s, 1, start), (a, 5_000_000_000));
+        let since = 5_000_000_000;
         // Cached per loop and generation.
         assert_eq!(anchor_since(s, 1, start).1, since);
-        assert_eq!(anchor_since(s, 2, now).1, Duration::ZERO);
+        assert_eq!(anchor_since(s, 2, now).1, 0);
     }
 }

@@ -75,11 +75,7 @@ use std::time::{Duration, Instant};
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let deadline = if duration.as_secs() < LAZY_LIMIT_SECS {
-        Deadline::After {
-            d: duration,
-            stamp: clock::stamp(),
-            anchor: AtomicU64::new(0),
-        }
+        Deadline::after(duration)
     } else {
         // Centuries away or overflowing: fixed now, as an absolute instant.
         Deadline::of(Instant::now().checked_add(duration))
@@ -102,20 +98,46 @@ enum Deadline {
     /// Never (`sleep(Duration::MAX)`, an overflowing instant).
     Never,
     At(Instant),
-    /// `sleep(d)`: `d` after an anchor read after `stamp` (`clock.rs`),
-    /// fixed at the first poll or `deadline()` call; coded (0: not yet).
-    /// Through `&self` (`deadline()`) the first to fix it wins (one
-    /// compare-exchange); through `&mut self` it is a plain write.
+    /// `sleep(d)`: `d_ns` nanoseconds after an anchor read after the
+    /// stamp (`clock.rs`), fixed at the first poll or `deadline()` call.
+    /// `word` is `STAMPED | generation` (the stamp's, with `thread`) until
+    /// then, the anchor's code after. Through `&self` (`deadline()`) the
+    /// first to fix it wins (one compare-exchange); through `&mut self` it
+    /// is a plain write. (Packed: a `Sleep` is 56 bytes.)
     After {
-        d: Duration,
-        stamp: Stamp,
-        anchor: AtomicU64,
+        d_ns: u64,
+        thread: usize,
+        word: AtomicU64,
     },
 }
+
+/// `Deadline::After`'s word holds a stamp, not yet an anchor (generations
+/// and codes stay below 2^63).
+const STAMPED: u64 = 1 << 63;
 
 impl Deadline {
     fn of(deadline: Option<Instant>) -> Self {
         deadline.map_or(Deadline::Never, Deadline::At)
+    }
+
+    /// `sleep(d)` for `d` below `LAZY_LIMIT_SECS`.
+    fn after(d: Duration) -> Self {
+        let stamp = clock::stamp();
+        debug_assert!(stamp.generation < STAMPED);
+        Deadline::After {
+            // Below 2^62: `d` is under 2^32 seconds.
+            d_ns: d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()),
+            thread: stamp.thread,
+            word: AtomicU64::new(STAMPED | stamp.generation),
+        }
+    }
+
+    /// The anchor's code for the stamp in `word` (which holds one).
+    fn anchor(thread: usize, word: u64) -> u64 {
+        clock::anchor(Stamp {
+            thread,
+            generation: word & !STAMPED,
+        })
     }
 
     /// The deadline (`None`: never), fixing the anchor if needed.
@@ -123,28 +145,28 @@ impl Deadline {
         match self {
             Deadline::Never => None,
             Deadline::At(at) => Some(*at),
-            Deadline::After { d, stamp, anchor } => {
-                let mut code = anchor.load(Relaxed);
-                if code == 0 {
-                    let new = clock::anchor(*stamp);
-                    code = match anchor.compare_exchange(0, new, Relaxed, Relaxed) {
+            Deadline::After { d_ns, thread, word } => {
+                let mut code = word.load(Relaxed);
+                if code & STAMPED != 0 {
+                    let new = Self::anchor(*thread, code);
+                    code = match word.compare_exchange(code, new, Relaxed, Relaxed) {
                         Ok(_) => new,
                         Err(first) => first,
                     };
                 }
-                clock::decode(code).checked_add(*d)
+                clock::decode(code).checked_add(Duration::from_nanos(*d_ns))
             }
         }
     }
 
     /// [`get`](Self::get) through `&mut` (no synchronisation).
     fn get_mut(&mut self) -> Option<Instant> {
-        if let Deadline::After { d, stamp, anchor } = self {
-            let code = anchor.get_mut();
-            if *code == 0 {
-                *code = clock::anchor(*stamp);
+        if let Deadline::After { d_ns, thread, word } = self {
+            let code = word.get_mut();
+            if *code & STAMPED != 0 {
+                *code = Self::anchor(*thread, *code);
             }
-            return clock::decode(*code).checked_add(*d);
+            return clock::decode(*code).checked_add(Duration::from_nanos(*d_ns));
         }
         self.get()
     }
@@ -155,20 +177,24 @@ impl Deadline {
         match self {
             Deadline::Never => None,
             Deadline::At(at) => timers.tick_for(*at),
-            Deadline::After { d, stamp, anchor } => {
-                let code = anchor.get_mut();
-                let since = if *code != 0 {
-                    clock::decode(*code).saturating_duration_since(timers.start())
+            Deadline::After { d_ns, thread, word } => {
+                let code = word.get_mut();
+                let since = if *code & STAMPED == 0 {
+                    clock::nanos_since(clock::decode(*code), timers.start())
                 } else {
+                    let stamp = Stamp {
+                        thread: *thread,
+                        generation: *code & !STAMPED,
+                    };
                     let (c, since) = clock::anchor_since(
-                        *stamp,
+                        stamp,
                         timers as *const Timers as usize,
                         timers.start(),
                     );
                     *code = c;
                     since
                 };
-                timers.tick_after(since, *d)
+                timers.tick_after(since, *d_ns)
             }
         }
     }

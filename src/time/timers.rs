@@ -183,17 +183,12 @@ impl Timers {
         self.start
     }
 
-    /// The tick a timer for `d` after `start + since` is armed at: the same
-    /// as [`tick_for`](Self::tick_for) of that instant, without building
-    /// it.
+    /// The tick a timer `d_ns` nanoseconds after `start + since_ns` is
+    /// armed at: the same as [`tick_for`](Self::tick_for) of that instant
+    /// (rounded up), without building it.
     #[inline]
-    pub(crate) fn tick_after(&self, since: Duration, d: Duration) -> Option<u64> {
-        let secs = since.as_secs().checked_add(d.as_secs())?;
-        if secs >= NEVER / 1000 {
-            return None;
-        }
-        let nanos = u64::from(since.subsec_nanos()) + u64::from(d.subsec_nanos());
-        let ms = secs * 1000 + nanos.div_ceil(1_000_000);
+    pub(crate) fn tick_after(&self, since_ns: u64, d_ns: u64) -> Option<u64> {
+        let ms = since_ns.checked_add(d_ns)?.div_ceil(1_000_000);
         (ms < NEVER).then_some(ms)
     }
 

@@ -69,8 +69,16 @@ const PENDING: u16 = u16::MAX - 1;
 /// generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Key {
-    index: usize,
+    /// 32 bits: a `Sleep` holds one, and the benchmarks hold millions.
+    index: u32,
     generation: u32,
+}
+
+impl Key {
+    #[inline]
+    fn index(self) -> usize {
+        self.index as usize
+    }
 }
 
 /// Arming or resetting a timer whose tick the wheel has already reached: the
@@ -224,6 +232,8 @@ impl Wheel {
             self.nodes[head].prev = index;
         }
         self.pending = index;
+        let index = u32::try_from(index)
+            .unwrap_or_else(|_| panic!("coframe::time: more than 2^32 timers armed at once"));
         Ok(Key { index, generation })
     }
 
@@ -233,9 +243,9 @@ impl Wheel {
         if !self.is_valid(key) {
             return false;
         }
-        let armed = self.nodes[key.index].list != UNLISTED;
-        self.unlink(key.index);
-        self.nodes.remove(key.index);
+        let armed = self.nodes[key.index()].list != UNLISTED;
+        self.unlink(key.index());
+        self.nodes.remove(key.index());
         armed
     }
 
@@ -246,12 +256,12 @@ impl Wheel {
     /// If `key` was removed (the owner's bug).
     pub(crate) fn reset(&mut self, key: Key, when: u64) -> Result<(), Expired> {
         assert!(self.is_valid(key), "timer key used after its removal");
-        self.unlink(key.index);
+        self.unlink(key.index());
         if when <= self.elapsed {
             return Err(Expired);
         }
-        self.nodes[key.index].when = when;
-        self.link(key.index);
+        self.nodes[key.index()].when = when;
+        self.link(key.index());
         Ok(())
     }
 
@@ -262,7 +272,7 @@ impl Wheel {
     /// If `key` was removed (the owner's bug).
     pub(crate) fn set_waker(&mut self, key: Key, waker: &Waker) {
         assert!(self.is_valid(key), "timer key used after its removal");
-        let node = &mut self.nodes[key.index];
+        let node = &mut self.nodes[key.index()];
         match &node.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => node.waker = Some(waker.clone()),
@@ -271,14 +281,14 @@ impl Wheel {
 
     /// Whether `key`'s (valid) timer is in a list: armed, not fired.
     pub(crate) fn is_listed(&self, key: Key) -> bool {
-        self.nodes[key.index].list != UNLISTED
+        self.nodes[key.index()].list != UNLISTED
     }
 
     /// Whether `key`'s timer is in no list (fired or reset to a reached
     /// tick).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn is_fired(&self, key: Key) -> bool {
-        self.is_valid(key) && self.nodes[key.index].list == UNLISTED
+        self.is_valid(key) && self.nodes[key.index()].list == UNLISTED
     }
 
     /// The tick the wheel next has work at (a timer's tick, or the start of
@@ -392,7 +402,7 @@ impl Wheel {
     /// Whether `key` names a node in the slab (not removed since).
     pub(crate) fn is_valid(&self, key: Key) -> bool {
         self.nodes
-            .get(key.index)
+            .get(key.index())
             .is_some_and(|n| n.generation == key.generation)
     }
 
