@@ -691,6 +691,65 @@ mod tests {
         assert_eq!(later.deadline(), Some(at));
     }
 
+    /// A waker whose drop drops another sleep of the same loop (say, the
+    /// output of a finished task holds one): cancelling the timer that
+    /// holds that waker, or giving it a new waker, drops the old one after
+    /// the wheel is released, so the nested cancellation works (with the
+    /// wheel still held it deadlocks on a shared loop's lock, and would
+    /// use a home loop's wheel twice at once).
+    #[test]
+    fn a_waker_dropping_a_sleep_is_dropped_outside_the_wheel() {
+        let _fd = fd_lock();
+        for home in [false, true] {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let driver = if home {
+                    Driver::new_home()
+                } else {
+                    Driver::new()
+                }
+                .unwrap();
+                let handle = driver.handle().clone();
+                let _e = enter(&handle);
+                struct Holder {
+                    _sleep: std::sync::Mutex<Option<Sleep>>,
+                }
+                impl std::task::Wake for Holder {
+                    fn wake(self: Arc<Self>) {}
+                }
+                let holder = || {
+                    let mut inner = sleep(Duration::from_secs(60));
+                    let w = Waker::from(Recorder::new());
+                    assert!(poll_once(&mut inner, &w).is_pending());
+                    Waker::from(Arc::new(Holder {
+                        _sleep: std::sync::Mutex::new(Some(inner)),
+                    }))
+                };
+                let timers = &handle.shared().timers;
+                // Cancelled.
+                let mut outer = sleep(Duration::from_secs(60));
+                let w = holder();
+                assert!(poll_once(&mut outer, &w).is_pending());
+                drop(w); // the wheel holds the last reference
+                assert_eq!(timers.len(), 2);
+                drop(outer);
+                assert_eq!(timers.len(), 0);
+                // Given a new waker.
+                let mut outer = sleep(Duration::from_secs(60));
+                let w = holder();
+                assert!(poll_once(&mut outer, &w).is_pending());
+                drop(w);
+                let other = Waker::from(Recorder::new());
+                assert!(poll_once(&mut outer, &other).is_pending());
+                assert_eq!(timers.len(), 1);
+                drop(outer);
+                tx.send(()).unwrap();
+            });
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("deadlocked (or failed: see the thread's panic)");
+        }
+    }
+
     /// On a thread-owned (home) loop, armed sleeps share one reference on
     /// the loop's state, not one each, and that reference keeps the state
     /// (its epoll and eventfd descriptors) alive after the driver and every

@@ -67,7 +67,7 @@
 //!   timer armed from another thread. Home mode needs none: only the home
 //!   thread arms (it is not blocked then), and posted resets unpark.
 
-use super::wheel::{Expired, Key, Wheel};
+use super::wheel::{Expired, Key, WakerState, Wheel};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::lock::{Mutex, MutexGuard};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -229,9 +229,11 @@ impl Timers {
     /// on the calling thread (`token`).
     #[inline]
     pub(crate) fn arm(&self, tick: u64, waker: &Waker, token: usize) -> (Armed, Delta) {
+        // Cloned before the wheel is reached: a waker's code may use it.
+        let waker = waker.clone();
         if self.is_home(token) {
             // SAFETY: the home thread (module invariants).
-            return unsafe {
+            let (armed, delta, unused) = unsafe {
                 self.wheel(&Access::Home, |w| {
                     let was = w.is_empty();
                     match w.insert(tick, waker) {
@@ -239,15 +241,18 @@ impl Timers {
                             if tick < self.next_wake.load(Ordering::Relaxed) {
                                 self.next_wake.store(tick, Ordering::Relaxed);
                             }
-                            (Armed::Yes { key, unpark: false }, Delta::from(was))
+                            (Armed::Yes { key, unpark: false }, Delta::from(was), None)
                         }
-                        Err(Expired) => (Armed::Expired, 0),
+                        Err((Expired, waker)) => (Armed::Expired, 0, Some(waker)),
                     }
                 })
             };
+            drop(unused);
+            return (armed, delta);
         }
         let access = Access::Locked(self.lock.lock());
         if self.is_shutdown() {
+            drop(access);
             return (Armed::Shutdown, 0);
         }
         assert!(
@@ -255,7 +260,7 @@ impl Timers {
             "coframe: a thread-owned event loop armed a timer off its thread"
         );
         // SAFETY: under the lock (shared mode).
-        unsafe {
+        let (armed, delta, unused) = unsafe {
             self.wheel(&access, |w| {
                 let was = w.is_empty();
                 match w.insert(tick, waker) {
@@ -265,11 +270,15 @@ impl Timers {
                             unpark: self.note_armed(tick),
                         },
                         Delta::from(was),
+                        None,
                     ),
-                    Err(Expired) => (Armed::Expired, 0),
+                    Err((Expired, waker)) => (Armed::Expired, 0, Some(waker)),
                 }
             })
-        }
+        };
+        drop(access);
+        drop(unused);
+        (armed, delta)
     }
 
     /// Moves `key`'s timer to `tick`, from the thread whose token is
@@ -343,7 +352,9 @@ impl Timers {
     }
 
     /// Makes `waker` the one `key`'s timer wakes (if not already
-    /// equivalent), from the thread whose token is `token`.
+    /// equivalent), from the thread whose token is `token`. If the timer
+    /// has fired, `waker` goes to `woken` (its deadline has passed). No
+    /// waker code runs while the wheel is reached.
     pub(crate) fn set_waker(
         &self,
         key: Key,
@@ -354,37 +365,78 @@ impl Timers {
         if self.is_home(token) {
             let delta = self.apply_mail(woken);
             // SAFETY: the home thread.
-            unsafe { self.wheel(&Access::Home, |w| w.set_waker(key, waker)) };
+            let state = unsafe { self.wheel(&Access::Home, |w| w.waker_state(key, waker)) };
+            match state {
+                WakerState::Same => {}
+                WakerState::Fired => woken.push(waker.clone()),
+                WakerState::Different => {
+                    let new = waker.clone();
+                    // SAFETY: the home thread.
+                    let old = unsafe { self.wheel(&Access::Home, |w| w.replace_waker(key, new)) };
+                    match old {
+                        Ok(old) => drop(old),
+                        Err(new) => woken.push(new),
+                    }
+                }
+            }
             return SetWaker::Done(delta);
         }
-        let mut guard = self.lock.lock();
-        if self.is_shutdown() {
-            return SetWaker::Shutdown;
-        }
         if self.home != 0 {
-            self.post(&mut guard, Op::Waker(key, waker.clone()));
+            let new = waker.clone();
+            let mut guard = self.lock.lock();
+            if self.is_shutdown() {
+                drop(guard);
+                drop(new);
+                return SetWaker::Shutdown;
+            }
+            self.post(&mut guard, Op::Waker(key, new));
             return SetWaker::Posted;
         }
-        let access = Access::Locked(guard);
-        // SAFETY: under the lock (shared mode).
-        unsafe { self.wheel(&access, |w| w.set_waker(key, waker)) };
+        let state = {
+            let access = Access::Locked(self.lock.lock());
+            if self.is_shutdown() {
+                return SetWaker::Shutdown;
+            }
+            // SAFETY: under the lock (shared mode).
+            unsafe { self.wheel(&access, |w| w.waker_state(key, waker)) }
+        };
+        match state {
+            WakerState::Same => {}
+            WakerState::Fired => woken.push(waker.clone()),
+            WakerState::Different => {
+                let new = waker.clone();
+                let old = {
+                    let access = Access::Locked(self.lock.lock());
+                    // SAFETY: under the lock (shared mode).
+                    unsafe { self.wheel(&access, |w| w.replace_waker(key, new)) }
+                };
+                match old {
+                    Ok(old) => drop(old),
+                    // Fired meanwhile (or shut down).
+                    Err(new) => woken.push(new),
+                }
+            }
+        }
         SetWaker::Done(0)
     }
 
     /// Cancels `key`'s timer and frees its slot (at the home thread's next
-    /// turn if posted), from the thread whose token is `token`.
+    /// turn if posted), from the thread whose token is `token`. The timer's
+    /// waker is dropped after the wheel is released.
     #[inline]
     pub(crate) fn cancel(&self, key: Key, token: usize) -> Delta {
         if self.is_home(token) {
             // SAFETY: the home thread. (Operations this timer posted before
             // find its key stale: they do nothing.)
-            return unsafe {
+            let (delta, waker) = unsafe {
                 self.wheel(&Access::Home, |w| {
                     let was = w.is_empty();
-                    w.remove(key);
-                    Delta::from(was) - Delta::from(w.is_empty())
+                    let (_, waker) = w.remove(key);
+                    (Delta::from(was) - Delta::from(w.is_empty()), waker)
                 })
             };
+            drop(waker);
+            return delta;
         }
         let mut guard = self.lock.lock();
         if self.home != 0 && !self.is_shutdown() {
@@ -393,13 +445,16 @@ impl Timers {
         }
         let access = Access::Locked(guard);
         // SAFETY: under the lock (shared mode, or after shutdown).
-        unsafe {
+        let (delta, waker) = unsafe {
             self.wheel(&access, |w| {
                 let was = w.is_empty();
-                w.remove(key);
-                Delta::from(was) - Delta::from(w.is_empty())
+                let (_, waker) = w.remove(key);
+                (Delta::from(was) - Delta::from(w.is_empty()), waker)
             })
-        }
+        };
+        drop(access);
+        drop(waker);
+        delta
     }
 
     /// Home thread: applies the posted operations (module docs); wakers of
@@ -413,19 +468,28 @@ impl Timers {
             self.mail.store(false, Ordering::Relaxed);
             std::mem::take(&mut mailbox.ops)
         };
+        let mut unused = Vec::new();
         // SAFETY: the home thread (callers).
-        unsafe { self.wheel(&Access::Home, |w| self.apply(w, ops, woken)) }
+        let delta =
+            unsafe { self.wheel(&Access::Home, |w| self.apply(w, ops, woken, &mut unused)) };
+        drop(unused);
+        delta
     }
 
     /// Applies `ops` to `wheel` (the home thread, or under the lock);
-    /// returns the liveness delta.
-    fn apply(&self, wheel: &mut Wheel, ops: Vec<Op>, woken: &mut Vec<Waker>) -> Delta {
+    /// returns the liveness delta. Wakers to wake go to `woken`, wakers to
+    /// drop (after the wheel is released) to `unused`.
+    fn apply(
+        &self,
+        wheel: &mut Wheel,
+        ops: Vec<Op>,
+        woken: &mut Vec<Waker>,
+        unused: &mut Vec<Waker>,
+    ) -> Delta {
         let was = wheel.is_empty();
         for op in ops {
             match op {
-                Op::Cancel(key) => {
-                    wheel.remove(key);
-                }
+                Op::Cancel(key) => unused.extend(wheel.remove(key).1),
                 Op::Reset(key, tick) => {
                     // `Expired` leaves it fired: the next poll completes.
                     if wheel.is_valid(key)
@@ -435,17 +499,15 @@ impl Timers {
                         self.next_wake.store(tick, Ordering::Relaxed);
                     }
                 }
-                Op::Waker(key, waker) => {
-                    if wheel.is_valid(key) {
-                        if wheel.is_listed(key) {
-                            wheel.set_waker(key, &waker);
-                        } else {
-                            // Fired (its deadline passed) before the change
-                            // arrived: the new waker must hear of it.
-                            woken.push(waker);
-                        }
+                Op::Waker(key, waker) if wheel.is_valid(key) => {
+                    match wheel.replace_waker(key, waker) {
+                        Ok(old) => unused.extend(old),
+                        // Fired (its deadline passed) before the change
+                        // arrived: the new waker must hear of it.
+                        Err(waker) => woken.push(waker),
                     }
                 }
+                Op::Waker(_, waker) => unused.push(waker),
             }
         }
         Delta::from(was) - Delta::from(wheel.is_empty())
@@ -551,6 +613,7 @@ impl Timers {
     /// timers shut down, so that a `Sleep` polled afterwards reports it
     /// instead of hanging. Returns how many fired and the liveness delta.
     pub(crate) fn shutdown(&self, fired: &mut Vec<Waker>) -> (usize, Delta) {
+        let mut unused = Vec::new();
         let mut mailbox = self.lock.lock();
         self.shutdown.store(true, Ordering::Release);
         self.mail.store(false, Ordering::Relaxed);
@@ -559,12 +622,15 @@ impl Timers {
         let access = Access::Locked(mailbox);
         // SAFETY: under the lock; the home thread (the caller) set
         // `shutdown` first, so it uses the lock from now on too.
-        unsafe {
+        let r = unsafe {
             self.wheel(&access, |w| {
-                let delta = self.apply(w, ops, fired);
+                let delta = self.apply(w, ops, fired, &mut unused);
                 (w.fire_all(fired), delta)
             })
-        }
+        };
+        drop(access);
+        drop(unused);
+        r
     }
 
     /// The driver's `sleeping_until` hint (tests).

@@ -40,10 +40,13 @@
 //! - Only the owner of a [`Key`] removes its node (the wheel never frees a
 //!   node by itself), so a key stays valid until its owner removes it; the
 //!   generation in the key catches a key used after that.
-//! - The wheel never wakes anything: [`Wheel::poll`] hands the fired
-//!   timers' wakers to its caller, which wakes them after releasing the lock
-//!   the wheel lives behind (a waker may drop a task whose `Sleep` removes
-//!   its node: that needs the lock).
+//! - The wheel never runs a waker's code: it never wakes, clones or drops
+//!   one. [`Wheel::poll`] hands the fired timers' wakers to its caller,
+//!   which wakes them after releasing the wheel; arming and changing a
+//!   waker take one the caller cloned; removing a node and replacing a
+//!   waker hand the old one back. A waker's code may drop a task whose
+//!   `Sleep` removes its node, which needs the wheel (its lock, or on a
+//!   thread-owned loop the wheel itself: a nested use would alias it).
 
 use slab::Slab;
 use std::task::Waker;
@@ -79,6 +82,18 @@ impl Key {
     fn index(self) -> usize {
         self.index as usize
     }
+}
+
+/// What storing a waker for a timer would take ([`Wheel::waker_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakerState {
+    /// The stored waker wakes the same task: nothing to do.
+    Same,
+    /// Another waker is stored: replace it.
+    Different,
+    /// The timer is not armed (fired, or reset to a reached tick): its
+    /// deadline has passed, so the new waker is to be woken at once.
+    Fired,
 }
 
 /// Arming or resetting a timer whose tick the wheel has already reached: the
@@ -211,11 +226,11 @@ impl Wheel {
         self.nodes.capacity()
     }
 
-    /// Arms a timer for tick `when` that wakes `waker` (cloned) when it
-    /// fires. `Err(Expired)` if the wheel has already reached `when`.
-    pub(crate) fn insert(&mut self, when: u64, waker: &Waker) -> Result<Key, Expired> {
+    /// Arms a timer for tick `when` that wakes `waker` when it fires.
+    /// `Err` (with the waker) if the wheel has already reached `when`.
+    pub(crate) fn insert(&mut self, when: u64, waker: Waker) -> Result<Key, (Expired, Waker)> {
         if when <= self.elapsed {
-            return Err(Expired);
+            return Err((Expired, waker));
         }
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
@@ -226,7 +241,7 @@ impl Wheel {
             next: head,
             list: PENDING,
             generation,
-            waker: Some(waker.clone()),
+            waker: Some(waker),
         });
         if head != NIL {
             self.nodes[head].prev = index;
@@ -238,15 +253,15 @@ impl Wheel {
     }
 
     /// Cancels `key`'s timer and frees its node. Returns whether it was
-    /// still armed (`false` once fired or for a stale key).
-    pub(crate) fn remove(&mut self, key: Key) -> bool {
+    /// still armed (`false` once fired or for a stale key), and its waker
+    /// (for the caller to drop).
+    pub(crate) fn remove(&mut self, key: Key) -> (bool, Option<Waker>) {
         if !self.is_valid(key) {
-            return false;
+            return (false, None);
         }
         let armed = self.nodes[key.index()].list != UNLISTED;
         self.unlink(key.index());
-        self.nodes.remove(key.index());
-        armed
+        (armed, self.nodes.remove(key.index()).waker)
     }
 
     /// Moves `key`'s timer (armed or fired) to tick `when`. `Err(Expired)`
@@ -265,23 +280,34 @@ impl Wheel {
         Ok(())
     }
 
-    /// Makes `waker` the one `key`'s timer wakes, unless the stored one
-    /// would wake the same task.
+    /// What storing `waker` for `key`'s timer would take (no waker code
+    /// runs: `will_wake` compares).
     ///
     /// # Panics
     /// If `key` was removed (the owner's bug).
-    pub(crate) fn set_waker(&mut self, key: Key, waker: &Waker) {
+    pub(crate) fn waker_state(&self, key: Key, waker: &Waker) -> WakerState {
         assert!(self.is_valid(key), "timer key used after its removal");
-        let node = &mut self.nodes[key.index()];
+        let node = &self.nodes[key.index()];
         match &node.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => node.waker = Some(waker.clone()),
+            _ if node.list == UNLISTED => WakerState::Fired,
+            Some(w) if w.will_wake(waker) => WakerState::Same,
+            _ => WakerState::Different,
         }
     }
 
-    /// Whether `key`'s (valid) timer is in a list: armed, not fired.
-    pub(crate) fn is_listed(&self, key: Key) -> bool {
-        self.nodes[key.index()].list != UNLISTED
+    /// Stores `waker` for `key`'s armed timer and hands back the old one;
+    /// `Err(waker)` if the timer is no longer armed (fired: the caller
+    /// wakes `waker` itself, the deadline has passed).
+    ///
+    /// # Panics
+    /// If `key` was removed (the owner's bug).
+    pub(crate) fn replace_waker(&mut self, key: Key, waker: Waker) -> Result<Option<Waker>, Waker> {
+        assert!(self.is_valid(key), "timer key used after its removal");
+        let node = &mut self.nodes[key.index()];
+        if node.list == UNLISTED {
+            return Err(waker);
+        }
+        Ok(node.waker.replace(waker))
     }
 
     /// Whether `key`'s timer is in no list (fired or reset to a reached
@@ -549,7 +575,7 @@ mod tests {
             2 * MAX_DURATION + 123_456,
         ];
         for &w in &whens {
-            wheel.insert(w, &id_waker(w, &log)).unwrap();
+            wheel.insert(w, id_waker(w, &log)).unwrap();
         }
         whens.sort_unstable();
         let mut order = Vec::new();
@@ -590,7 +616,7 @@ mod tests {
             for _ in 0..5 {
                 let span = [70, 5000, 300_000, 20_000_000][(round % 4) as usize];
                 let w = now + 1 + rand() % span;
-                wheel.insert(w, &id_waker(w, &log)).unwrap();
+                wheel.insert(w, id_waker(w, &log)).unwrap();
                 pending.push(w);
             }
             now += rand() % [3, 200, 70_000, 5_000_000][(rand() % 4) as usize];
@@ -606,11 +632,11 @@ mod tests {
     fn cancel_and_reset() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
-        let a = wheel.insert(10, &id_waker(1, &log)).unwrap();
-        let b = wheel.insert(5000, &id_waker(2, &log)).unwrap();
-        let c = wheel.insert(70, &id_waker(3, &log)).unwrap();
-        assert!(wheel.remove(a));
-        assert!(!wheel.remove(a), "a stale key removes nothing");
+        let a = wheel.insert(10, id_waker(1, &log)).unwrap();
+        let b = wheel.insert(5000, id_waker(2, &log)).unwrap();
+        let c = wheel.insert(70, id_waker(3, &log)).unwrap();
+        assert!(wheel.remove(a).0);
+        assert!(!wheel.remove(a).0, "a stale key removes nothing");
         wheel.reset(b, 20).unwrap(); // from level 2 to level 0
         wheel.reset(c, 100_000).unwrap(); // from level 1 to level 2
         assert_eq!(wheel.next_expiration(), Some(20));
@@ -625,10 +651,13 @@ mod tests {
         assert!(wheel.is_fired(b));
         assert_eq!(fire(&mut wheel, 99_999, &log), Vec::<u64>::new());
         assert_eq!(fire(&mut wheel, 100_000, &log), vec![3]);
-        assert!(!wheel.remove(b) && !wheel.remove(c), "both had fired");
+        assert!(!wheel.remove(b).0 && !wheel.remove(c).0, "both had fired");
         assert_eq!(wheel.len(), 0);
         assert_eq!(wheel.next_expiration(), None);
-        assert_eq!(wheel.insert(100_000, &id_waker(4, &log)), Err(Expired));
+        assert!(matches!(
+            wheel.insert(100_000, id_waker(4, &log)),
+            Err((Expired, _))
+        ));
     }
 
     /// Several timers in one slot: unlinking the head, a middle node and the
@@ -638,15 +667,15 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
         let keys: Vec<Key> = (0..5)
-            .map(|i| wheel.insert(7, &id_waker(i, &log)).unwrap())
+            .map(|i| wheel.insert(7, id_waker(i, &log)).unwrap())
             .collect();
         // The list is 4,3,2,1,0 (pushed on the front).
-        assert!(wheel.remove(keys[4])); // head
-        assert!(wheel.remove(keys[2])); // middle
-        assert!(wheel.remove(keys[0])); // tail
+        assert!(wheel.remove(keys[4]).0); // head
+        assert!(wheel.remove(keys[2]).0); // middle
+        assert!(wheel.remove(keys[0]).0); // tail
         assert_eq!(fire(&mut wheel, 7, &log), vec![1, 3]);
         assert!(
-            !wheel.remove(keys[1]) && !wheel.remove(keys[3]),
+            !wheel.remove(keys[1]).0 && !wheel.remove(keys[3]).0,
             "both had fired"
         );
         assert_eq!(wheel.next_expiration(), None);
@@ -660,13 +689,13 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
         let keys: Vec<Key> = (0..5)
-            .map(|i| wheel.insert(10 + i, &id_waker(10 + i, &log)).unwrap())
+            .map(|i| wheel.insert(10 + i, id_waker(10 + i, &log)).unwrap())
             .collect();
         assert!(wheel.levels.iter().all(|l| l.occupied == 0), "linked early");
         // The pending list is 14,13,12,11,10 (pushed on the front).
-        assert!(wheel.remove(keys[4])); // head
-        assert!(wheel.remove(keys[2])); // middle
-        assert!(wheel.remove(keys[0])); // tail
+        assert!(wheel.remove(keys[4]).0); // head
+        assert!(wheel.remove(keys[2]).0); // middle
+        assert!(wheel.remove(keys[0]).0); // tail
         wheel.reset(keys[3], 5).unwrap(); // out of the pending list
         assert_eq!(wheel.next_expiration(), Some(5));
         assert_eq!(fire(&mut wheel, 5, &log), vec![13]);
@@ -683,16 +712,16 @@ mod tests {
         let waker = id_waker(0, &log);
         let mut wheel = Wheel::new();
         let keys: Vec<Key> = (0..1000)
-            .map(|i| wheel.insert(1 + i * 37, &waker).unwrap())
+            .map(|i| wheel.insert(1 + i * 37, waker.clone()).unwrap())
             .collect();
         let cap = wheel.capacity();
-        keys.into_iter().for_each(|k| assert!(wheel.remove(k)));
+        keys.into_iter().for_each(|k| assert!(wheel.remove(k).0));
         for round in 0..10u64 {
             let keys: Vec<Key> = (0..1000)
-                .map(|i| wheel.insert(1 + i * 53 + round, &waker).unwrap())
+                .map(|i| wheel.insert(1 + i * 53 + round, waker.clone()).unwrap())
                 .collect();
             assert_eq!(wheel.capacity(), cap);
-            keys.into_iter().for_each(|k| assert!(wheel.remove(k)));
+            keys.into_iter().for_each(|k| assert!(wheel.remove(k).0));
         }
     }
 
@@ -701,7 +730,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
         for w in [3, 300, 300_000, 3 * MAX_DURATION] {
-            wheel.insert(w, &id_waker(w, &log)).unwrap();
+            wheel.insert(w, id_waker(w, &log)).unwrap();
         }
         let mut fired = Vec::new();
         assert_eq!(wheel.fire_all(&mut fired), 4);
