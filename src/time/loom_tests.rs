@@ -18,6 +18,9 @@
 //! - `loom_timer_home_fire_races_remote_repoll`: home loop; fire vs a poll
 //!   with a new waker on another thread: the new waker is woken exactly
 //!   once (a waker change that arrives after the fire wakes it).
+//! - `loom_timer_shared_fire_races_repoll`: the same on a shared (pool)
+//!   loop, where the waker change takes the lock: the new waker is woken
+//!   exactly once whether the timer fires before, during or after it.
 //! - `loom_timer_shared_fire_races_cancel_and_reset`: shared (pool) loop:
 //!   armed on one thread, fired on a second, reset then dropped on a third:
 //!   at most one wake, the node freed, the loop's reference count back.
@@ -175,5 +178,34 @@ fn loom_timer_shared_fire_races_cancel_and_reset() {
             1,
             "the wheel's waker clone leaked"
         );
+    });
+}
+
+#[test]
+fn loom_timer_shared_fire_races_repoll() {
+    model(|| {
+        let driver = Driver::new().unwrap();
+        let handle = driver.handle().clone();
+        let (first, w1) = counter();
+        let mut s = {
+            let _e = enter(&handle);
+            let mut s = sleep(HOUR);
+            assert!(poll(&mut s, &w1).is_pending());
+            s
+        };
+        let (second, w2) = counter();
+        let h = handle.clone();
+        let firer = loom::thread::spawn(move || fire_all_due(&h));
+        let poller = loom::thread::spawn(move || {
+            assert!(poll(&mut s, &w2).is_pending());
+            s
+        });
+        firer.join().unwrap();
+        let s = poller.join().unwrap();
+        assert_eq!(second.0.load(SeqCst), 1, "the new waker was lost");
+        assert!(first.0.load(SeqCst) <= 1);
+        drop(s);
+        assert_eq!(handle.shared().timers.len(), 0);
+        drop(driver);
     });
 }
