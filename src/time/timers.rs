@@ -37,6 +37,13 @@
 //!   after shutdown: `wheel` is touched only under `lock`.
 //! - A key's generation makes a posted operation for a timer already
 //!   removed (or a slot reused since) a no-op.
+//! - No waker code (clone, drop, wake) runs while the wheel is reached:
+//!   wakers are cloned before, and dropped or woken after it is released
+//!   (and its lock): a waker's code may drop a `Sleep` of this loop.
+//! - Giving a timer that has fired a new waker wakes that waker at once
+//!   (its deadline has passed), in both modes: a `Sleep` moved to another
+//!   task never loses its wake-up to a fire between its poll's clock check
+//!   and the change.
 //! - **Liveness**: while the wheel holds any node, the event loop's shared
 //!   state holds one strong count on itself for all of them (taken when
 //!   the wheel goes from empty to non-empty, released when it empties; the
