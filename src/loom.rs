@@ -23,6 +23,43 @@ pub(crate) mod sync {
     }
 }
 
+/// The non-poisoning mutex with `try_lock` the event loop uses
+/// (`parking_lot`'s API): `parking_lot::Mutex` itself outside loom, a thin
+/// wrapper over loom's mutex under loom (same methods, so the code using it
+/// is the same in both builds).
+#[cfg(not(loom))]
+pub(crate) mod lock {
+    pub(crate) use parking_lot::{Mutex, MutexGuard};
+}
+
+#[cfg(loom)]
+pub(crate) mod lock {
+    /// loom's mutex with `parking_lot`'s signatures (no poisoning in the
+    /// API: a poisoned loom mutex means a model already failed).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(g) => Some(g),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+    }
+}
+
 #[cfg(not(loom))]
 pub(crate) mod thread {
     pub(crate) use std::thread::{current, park, spawn, yield_now, JoinHandle, Thread};

@@ -67,7 +67,7 @@ fn thread_reactor() -> Option<Handle> {
         .try_with(|d| {
             let mut d = d.try_borrow_mut().ok()?;
             if d.is_none() {
-                *d = Some(Driver::new().ok()?);
+                *d = Some(Driver::new_home().ok()?);
             }
             d.as_ref().map(|d| d.handle().clone())
         })

@@ -172,7 +172,7 @@ impl Inner {
     fn ensure_driver(&self) {
         let mut d = self.driver.borrow_mut();
         if d.is_none() && self.reactor.get().is_none() {
-            match crate::reactor::Driver::new() {
+            match crate::reactor::Driver::new_home() {
                 Ok(driver) => {
                     let _ = self.reactor.set(driver.handle().clone());
                     *d = Some(driver);

@@ -53,15 +53,27 @@ impl Handle {
             None => panic!("{NO_EVENT_LOOP}"),
         }
     }
+}
 
-    /// Panics like [`Handle::current`] unless an event loop is current,
-    /// without taking a reference.
-    #[track_caller]
-    pub(crate) fn assert_current() {
-        if crate::thread_context::with(|cx| cx.reactor.get().is_null()) {
-            panic!("{NO_EVENT_LOOP}");
-        }
+/// The current event loop's state and the calling thread's token
+/// (`time::timers::thread_token`), in one read of the context: what arming
+/// a timer needs.
+///
+/// # Panics
+/// If no event loop is current: the message says so and names the fix.
+#[inline]
+pub(crate) fn current_raw() -> (*const Shared, usize) {
+    let (p, token) = crate::thread_context::with(|cx| (cx.reactor.get(), cx as *const _ as usize));
+    if p.is_null() {
+        no_event_loop();
     }
+    (p, token)
+}
+
+#[cold]
+#[inline(never)]
+fn no_event_loop() -> ! {
+    panic!("{NO_EVENT_LOOP}")
 }
 
 /// Makes `handle`'s event loop current on this thread until the guard is

@@ -30,10 +30,10 @@
 //!   the registry's duplicate descriptor) lives until the last `Handle`.
 
 use super::registration::{Ready, Registrations};
+use crate::loom::lock::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::time::timers::Timers;
 use mio::{Events, Poll, Token};
-use parking_lot::Mutex;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -47,18 +47,142 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Events taken from the kernel per turn at most (more wait for the next).
 const EVENTS_CAPACITY: usize = 1024;
 
+/// Interrupts a blocking turn: the poll's `mio::Waker` (an eventfd).
+#[cfg(not(loom))]
+type LoopWaker = mio::Waker;
+
+#[cfg(not(loom))]
+fn loop_waker(registry: &mio::Registry) -> io::Result<LoopWaker> {
+    mio::Waker::new(registry, WAKER_TOKEN)
+}
+
+/// The kernel wait of a turn: `epoll_wait` for at most `timeout`.
+#[cfg(not(loom))]
+#[inline(always)]
+fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    _waker: &LoopWaker,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    poll.poll(events, timeout)
+}
+
+/// Under loom the eventfd and the blocking `epoll_wait` are replaced by a
+/// flag and a condition variable with the same contract, so that the
+/// executors' hand-off of the driver is model-checked with the real code
+/// around it: a `wake` is kept until one turn that waits consumes it (as
+/// the eventfd's edge is reported to one `epoll_wait`), an unbounded wait
+/// returns only after a `wake`, and several wakes before a turn end one
+/// turn. loom models no time: a bounded wait returns at once (a turn may
+/// always end early), so models do not block on timers. The epoll instance
+/// itself is still polled, without blocking, for registered sources.
+#[cfg(loom)]
+mod loom_waker {
+    use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use crate::loom::sync::{Condvar, Mutex};
+    use std::io;
+
+    pub(super) struct LoopWaker {
+        woken: Mutex<bool>,
+        cvar: Condvar,
+        /// A thread is inside a turn's wait: two at once would be two
+        /// owners of one driver.
+        waiting: AtomicBool,
+    }
+
+    impl LoopWaker {
+        pub(super) fn new() -> Self {
+            LoopWaker {
+                woken: Mutex::new(false),
+                cvar: Condvar::new(),
+                waiting: AtomicBool::new(false),
+            }
+        }
+
+        pub(super) fn wake(&self) -> io::Result<()> {
+            *self.woken.lock().unwrap() = true;
+            self.cvar.notify_one();
+            Ok(())
+        }
+
+        /// Consumes a pending wake; with `block`, waits for one first.
+        pub(super) fn wait(&self, block: bool) {
+            assert!(
+                !self.waiting.swap(true, SeqCst),
+                "two threads turn one event loop at once"
+            );
+            let mut woken = self.woken.lock().unwrap();
+            while block && !*woken {
+                woken = self.cvar.wait(woken).unwrap();
+            }
+            *woken = false;
+            drop(woken);
+            self.waiting.store(false, SeqCst);
+        }
+    }
+}
+
+#[cfg(loom)]
+use loom_waker::LoopWaker;
+
+#[cfg(loom)]
+fn loop_waker(_registry: &mio::Registry) -> io::Result<LoopWaker> {
+    Ok(LoopWaker::new())
+}
+
+#[cfg(loom)]
+fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    waker: &LoopWaker,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    waker.wait(timeout.is_none());
+    poll.poll(events, Some(Duration::ZERO))
+}
+
 /// What every handle of one event loop shares.
 pub(crate) struct Shared {
     /// A duplicate of the poll's registry: registers and deregisters from
     /// any thread.
     pub(super) registry: mio::Registry,
     /// Interrupts a blocking turn.
-    waker: mio::Waker,
+    waker: LoopWaker,
     pub(super) io: Mutex<Registrations>,
     /// How many sources are registered: a non-blocking turn with none
     /// skips the system call.
     pub(super) sources: AtomicUsize,
     pub(crate) timers: Timers,
+}
+
+impl Shared {
+    /// [`Handle::unpark`], for holders of a plain pointer (timers).
+    pub(crate) fn unpark(&self) {
+        // Fails only if the eventfd were gone, which the shared state owns.
+        let r = self.waker.wake();
+        debug_assert!(r.is_ok(), "coframe: waking the event loop failed: {r:?}");
+    }
+}
+
+/// Applies a change of the timer wheel's strong count on `shared`
+/// (`time/timers.rs`, "Liveness"): `1` takes one, `-1` releases one.
+///
+/// # Safety
+/// `shared` comes from `Arc::as_ptr` of the live state; for `1` the caller
+/// holds another count on it meanwhile; for `-1` the count released is the
+/// wheel's (the delta came from the timers) and the caller does not touch
+/// the state afterwards unless it holds another count.
+#[inline]
+pub(crate) unsafe fn apply_delta(shared: *const Shared, delta: crate::time::timers::Delta) {
+    match delta {
+        0 => {}
+        // SAFETY: forwarded contract.
+        1 => unsafe { Arc::increment_strong_count(shared) },
+        // SAFETY: forwarded contract.
+        -1 => unsafe { Arc::decrement_strong_count(shared) },
+        d => unreachable!("coframe: timer liveness delta {d}"),
+    }
 }
 
 /// A reference to an event loop: what sources and timers hold. Cheap to
@@ -78,9 +202,14 @@ impl Handle {
     /// executor knows when the driver's owner sleeps and calls this only
     /// then).
     pub(crate) fn unpark(&self) {
-        // Fails only if the eventfd were gone, which the shared state owns.
-        let r = self.shared.waker.wake();
-        debug_assert!(r.is_ok(), "coframe: waking the event loop failed: {r:?}");
+        self.shared.unpark();
+    }
+
+    /// Strong references to the shared state (tests: the timers' liveness
+    /// count).
+    #[cfg(test)]
+    pub(crate) fn ref_count(&self) -> usize {
+        Arc::strong_count(&self.shared)
     }
 
     /// Whether both name the same event loop.
@@ -110,9 +239,21 @@ impl Driver {
     /// and an eventfd (three file descriptors, closed when the driver and
     /// every handle are gone).
     pub(crate) fn new() -> io::Result<Driver> {
+        Self::with_timers(Timers::new(Instant::now()))
+    }
+
+    /// A new event loop owned by the calling thread, its *home*: only this
+    /// thread makes it current, turns it and drops it (a `LocalExecutor`'s,
+    /// `block_on`'s). Timers armed and cancelled on the home thread take no
+    /// lock (`time/timers.rs`).
+    pub(crate) fn new_home() -> io::Result<Driver> {
+        Self::with_timers(Timers::new_home(Instant::now()))
+    }
+
+    fn with_timers(timers: Timers) -> io::Result<Driver> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
-        let waker = mio::Waker::new(&registry, WAKER_TOKEN)?;
+        let waker = loop_waker(&registry)?;
         Ok(Driver {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -122,7 +263,7 @@ impl Driver {
                     waker,
                     io: Mutex::new(Registrations::new()),
                     sources: AtomicUsize::new(0),
-                    timers: Timers::new(Instant::now()),
+                    timers,
                 }),
             },
             tick: 0,
@@ -160,7 +301,11 @@ impl Driver {
         let shared = &*handle.shared;
         let blocking = max_wait != Some(Duration::ZERO);
         let timeout = if blocking {
-            match shared.timers.prepare_block(Instant::now()) {
+            let (t, delta) = shared.timers.prepare_block(Instant::now(), wakers);
+            // SAFETY: the timers' delta on our own state, on which the
+            // driver's handle holds another count.
+            unsafe { apply_delta(Arc::as_ptr(&handle.shared), delta) };
+            match t {
                 None => max_wait,
                 Some(t) => Some(max_wait.map_or(t, |m| m.min(t))),
             }
@@ -169,7 +314,7 @@ impl Driver {
         };
         let mut handled = 0;
         if blocking || shared.sources.load(Ordering::Relaxed) > 0 {
-            let r = poll.poll(events, timeout);
+            let r = wait(poll, events, &shared.waker, timeout);
             if blocking {
                 shared.timers.end_block();
             }
@@ -195,7 +340,13 @@ impl Driver {
                 }
             }
         }
-        handled += shared.timers.fire(Instant::now(), wakers);
+        let now = Instant::now();
+        // Sleeps made before this read may anchor on it (`time/clock.rs`).
+        crate::time::clock::refresh(now);
+        let (fired, delta) = shared.timers.fire(now, wakers);
+        // SAFETY: as above.
+        unsafe { apply_delta(Arc::as_ptr(&handle.shared), delta) };
+        handled += fired;
         wake_all(wakers);
         handled
     }
@@ -212,14 +363,16 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let shared = &*self.handle.shared;
         shared.io.lock().shutdown(&mut self.wakers);
-        shared.timers.shutdown(&mut self.wakers);
+        let (_, delta) = shared.timers.shutdown(&mut self.wakers);
+        // SAFETY: as in `turn`.
+        unsafe { apply_delta(Arc::as_ptr(&self.handle.shared), delta) };
         wake_all(&mut self.wakers);
     }
 }
 
 /// Wakes and empties `wakers`, containing a waker's panic (the panic hook
 /// has printed it; the other wakers still run).
-fn wake_all(wakers: &mut Vec<Waker>) {
+pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
     for w in wakers.drain(..) {
         let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
     }

@@ -35,9 +35,9 @@
 //!   end with an error instead of hanging.
 
 use super::driver::Handle;
+use crate::loom::lock::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use mio::{Interest, Token};
-use parking_lot::Mutex;
 use slab::Slab;
 use std::io;
 use std::sync::Arc;

@@ -3,11 +3,13 @@
 //!
 //! Timers live in one hierarchical timing wheel per event loop (six levels
 //! of 64 slots, 1 ms resolution), whose nodes are recycled slab slots:
-//! arming a timer makes no heap allocation once the wheel has grown. The
-//! wheel is shared behind a lock, so a timer armed on one thread may be
-//! reset or cancelled (dropped) on another, and firing it wakes its task
-//! wherever the task lives. The executor thread that would otherwise sleep
-//! fires them (no timer thread).
+//! arming a timer makes no heap allocation once the wheel has grown. A
+//! timer armed on one thread may be reset or cancelled (dropped) on
+//! another, and firing it wakes its task wherever the task lives: the
+//! pool's wheel is shared behind a lock; a thread-owned loop's wheel
+//! (`LocalExecutor`, `block_on`) is used without a lock by its thread, and
+//! other threads post their operations to it (`timers.rs`). The executor
+//! thread that would otherwise sleep fires them (no timer thread).
 //!
 //! Guarantees:
 //! - **never early**: a timer completes only once `Instant::now()` has
@@ -22,13 +24,17 @@
 //!
 //! | file          | owns                                                        |
 //! |---------------|-------------------------------------------------------------|
+//! | `clock.rs`    | the per-thread clock cache `sleep(d)` anchors on            |
 //! | `wheel.rs`    | the timing wheel (levels, slots, slab of nodes)             |
-//! | `timers.rs`   | the shared, locked wheel, its clock, the driver's hints     |
+//! | `timers.rs`   | who reaches the wheel how, its clock, the driver's hints    |
 //! | `sleep.rs`    | `Sleep`, `sleep`, `sleep_until`                             |
 //! | `timeout.rs`  | `Timeout`, `timeout`, `timeout_at`, `Elapsed`               |
 //! | `interval.rs` | `Interval`, `interval`, `interval_at`                       |
 
+pub(crate) mod clock;
 mod interval;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod sleep;
 mod timeout;
 pub(crate) mod timers;

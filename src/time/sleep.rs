@@ -6,28 +6,56 @@
 //! at once arms nothing), keeps the wheel key, updates the stored waker
 //! only when the task polling it changed, and cancels the timer when it is
 //! dropped. The wheel node is a recycled slab slot: arming allocates
-//! nothing once the wheel has grown to its peak number of timers.
+//! nothing once the wheel has grown to its peak number of timers. On the
+//! home thread of a thread-owned event loop (`LocalExecutor`, `block_on`)
+//! arming and cancelling take no lock and no atomic read-modify-write, and
+//! a `Sleep` holds a plain pointer to its event loop, kept alive by the
+//! wheel's own reference (`timers.rs`, "Liveness"), not an `Arc` clone.
+//!
+//! `sleep(d)` reads no clock: its deadline is `d` after an *anchor*, an
+//! instant read after the call and at the latest at its first poll (or its
+//! first [`Sleep::deadline`]), taken from this thread's clock cache when
+//! the cache was filled after the call (`clock.rs`). So a batch of sleeps
+//! made and then polled together reads the clock once.
 //!
 //! # Invariants
 //!
 //! - Never early: a poll returns `Ready` only when `Instant::now()` has
-//!   reached the deadline (checked on every poll, so a `Sleep` polled late
-//!   for another reason completes without waiting for the driver); the
-//!   wheel rounds deadlines up to its next millisecond tick.
+//!   reached the deadline (checked on every poll but the first of a
+//!   `sleep(d)`, so a `Sleep` polled late for another reason completes
+//!   without waiting for the driver); the wheel rounds deadlines up to its
+//!   next millisecond tick; the anchor of `sleep(d)` is never read before
+//!   the call.
+//! - A deadline, once observed (polled or asked for), never changes until
+//!   `reset`.
 //! - A deadline that cannot be represented (`Duration::MAX` from now) or
 //!   is more than 2^62 ms away is never armed and never completes.
 //! - Dropping a `Sleep` frees its wheel node, on whichever thread it is
-//!   dropped: the wheel is shared behind a lock.
+//!   dropped: at once on the loop's home thread or under the lock of a
+//!   shared loop, at the home thread's next turn if posted from elsewhere
+//!   (`timers.rs`).
+//! - While a `Sleep` holds an entry, its wheel node exists, so the event
+//!   loop's shared state it points to is alive.
 
-use crate::reactor::Handle;
-use crate::time::timers::Armed;
+use crate::reactor::driver::{apply_delta, wake_all};
+use crate::reactor::Shared;
+use crate::time::clock::{self, Stamp};
+use crate::time::timers::{thread_token, Armed, SetWaker, Timers};
 use crate::time::wheel::Key;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Waits until `duration` has passed.
+///
+/// The deadline is `duration` after an instant between this call and the
+/// sleep's first poll: the first poll of a batch of sleeps reads the clock
+/// and the others reuse that read (never early: it was made after they
+/// were); a sleep first polled long after it was made may end that much
+/// later than `duration` after the call, never earlier.
 ///
 /// `Duration::ZERO` yields once: the first poll wakes the task and returns
 /// `Pending`, the second returns `Ready`. `Duration::MAX` (or any duration
@@ -46,12 +74,129 @@ use std::time::{Duration, Instant};
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
+    let deadline = if duration.as_secs() < LAZY_LIMIT_SECS {
+        Deadline::after(duration)
+    } else {
+        // Centuries away or overflowing: fixed now, as an absolute instant.
+        Deadline::of(Instant::now().checked_add(duration))
+    };
     Sleep {
-        deadline: now.checked_add(duration),
+        deadline,
         yield_once: duration.is_zero(),
         ahead: !duration.is_zero(),
         entry: None,
+    }
+}
+
+/// Durations from this many seconds (about 136 years) on are made absolute
+/// at once: anchoring them later could only overflow.
+const LAZY_LIMIT_SECS: u64 = 1 << 32;
+
+/// When a `Sleep` completes.
+#[derive(Debug)]
+enum Deadline {
+    /// Never (`sleep(Duration::MAX)`, an overflowing instant).
+    Never,
+    At(Instant),
+    /// `sleep(d)`: `d_ns` nanoseconds after an anchor read after the
+    /// stamp (`clock.rs`), fixed at the first poll or `deadline()` call.
+    /// `word` is `STAMPED | generation` (the stamp's, with `thread`) until
+    /// then, the anchor's code after. Through `&self` (`deadline()`) the
+    /// first to fix it wins (one compare-exchange); through `&mut self` it
+    /// is a plain write. (Packed: a `Sleep` is 56 bytes.)
+    After {
+        d_ns: u64,
+        thread: usize,
+        word: AtomicU64,
+    },
+}
+
+/// `Deadline::After`'s word holds a stamp, not yet an anchor (generations
+/// and codes stay below 2^63).
+const STAMPED: u64 = 1 << 63;
+
+impl Deadline {
+    fn of(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Deadline::Never, Deadline::At)
+    }
+
+    /// `sleep(d)` for `d` below `LAZY_LIMIT_SECS`.
+    fn after(d: Duration) -> Self {
+        let stamp = clock::stamp();
+        debug_assert!(stamp.generation < STAMPED);
+        Deadline::After {
+            // Below 2^62: `d` is under 2^32 seconds.
+            d_ns: d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()),
+            thread: stamp.thread,
+            word: AtomicU64::new(STAMPED | stamp.generation),
+        }
+    }
+
+    /// The anchor's code for the stamp in `word` (which holds one).
+    fn anchor(thread: usize, word: u64) -> u64 {
+        clock::anchor(Stamp {
+            thread,
+            generation: word & !STAMPED,
+        })
+    }
+
+    /// The deadline (`None`: never), fixing the anchor if needed.
+    fn get(&self) -> Option<Instant> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(*at),
+            Deadline::After { d_ns, thread, word } => {
+                let mut code = word.load(Relaxed);
+                if code & STAMPED != 0 {
+                    let new = Self::anchor(*thread, code);
+                    code = match word.compare_exchange(code, new, Relaxed, Relaxed) {
+                        Ok(_) => new,
+                        Err(first) => first,
+                    };
+                }
+                clock::decode(code).checked_add(Duration::from_nanos(*d_ns))
+            }
+        }
+    }
+
+    /// [`get`](Self::get) through `&mut` (no synchronisation).
+    fn get_mut(&mut self) -> Option<Instant> {
+        if let Deadline::After { d_ns, thread, word } = self {
+            let code = word.get_mut();
+            if *code & STAMPED != 0 {
+                *code = Self::anchor(*thread, *code);
+            }
+            return clock::decode(*code).checked_add(Duration::from_nanos(*d_ns));
+        }
+        self.get()
+    }
+
+    /// The tick to arm in `timers` (`None`: never fires), fixing the
+    /// anchor if needed, with one subtraction per batch of sleeps.
+    fn tick_in(&mut self, timers: &Timers) -> Option<u64> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => timers.tick_for(*at),
+            Deadline::After { d_ns, thread, word } => {
+                let code = word.get_mut();
+                let since = if *code & STAMPED == 0 {
+                    clock::nanos_since(clock::decode(*code), timers.start())
+                } else {
+                    let stamp = Stamp {
+                        thread: *thread,
+                        generation: *code & !STAMPED,
+                    };
+                    let (c, since) = clock::anchor_since(
+                        stamp,
+                        timers as *const Timers as usize,
+                        timers.start(),
+                    );
+                    *code = c;
+                    since
+                };
+                timers.tick_after(since, *d_ns)
+            }
+        }
     }
 }
 
@@ -88,8 +233,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a Sleep does nothing unless awaited"]
 #[derive(Debug)]
 pub struct Sleep {
-    /// `None`: never.
-    deadline: Option<Instant>,
+    deadline: Deadline,
     /// `sleep(Duration::ZERO)` before its first poll.
     yield_once: bool,
     /// The deadline was a positive duration ahead when the sleep was made
@@ -104,8 +248,23 @@ pub struct Sleep {
 }
 
 struct Entry {
-    handle: Handle,
+    /// The event loop the timer is armed in, alive while its node exists
+    /// (module invariants).
+    shared: NonNull<Shared>,
     key: Key,
+}
+
+// SAFETY: `Shared` is `Send + Sync` and outlives the entry (module
+// invariants); the key is plain data.
+unsafe impl Send for Entry {}
+// SAFETY: as above; `&Entry` gives only `&Shared`.
+unsafe impl Sync for Entry {}
+
+impl Entry {
+    fn shared(&self) -> &Shared {
+        // SAFETY: alive while the node exists (module invariants).
+        unsafe { self.shared.as_ref() }
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -118,7 +277,7 @@ impl Sleep {
     /// A sleep until `deadline` (`None`: never).
     pub(crate) fn at(deadline: Option<Instant>) -> Sleep {
         Sleep {
-            deadline,
+            deadline: Deadline::of(deadline),
             yield_once: false,
             ahead: false,
             entry: None,
@@ -133,7 +292,7 @@ impl Sleep {
     /// assert!(coframe::time::sleep(Duration::from_secs(1)).deadline().is_some());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// Whether the deadline has passed.
@@ -144,7 +303,7 @@ impl Sleep {
     /// assert!(!coframe::time::sleep(Duration::MAX).is_elapsed());
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.get().is_some_and(|d| Instant::now() >= d)
     }
 
     /// Moves the deadline (earlier or later), keeping the armed timer's
@@ -159,25 +318,38 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
+        self.deadline = Deadline::At(deadline);
         self.yield_once = false;
         self.ahead = false;
         let Some(e) = &self.entry else { return };
-        let timers = &e.handle.shared().timers;
+        let shared = e.shared();
+        let timers = &shared.timers;
         match timers.tick_for(deadline) {
             None => self.cancel(),
-            Some(tick) => match timers.reset(e.key, tick) {
-                Armed::Yes { unpark: true, .. } => e.handle.unpark(),
-                // `Expired` leaves the node fired: the next poll completes.
-                Armed::Yes { .. } | Armed::Expired | Armed::Shutdown => {}
-            },
+            Some(tick) => {
+                let mut woken = Vec::new();
+                let (armed, delta) = timers.reset(e.key, tick, thread_token(), &mut woken);
+                match armed {
+                    Armed::Yes { unpark: true, .. } => shared.unpark(),
+                    // `Expired` leaves the node fired: the next poll
+                    // completes.
+                    Armed::Yes { .. } | Armed::Expired | Armed::Shutdown => {}
+                }
+                // SAFETY: our node is in the wheel: the delta is not the
+                // last count, and `shared` is the pointer it counts.
+                unsafe { apply_delta(e.shared.as_ptr(), delta) };
+                wake_all(&mut woken);
+            }
         }
     }
 
     /// Frees the armed timer, if any.
     fn cancel(&mut self) {
         if let Some(e) = self.entry.take() {
-            e.handle.shared().timers.cancel(e.key);
+            let delta = e.shared().timers.cancel(e.key, thread_token());
+            // SAFETY: the wheel's count on `shared` (released last: nothing
+            // touches it after).
+            unsafe { apply_delta(e.shared.as_ptr(), delta) };
         }
     }
 }
@@ -192,46 +364,73 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.entry.is_none() {
+        let current = if this.entry.is_none() {
             // Also for a sleep that is ready at once: using coframe::time
             // outside an event loop fails the same way every time.
-            Handle::assert_current();
-        }
+            Some(crate::reactor::current_raw())
+        } else {
+            None
+        };
         if this.yield_once {
             this.yield_once = false;
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
-        if !std::mem::take(&mut this.ahead) && Instant::now() >= deadline {
-            // A due timer spends the task's cooperative budget
-            // (`coop.rs`): a task whose sleeps are always due yields.
-            if !crate::coop::proceed(cx) {
+        if !std::mem::take(&mut this.ahead) {
+            let Some(deadline) = this.deadline.get_mut() else {
                 return Poll::Pending;
-            }
-            this.cancel();
-            return Poll::Ready(());
-        }
-        match &this.entry {
-            Some(e) => {
-                if e.handle.shared().timers.set_waker(e.key, cx.waker()) {
-                    shut_down();
+            };
+            if Instant::now() >= deadline {
+                // A due timer spends the task's cooperative budget
+                // (`coop.rs`): a task whose sleeps are always due yields.
+                if !crate::coop::proceed(cx) {
+                    return Poll::Pending;
                 }
+                this.cancel();
+                return Poll::Ready(());
             }
-            None => {
-                let handle = Handle::current();
-                let timers = &handle.shared().timers;
-                let Some(tick) = timers.tick_for(deadline) else {
-                    return Poll::Pending; // too far away to ever fire
+        }
+        match (&this.entry, current) {
+            (Some(e), _) => {
+                let shared = e.shared();
+                let mut woken = Vec::new();
+                match shared
+                    .timers
+                    .set_waker(e.key, cx.waker(), thread_token(), &mut woken)
+                {
+                    SetWaker::Done(delta) => {
+                        // SAFETY: our node is in the wheel: not the last
+                        // count; `shared` is the pointer it counts.
+                        unsafe { apply_delta(e.shared.as_ptr(), delta) };
+                    }
+                    SetWaker::Posted => shared.unpark(),
+                    SetWaker::Shutdown => shut_down(),
+                }
+                wake_all(&mut woken);
+            }
+            (None, current) => {
+                let (p, token) = current.expect("no entry: read above");
+                // SAFETY: the current event loop's state outlives the entry
+                // that made it current (`reactor/current.rs`), so for this
+                // poll.
+                let shared = unsafe { &*p };
+                let timers = &shared.timers;
+                let Some(tick) = this.deadline.tick_in(timers) else {
+                    return Poll::Pending; // never, or too far away to fire
                 };
-                match timers.arm(tick, cx.waker()) {
+                let (armed, delta) = timers.arm(tick, cx.waker(), token);
+                // SAFETY: `p` is alive (above) and the delta is the wheel's
+                // count on it: taken while the current loop holds its own.
+                unsafe { apply_delta(p, delta) };
+                match armed {
                     Armed::Yes { key, unpark } => {
                         if unpark {
-                            handle.unpark();
+                            shared.unpark();
                         }
-                        this.entry = Some(Entry { handle, key });
+                        this.entry = Some(Entry {
+                            shared: NonNull::from(shared),
+                            key,
+                        });
                     }
                     // The driver's clock passed the tick since `now` above.
                     Armed::Expired => return Poll::Ready(()),
@@ -252,7 +451,7 @@ impl Drop for Sleep {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::reactor::test_util::{fd_lock, poll_once, run, Recorder};
+    use crate::reactor::test_util::{fd_lock, open_fds, poll_once, run, Recorder};
     use crate::reactor::{enter, Driver};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc};
@@ -464,6 +663,171 @@ mod tests {
         })
         .join()
         .unwrap();
+        assert_eq!(handle.shared().timers.len(), 0);
+    }
+
+    /// `sleep(d)` reads no clock when made: a batch made and then polled
+    /// together shares one anchor, read after the calls (never early), and
+    /// a deadline once observed stays.
+    #[test]
+    fn a_batch_of_sleeps_shares_one_clock_read() {
+        let _fd = fd_lock();
+        let driver = Driver::new_home().unwrap();
+        let _e = enter(driver.handle());
+        let d = Duration::from_secs(60);
+        let before = Instant::now();
+        let mut batch: Vec<Sleep> = (0..3).map(|_| sleep(d)).collect();
+        let w = Waker::from(Recorder::new());
+        for s in &mut batch {
+            assert!(poll_once(s, &w).is_pending());
+        }
+        let first = batch[0].deadline().unwrap();
+        assert!(first >= before + d, "earlier than d after the call");
+        assert!(
+            batch.iter().all(|s| s.deadline() == Some(first)),
+            "the batch read the clock more than once"
+        );
+        // A sleep made after that read anchors on a later one, fixed when
+        // first observed.
+        let later = sleep(d);
+        let mid = Instant::now();
+        let at = later.deadline().unwrap();
+        assert!(at >= mid + d && at > first);
+        assert_eq!(later.deadline(), Some(at));
+    }
+
+    /// A waker whose drop drops another sleep of the same loop (say, the
+    /// output of a finished task holds one): cancelling the timer that
+    /// holds that waker, or giving it a new waker, drops the old one after
+    /// the wheel is released, so the nested cancellation works (with the
+    /// wheel still held it deadlocks on a shared loop's lock, and would
+    /// use a home loop's wheel twice at once).
+    #[test]
+    fn a_waker_dropping_a_sleep_is_dropped_outside_the_wheel() {
+        let _fd = fd_lock();
+        for home in [false, true] {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let driver = if home {
+                    Driver::new_home()
+                } else {
+                    Driver::new()
+                }
+                .unwrap();
+                let handle = driver.handle().clone();
+                let _e = enter(&handle);
+                struct Holder {
+                    _sleep: std::sync::Mutex<Option<Sleep>>,
+                }
+                impl std::task::Wake for Holder {
+                    fn wake(self: Arc<Self>) {}
+                }
+                let holder = || {
+                    let mut inner = sleep(Duration::from_secs(60));
+                    let w = Waker::from(Recorder::new());
+                    assert!(poll_once(&mut inner, &w).is_pending());
+                    Waker::from(Arc::new(Holder {
+                        _sleep: std::sync::Mutex::new(Some(inner)),
+                    }))
+                };
+                let timers = &handle.shared().timers;
+                // Cancelled.
+                let mut outer = sleep(Duration::from_secs(60));
+                let w = holder();
+                assert!(poll_once(&mut outer, &w).is_pending());
+                drop(w); // the wheel holds the last reference
+                assert_eq!(timers.len(), 2);
+                drop(outer);
+                assert_eq!(timers.len(), 0);
+                // Given a new waker.
+                let mut outer = sleep(Duration::from_secs(60));
+                let w = holder();
+                assert!(poll_once(&mut outer, &w).is_pending());
+                drop(w);
+                let other = Waker::from(Recorder::new());
+                assert!(poll_once(&mut outer, &other).is_pending());
+                assert_eq!(timers.len(), 1);
+                drop(outer);
+                tx.send(()).unwrap();
+            });
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("deadlocked (or failed: see the thread's panic)");
+        }
+    }
+
+    /// On a thread-owned (home) loop, armed sleeps share one reference on
+    /// the loop's state, not one each, and that reference keeps the state
+    /// (its epoll and eventfd descriptors) alive after the driver and every
+    /// handle are gone, until the last sleep is dropped.
+    #[test]
+    fn home_sleeps_keep_the_loop_alive_with_one_reference() {
+        let _fd = fd_lock();
+        let fds = open_fds();
+        let driver = Driver::new_home().unwrap();
+        let handle = driver.handle().clone();
+        let base = handle.ref_count();
+        let rec = Recorder::new();
+        let w = Waker::from(rec.clone());
+        let mut sleeps: Vec<Sleep> = {
+            let _e = enter(&handle);
+            (0..3)
+                .map(|i| {
+                    let mut s = sleep(Duration::from_secs(60 + i));
+                    assert!(poll_once(&mut s, &w).is_pending());
+                    s
+                })
+                .collect()
+        };
+        assert_eq!(handle.ref_count(), base + 1, "one count for all timers");
+        drop(sleeps.pop());
+        assert_eq!(handle.ref_count(), base + 1);
+        drop(driver);
+        assert_eq!(rec.wakes(), 2, "shutdown wakes the armed timers");
+        drop(handle);
+        assert!(open_fds() > fds, "the sleeps keep the loop's state");
+        drop(sleeps);
+        assert_eq!(open_fds(), fds, "the last sleep freed the loop's state");
+    }
+
+    /// A sleep armed on a home loop, then reset, re-polled with a new waker
+    /// and dropped on another thread: the posted operations reach the home
+    /// thread's turns; the new waker is woken, not before the new deadline,
+    /// the old one never; the node is freed at the turn after the drop.
+    #[test]
+    fn home_loop_applies_operations_posted_from_another_thread() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new_home().unwrap();
+        let handle = driver.handle().clone();
+        let old = Recorder::new();
+        let mut s = {
+            let _e = enter(&handle);
+            let mut s = sleep(Duration::from_secs(3600));
+            assert!(poll_once(&mut s, &Waker::from(old.clone())).is_pending());
+            s
+        };
+        let new = Recorder::new();
+        let w = Waker::from(new.clone());
+        let (s, deadline, pending) = std::thread::spawn(move || {
+            let deadline = Instant::now() + ms(300);
+            s.reset(deadline);
+            let pending = poll_once(&mut s, &w).is_pending();
+            (s, deadline, pending)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(handle.shared().timers.len(), 1);
+        if pending {
+            let limit = Instant::now() + Duration::from_secs(30);
+            while new.wakes() == 0 {
+                assert!(Instant::now() < limit, "the new waker was never woken");
+                driver.turn(Some(ms(100)));
+            }
+            assert!(new.first().unwrap() >= deadline, "woken early");
+        }
+        assert_eq!(old.wakes(), 0, "the old waker was woken");
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        assert_eq!(handle.shared().timers.len(), 1, "freed at the next turn");
+        driver.turn(Some(Duration::ZERO));
         assert_eq!(handle.shared().timers.len(), 0);
     }
 

@@ -19,26 +19,34 @@
 //! 64-bit mask of its occupied slots, so the next expiry is found in
 //! O(levels) (a rotate and a trailing-zeros count per level), arming is a
 //! slab insert and a list push, and cancelling is an O(1) unlink and a slab
-//! remove. A removed node's slot is reused by the next insert, so arming
+//! remove. Arming is lazy: a new node goes on one *pending* list, and
+//! takes its level and slot only when the wheel is next asked for its next
+//! expiry or polled, so a timer cancelled before that (a timeout whose
+//! future finished first) never computes them. A removed node's slot is reused by the next insert, so arming
 //! allocates nothing once the slab has grown to the peak number of live
 //! timers.
 //!
 //! # Invariants
 //!
-//! - A node in a list has `when > elapsed` and sits in
+//! - A node in a slot's list has `when > elapsed` and sits in
 //!   `(level_for(elapsed, when), slot_for(when, level))`, recorded in its
-//!   `list` field; a node in no list (`list == UNLISTED`) has fired (or was
-//!   reset to a tick already reached) and keeps its slot until its owner
-//!   removes it.
+//!   `list` field; a node in the pending list (`list == PENDING`) has
+//!   `when > elapsed` too, and every pending node is linked into its slot
+//!   before the wheel reports an expiry or advances (`flush`); a node in
+//!   no list (`list == UNLISTED`) has fired (or was reset to a tick already
+//!   reached) and keeps its slot until its owner removes it.
 //! - `elapsed` only grows, and [`Wheel::poll`]`(now)` fires exactly the
 //!   nodes with `when <= now`: a timer never fires before its tick.
 //! - Only the owner of a [`Key`] removes its node (the wheel never frees a
 //!   node by itself), so a key stays valid until its owner removes it; the
 //!   generation in the key catches a key used after that.
-//! - The wheel never wakes anything: [`Wheel::poll`] hands the fired
-//!   timers' wakers to its caller, which wakes them after releasing the lock
-//!   the wheel lives behind (a waker may drop a task whose `Sleep` removes
-//!   its node: that needs the lock).
+//! - The wheel never runs a waker's code: it never wakes, clones or drops
+//!   one. [`Wheel::poll`] hands the fired timers' wakers to its caller,
+//!   which wakes them after releasing the wheel; arming and changing a
+//!   waker take one the caller cloned; removing a node and replacing a
+//!   waker hand the old one back. A waker's code may drop a task whose
+//!   `Sleep` removes its node, which needs the wheel (its lock, or on a
+//!   thread-owned loop the wheel itself: a nested use would alias it).
 
 use slab::Slab;
 use std::task::Waker;
@@ -56,13 +64,36 @@ pub(crate) const MAX_DURATION: u64 = 1 << (BITS_PER_LEVEL as usize * NUM_LEVELS)
 const NIL: usize = usize::MAX;
 /// A node's `list` when it is in no list (fired).
 const UNLISTED: u16 = u16::MAX;
+/// A node's `list` when it is in the pending list (armed, not yet in a
+/// slot).
+const PENDING: u16 = u16::MAX - 1;
 
 /// Names one armed timer: the slab index of its node and the node's
 /// generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Key {
-    index: usize,
+    /// 32 bits: a `Sleep` holds one, and the benchmarks hold millions.
+    index: u32,
     generation: u32,
+}
+
+impl Key {
+    #[inline]
+    fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// What storing a waker for a timer would take ([`Wheel::waker_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakerState {
+    /// The stored waker wakes the same task: nothing to do.
+    Same,
+    /// Another waker is stored: replace it.
+    Different,
+    /// The timer is not armed (fired, or reset to a reached tick): its
+    /// deadline has passed, so the new waker is to be woken at once.
+    Fired,
 }
 
 /// Arming or resetting a timer whose tick the wheel has already reached: the
@@ -94,6 +125,8 @@ pub(crate) struct Wheel {
     levels: [Level; NUM_LEVELS],
     nodes: Slab<Node>,
     next_generation: u32,
+    /// Head of the pending list (armed nodes not yet in a slot), or `NIL`.
+    pending: usize,
 }
 
 /// The level a timer for `when` goes in while the wheel is at `elapsed`:
@@ -171,11 +204,18 @@ impl Wheel {
             levels: [L; NUM_LEVELS],
             nodes: Slab::new(),
             next_generation: 0,
+            pending: NIL,
         }
     }
 
+    /// Whether the slab holds no node (armed or fired).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Nodes in the slab: armed timers plus fired ones not yet removed.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -186,36 +226,42 @@ impl Wheel {
         self.nodes.capacity()
     }
 
-    /// Arms a timer for tick `when` that wakes `waker` (cloned) when it
-    /// fires. `Err(Expired)` if the wheel has already reached `when`.
-    pub(crate) fn insert(&mut self, when: u64, waker: &Waker) -> Result<Key, Expired> {
+    /// Arms a timer for tick `when` that wakes `waker` when it fires.
+    /// `Err` (with the waker) if the wheel has already reached `when`.
+    pub(crate) fn insert(&mut self, when: u64, waker: Waker) -> Result<Key, (Expired, Waker)> {
         if when <= self.elapsed {
-            return Err(Expired);
+            return Err((Expired, waker));
         }
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
+        let head = self.pending;
         let index = self.nodes.insert(Node {
             when,
             prev: NIL,
-            next: NIL,
-            list: UNLISTED,
+            next: head,
+            list: PENDING,
             generation,
-            waker: Some(waker.clone()),
+            waker: Some(waker),
         });
-        self.link(index);
+        if head != NIL {
+            self.nodes[head].prev = index;
+        }
+        self.pending = index;
+        let index = u32::try_from(index)
+            .unwrap_or_else(|_| panic!("coframe::time: more than 2^32 timers armed at once"));
         Ok(Key { index, generation })
     }
 
     /// Cancels `key`'s timer and frees its node. Returns whether it was
-    /// still armed (`false` once fired or for a stale key).
-    pub(crate) fn remove(&mut self, key: Key) -> bool {
+    /// still armed (`false` once fired or for a stale key), and its waker
+    /// (for the caller to drop).
+    pub(crate) fn remove(&mut self, key: Key) -> (bool, Option<Waker>) {
         if !self.is_valid(key) {
-            return false;
+            return (false, None);
         }
-        let armed = self.nodes[key.index].list != UNLISTED;
-        self.unlink(key.index);
-        self.nodes.remove(key.index);
-        armed
+        let armed = self.nodes[key.index()].list != UNLISTED;
+        self.unlink(key.index());
+        (armed, self.nodes.remove(key.index()).waker)
     }
 
     /// Moves `key`'s timer (armed or fired) to tick `when`. `Err(Expired)`
@@ -225,41 +271,73 @@ impl Wheel {
     /// If `key` was removed (the owner's bug).
     pub(crate) fn reset(&mut self, key: Key, when: u64) -> Result<(), Expired> {
         assert!(self.is_valid(key), "timer key used after its removal");
-        self.unlink(key.index);
+        self.unlink(key.index());
         if when <= self.elapsed {
             return Err(Expired);
         }
-        self.nodes[key.index].when = when;
-        self.link(key.index);
+        self.nodes[key.index()].when = when;
+        self.link(key.index());
         Ok(())
     }
 
-    /// Makes `waker` the one `key`'s timer wakes, unless the stored one
-    /// would wake the same task.
+    /// What storing `waker` for `key`'s timer would take (no waker code
+    /// runs: `will_wake` compares).
     ///
     /// # Panics
     /// If `key` was removed (the owner's bug).
-    pub(crate) fn set_waker(&mut self, key: Key, waker: &Waker) {
+    pub(crate) fn waker_state(&self, key: Key, waker: &Waker) -> WakerState {
         assert!(self.is_valid(key), "timer key used after its removal");
-        let node = &mut self.nodes[key.index];
+        let node = &self.nodes[key.index()];
         match &node.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => node.waker = Some(waker.clone()),
+            _ if node.list == UNLISTED => WakerState::Fired,
+            Some(w) if w.will_wake(waker) => WakerState::Same,
+            _ => WakerState::Different,
         }
+    }
+
+    /// Stores `waker` for `key`'s armed timer and hands back the old one;
+    /// `Err(waker)` if the timer is no longer armed (fired: the caller
+    /// wakes `waker` itself, the deadline has passed).
+    ///
+    /// # Panics
+    /// If `key` was removed (the owner's bug).
+    pub(crate) fn replace_waker(&mut self, key: Key, waker: Waker) -> Result<Option<Waker>, Waker> {
+        assert!(self.is_valid(key), "timer key used after its removal");
+        let node = &mut self.nodes[key.index()];
+        if node.list == UNLISTED {
+            return Err(waker);
+        }
+        Ok(node.waker.replace(waker))
     }
 
     /// Whether `key`'s timer is in no list (fired or reset to a reached
     /// tick).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn is_fired(&self, key: Key) -> bool {
-        self.is_valid(key) && self.nodes[key.index].list == UNLISTED
+        self.is_valid(key) && self.nodes[key.index()].list == UNLISTED
     }
 
     /// The tick the wheel next has work at (a timer's tick, or the start of
     /// a higher level's slot whose timers must cascade), if any is armed.
     /// Never later than the earliest armed timer's tick.
-    pub(crate) fn next_expiration(&self) -> Option<u64> {
+    pub(crate) fn next_expiration(&mut self) -> Option<u64> {
+        self.flush();
         self.next_expiration_full().map(|e| e.deadline)
+    }
+
+    /// Links every pending node into its slot.
+    fn flush(&mut self) {
+        while self.pending != NIL {
+            let index = self.pending;
+            let node = &mut self.nodes[index];
+            self.pending = node.next;
+            node.prev = NIL;
+            node.next = NIL;
+            node.list = UNLISTED;
+            // Armed with `when > elapsed`, and `elapsed` only moves in
+            // `poll`, which flushes first.
+            self.link(index);
+        }
     }
 
     fn next_expiration_full(&self) -> Option<Expiration> {
@@ -277,6 +355,7 @@ impl Wheel {
     /// on `fired`), none other does. Returns how many fired. `now` below
     /// `elapsed` fires nothing.
     pub(crate) fn poll(&mut self, now: u64, fired: &mut Vec<Waker>) -> usize {
+        self.flush();
         let mut count = 0;
         while let Some(exp) = self.next_expiration_full() {
             if exp.deadline > now {
@@ -324,6 +403,7 @@ impl Wheel {
 
     /// Fires every armed timer at once (the event loop is shutting down).
     pub(crate) fn fire_all(&mut self, fired: &mut Vec<Waker>) -> usize {
+        self.flush();
         let mut count = 0;
         for level in &mut self.levels {
             level.occupied = 0;
@@ -345,9 +425,10 @@ impl Wheel {
         count
     }
 
-    fn is_valid(&self, key: Key) -> bool {
+    /// Whether `key` names a node in the slab (not removed since).
+    pub(crate) fn is_valid(&self, key: Key) -> bool {
         self.nodes
-            .get(key.index)
+            .get(key.index())
             .is_some_and(|n| n.generation == key.generation)
     }
 
@@ -376,6 +457,22 @@ impl Wheel {
     fn unlink(&mut self, index: usize) {
         let node = &mut self.nodes[index];
         if node.list == UNLISTED {
+            return;
+        }
+        if node.list == PENDING {
+            let (prev, next) = (node.prev, node.next);
+            node.prev = NIL;
+            node.next = NIL;
+            node.list = UNLISTED;
+            if next != NIL {
+                self.nodes[next].prev = prev;
+            }
+            if prev != NIL {
+                self.nodes[prev].next = next;
+            } else {
+                debug_assert_eq!(self.pending, index);
+                self.pending = next;
+            }
             return;
         }
         let (l, s) = (
@@ -478,7 +575,7 @@ mod tests {
             2 * MAX_DURATION + 123_456,
         ];
         for &w in &whens {
-            wheel.insert(w, &id_waker(w, &log)).unwrap();
+            wheel.insert(w, id_waker(w, &log)).unwrap();
         }
         whens.sort_unstable();
         let mut order = Vec::new();
@@ -519,7 +616,7 @@ mod tests {
             for _ in 0..5 {
                 let span = [70, 5000, 300_000, 20_000_000][(round % 4) as usize];
                 let w = now + 1 + rand() % span;
-                wheel.insert(w, &id_waker(w, &log)).unwrap();
+                wheel.insert(w, id_waker(w, &log)).unwrap();
                 pending.push(w);
             }
             now += rand() % [3, 200, 70_000, 5_000_000][(rand() % 4) as usize];
@@ -535,11 +632,11 @@ mod tests {
     fn cancel_and_reset() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
-        let a = wheel.insert(10, &id_waker(1, &log)).unwrap();
-        let b = wheel.insert(5000, &id_waker(2, &log)).unwrap();
-        let c = wheel.insert(70, &id_waker(3, &log)).unwrap();
-        assert!(wheel.remove(a));
-        assert!(!wheel.remove(a), "a stale key removes nothing");
+        let a = wheel.insert(10, id_waker(1, &log)).unwrap();
+        let b = wheel.insert(5000, id_waker(2, &log)).unwrap();
+        let c = wheel.insert(70, id_waker(3, &log)).unwrap();
+        assert!(wheel.remove(a).0);
+        assert!(!wheel.remove(a).0, "a stale key removes nothing");
         wheel.reset(b, 20).unwrap(); // from level 2 to level 0
         wheel.reset(c, 100_000).unwrap(); // from level 1 to level 2
         assert_eq!(wheel.next_expiration(), Some(20));
@@ -554,10 +651,13 @@ mod tests {
         assert!(wheel.is_fired(b));
         assert_eq!(fire(&mut wheel, 99_999, &log), Vec::<u64>::new());
         assert_eq!(fire(&mut wheel, 100_000, &log), vec![3]);
-        assert!(!wheel.remove(b) && !wheel.remove(c), "both had fired");
+        assert!(!wheel.remove(b).0 && !wheel.remove(c).0, "both had fired");
         assert_eq!(wheel.len(), 0);
         assert_eq!(wheel.next_expiration(), None);
-        assert_eq!(wheel.insert(100_000, &id_waker(4, &log)), Err(Expired));
+        assert!(matches!(
+            wheel.insert(100_000, id_waker(4, &log)),
+            Err((Expired, _))
+        ));
     }
 
     /// Several timers in one slot: unlinking the head, a middle node and the
@@ -567,18 +667,41 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
         let keys: Vec<Key> = (0..5)
-            .map(|i| wheel.insert(7, &id_waker(i, &log)).unwrap())
+            .map(|i| wheel.insert(7, id_waker(i, &log)).unwrap())
             .collect();
         // The list is 4,3,2,1,0 (pushed on the front).
-        assert!(wheel.remove(keys[4])); // head
-        assert!(wheel.remove(keys[2])); // middle
-        assert!(wheel.remove(keys[0])); // tail
+        assert!(wheel.remove(keys[4]).0); // head
+        assert!(wheel.remove(keys[2]).0); // middle
+        assert!(wheel.remove(keys[0]).0); // tail
         assert_eq!(fire(&mut wheel, 7, &log), vec![1, 3]);
         assert!(
-            !wheel.remove(keys[1]) && !wheel.remove(keys[3]),
+            !wheel.remove(keys[1]).0 && !wheel.remove(keys[3]).0,
             "both had fired"
         );
         assert_eq!(wheel.next_expiration(), None);
+    }
+
+    /// Timers armed and not yet linked (pending) can be removed anywhere
+    /// in the pending list or reset, and the rest still fire at their
+    /// ticks; nothing is linked into a slot until the wheel is asked.
+    #[test]
+    fn pending_timers_cancel_reset_and_fire() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut wheel = Wheel::new();
+        let keys: Vec<Key> = (0..5)
+            .map(|i| wheel.insert(10 + i, id_waker(10 + i, &log)).unwrap())
+            .collect();
+        assert!(wheel.levels.iter().all(|l| l.occupied == 0), "linked early");
+        // The pending list is 14,13,12,11,10 (pushed on the front).
+        assert!(wheel.remove(keys[4]).0); // head
+        assert!(wheel.remove(keys[2]).0); // middle
+        assert!(wheel.remove(keys[0]).0); // tail
+        wheel.reset(keys[3], 5).unwrap(); // out of the pending list
+        assert_eq!(wheel.next_expiration(), Some(5));
+        assert_eq!(fire(&mut wheel, 5, &log), vec![13]);
+        assert_eq!(fire(&mut wheel, 11, &log), vec![11]);
+        assert_eq!(wheel.next_expiration(), None);
+        assert_eq!(wheel.pending, NIL);
     }
 
     /// Arm and cancel reuse freed nodes: the slab stops growing at the peak
@@ -589,16 +712,16 @@ mod tests {
         let waker = id_waker(0, &log);
         let mut wheel = Wheel::new();
         let keys: Vec<Key> = (0..1000)
-            .map(|i| wheel.insert(1 + i * 37, &waker).unwrap())
+            .map(|i| wheel.insert(1 + i * 37, waker.clone()).unwrap())
             .collect();
         let cap = wheel.capacity();
-        keys.into_iter().for_each(|k| assert!(wheel.remove(k)));
+        keys.into_iter().for_each(|k| assert!(wheel.remove(k).0));
         for round in 0..10u64 {
             let keys: Vec<Key> = (0..1000)
-                .map(|i| wheel.insert(1 + i * 53 + round, &waker).unwrap())
+                .map(|i| wheel.insert(1 + i * 53 + round, waker.clone()).unwrap())
                 .collect();
             assert_eq!(wheel.capacity(), cap);
-            keys.into_iter().for_each(|k| assert!(wheel.remove(k)));
+            keys.into_iter().for_each(|k| assert!(wheel.remove(k).0));
         }
     }
 
@@ -607,7 +730,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut wheel = Wheel::new();
         for w in [3, 300, 300_000, 3 * MAX_DURATION] {
-            wheel.insert(w, &id_waker(w, &log)).unwrap();
+            wheel.insert(w, id_waker(w, &log)).unwrap();
         }
         let mut fired = Vec::new();
         assert_eq!(wheel.fire_all(&mut fired), 4);

@@ -205,7 +205,10 @@ impl Parker {
     /// Blocks until [`unpark`](Self::unpark) is (or was already) called;
     /// in the pool's event loop if this worker can take it, where the
     /// sleep also ends after an I/O event or a timer.
-    pub(crate) fn park(&self, event_loop: Option<&parking_lot::Mutex<crate::reactor::Driver>>) {
+    pub(crate) fn park(
+        &self,
+        event_loop: Option<&crate::loom::lock::Mutex<crate::reactor::Driver>>,
+    ) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)

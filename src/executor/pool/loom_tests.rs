@@ -12,6 +12,21 @@
 //!   shutdown of a one-worker pool: the task is run or cancelled, its
 //!   future dropped exactly once, the frame freed.
 //!
+//! - `loom_pool_event_loop_owner_woken_by_remote_spawn`: the same with the
+//!   pool's event loop: the worker takes it (`try_lock`) and sleeps in it
+//!   (`PARKED_IN_LOOP`); the outside spawn must wake it through the loop's
+//!   waker.
+//! - `loom_pool_event_loop_owner_woken_by_worker`: worker 0 searches and
+//!   sleeps in the event loop while worker 1 makes work stealable, notifies
+//!   an idle worker and checks the event loop as a busy worker does
+//!   (`try_lock`, non-blocking turn): worker 0 must wake and take the work
+//!   (a lost wake-up is a loom deadlock), and never do both threads turn
+//!   the loop at once (the loom stand-in of the loop's waker asserts it).
+//!
+//! The event loop is the real `Driver` (lock, timers, turn), with its
+//! eventfd and blocking `epoll_wait` replaced by the loom stand-in in
+//! `reactor/driver.rs` (same wake contract).
+//!
 //! A two-worker model of the full loop (two outside spawns, both must run:
 //! "the last searcher wakes another") trips an internal assertion of loom
 //! 0.7.2 (`rt/atomic.rs`, marked "TODO: this sometimes fails"), so it is not
@@ -228,5 +243,77 @@ fn loom_pool_spawn_races_with_shutdown() {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         drop(h);
         assert_eq!(counting.live_frames(), 0);
+    });
+}
+
+fn pool_with_event_loop(workers: usize) -> (Arc<Shared>, Vec<Local>) {
+    let driver = crate::reactor::Driver::new().unwrap();
+    let (shared, locals) = Shared::with_event_loop(workers, stacks(), Some(driver));
+    (Arc::new(shared), locals)
+}
+
+#[test]
+fn loom_pool_event_loop_owner_woken_by_remote_spawn() {
+    model(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, mut locals) = pool_with_event_loop(1);
+        let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
+        let done = Arc::new(Notify::new());
+        let h = spawn_on(&shared, &counting, Signal(done.clone()));
+        done.wait(); // the owner asleep in the loop, never woken: deadlock
+        shutdown(&shared, vec![w]);
+        assert!(h.is_finished());
+        drop(h);
+        assert_eq!(counting.live_frames(), 0);
+    });
+}
+
+#[test]
+fn loom_pool_event_loop_owner_woken_by_worker() {
+    model(|| {
+        let counting = Arc::new(Counting::new(System));
+        let (shared, mut locals) = pool_with_event_loop(2);
+        let local1 = locals.pop().unwrap();
+        let local0 = locals.pop().unwrap();
+        let h = spawn_on(&shared, &counting, async { 5 });
+        let r = shared.injector.pop().unwrap();
+
+        // Worker 0: its loop's look for work and its park (real code), until
+        // it gets a task.
+        let s0 = shared.clone();
+        let w0 = loom::thread::spawn(move || {
+            let core = Core::new(s0.clone(), 0, local0);
+            let _saved = crate::thread_context::Saved::new();
+            crate::thread_context::with(|cx| cx.worker.set(&core));
+            loop {
+                if let Some(r) = core.next_task(1).or_else(|| core.search()) {
+                    return r;
+                }
+                assert!(!s0.is_closed());
+                core.park();
+            }
+        });
+
+        // Worker 1 (this thread), busy: work it queued past its LIFO slot
+        // is stealable, so it notifies an idle worker (as `run_task` does),
+        // then checks the event loop without blocking (as `next_task` does
+        // every `GLOBAL_INTERVAL` ticks).
+        let core1 = Core::new(shared.clone(), 1, local1);
+        let _saved = crate::thread_context::Saved::new();
+        crate::thread_context::with(|cx| cx.worker.set(&core1));
+        core1.local().push(r);
+        shared.notify_parked();
+        core1.poll_events();
+
+        // A lost wake-up leaves worker 0 asleep: this join deadlocks.
+        let r = w0.join().unwrap();
+        r.run();
+        assert!(h.is_finished());
+        drop(h);
+        assert_eq!(counting.live_frames(), 0);
+        assert!(shared.begin_shutdown());
+        for _ in 0..3 {
+            shared.finish_participant();
+        }
     });
 }

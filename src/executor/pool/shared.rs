@@ -243,10 +243,10 @@ pub(crate) struct Shared {
     pub(crate) injector_pushes: Padded<AtomicU64>,
     /// The stack allocator of stackful tasks spawned on this pool.
     stacks: PooledStack,
-    /// The pool's event loop (none under loom, or if it could not be
-    /// made): one idle worker at a time sleeps in it; busy workers check
+    /// The pool's event loop (none if it could not be made, nor under loom
+    /// unless a model passes one to `with_event_loop`): one idle worker at a time sleeps in it; busy workers check
     /// it without blocking every `GLOBAL_INTERVAL` ticks (`worker.rs`).
-    pub(crate) event_loop: Option<parking_lot::Mutex<crate::reactor::Driver>>,
+    pub(crate) event_loop: Option<crate::loom::lock::Mutex<crate::reactor::Driver>>,
     pub(crate) reactor: Option<crate::reactor::Handle>,
     /// The threads of `spawn_blocking` (none started until used).
     pub(crate) blocking: crate::executor::blocking::BlockingPool,
@@ -261,7 +261,6 @@ impl Shared {
         stacks: PooledStack,
         blocking: crate::executor::blocking::BlockingPool,
     ) -> (Self, Vec<Local>) {
-        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         #[cfg(not(loom))]
         let driver = match crate::reactor::Driver::new() {
             Ok(d) => Some(d),
@@ -272,6 +271,19 @@ impl Shared {
         };
         #[cfg(loom)]
         let driver: Option<crate::reactor::Driver> = None;
+        Self::with_event_loop(workers, stacks, blocking, driver)
+    }
+
+    /// [`Shared::new`] with `driver` as the pool's event loop (`None`:
+    /// workers park on their condition variables only). The loom models
+    /// that check the driver's hand-off pass one in.
+    pub(crate) fn with_event_loop(
+        workers: usize,
+        stacks: PooledStack,
+        blocking: crate::executor::blocking::BlockingPool,
+        driver: Option<crate::reactor::Driver>,
+    ) -> (Self, Vec<Local>) {
+        let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         let reactor = driver.as_ref().map(|d| d.handle().clone());
         let shared = Shared {
             closed: Padded(AtomicBool::new(false)),
@@ -292,7 +304,7 @@ impl Shared {
             remote_spawned: Padded::default(),
             injector_pushes: Padded::default(),
             stacks,
-            event_loop: driver.map(parking_lot::Mutex::new),
+            event_loop: driver.map(crate::loom::lock::Mutex::new),
             reactor,
             blocking,
             shutdown_on_panic: false,

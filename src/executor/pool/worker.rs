@@ -114,6 +114,12 @@ impl Core {
         }
     }
 
+    /// This worker's local queue (the loom models push to it).
+    #[cfg(all(test, loom))]
+    pub(super) fn local(&self) -> &Local {
+        &self.local
+    }
+
     /// Queues a task spawned or woken on this worker.
     #[inline]
     pub(crate) fn schedule_local(&self, r: Runnable) {
@@ -179,7 +185,7 @@ impl Core {
     }
 
     #[inline]
-    fn next_task(&self, tick: u32) -> Option<Runnable> {
+    pub(super) fn next_task(&self, tick: u32) -> Option<Runnable> {
         let shared = &*self.shared;
         let inbox = &shared.inboxes[self.index];
         if tick % GLOBAL_INTERVAL == 0 {
@@ -203,7 +209,7 @@ impl Core {
     }
 
     /// Steals from other workers (only as a searcher), then the injector.
-    fn search(&self) -> Option<Runnable> {
+    pub(super) fn search(&self) -> Option<Runnable> {
         let shared = &*self.shared;
         if !self.searching.get() {
             if !shared.idle.try_start_searching() {
@@ -279,7 +285,7 @@ impl Core {
     }
 
     /// Sleeps until notified or shut down.
-    fn park(&self) {
+    pub(super) fn park(&self) {
         let shared = &*self.shared;
         let idle = &shared.idle;
         let stats = &shared.stats[self.index];
@@ -331,7 +337,7 @@ impl Core {
     /// Checks the pool's event loop without blocking, if no other worker
     /// has it (busy workers, every `GLOBAL_INTERVAL` ticks): I/O and timers
     /// are not starved by ready tasks.
-    fn poll_events(&self) {
+    pub(super) fn poll_events(&self) {
         if let Some(mut d) = self.shared.event_loop.as_ref().and_then(|l| l.try_lock()) {
             d.turn(Some(std::time::Duration::ZERO));
         }
