@@ -104,6 +104,7 @@ mod context;
 mod event_loop;
 mod frame;
 mod local;
+mod net;
 mod panic_safety;
 mod pool;
 mod stackful;

@@ -20,6 +20,7 @@ pub mod context;
 pub mod executor;
 pub mod frame;
 pub mod io;
+pub mod net;
 pub mod task;
 pub mod time;
 

@@ -1,0 +1,309 @@
+//! coframe::net: echo over TCP, UDP and Unix sockets on the LocalExecutor
+//! and the ThreadPool; the futures-io (and, with `tokio-io`, tokio) traits
+//! with their ecosystems' helpers; faults (resets, half-closes, silent
+//! peers, running out of descriptors) and many connections.
+
+use coframe::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use coframe::{LocalExecutor, ThreadPool};
+use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use std::future::Future;
+use std::net::Shutdown;
+use std::path::PathBuf;
+
+/// Runs `body` (a task that spawns with `coframe::spawn`) to completion on
+/// a LocalExecutor, then on a 2-worker ThreadPool.
+fn on_both<F, Fut>(body: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let ex = LocalExecutor::new();
+    ex.run_until(ex.spawn(body())).unwrap();
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    pool.block_on(pool.spawn(body())).unwrap();
+}
+
+/// A socket path unique to this process and `name`.
+fn sock_path(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("coframe-net-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// The message each client sends: distinct per client and round.
+fn message(client: usize, round: usize) -> Vec<u8> {
+    format!("client {client} round {round} {}", "x".repeat(client % 50)).into_bytes()
+}
+
+const CLIENTS: usize = 32;
+const ROUNDS: usize = 20;
+
+async fn tcp_echo() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = coframe::spawn(async move {
+        let mut conns = Vec::new();
+        for _ in 0..CLIENTS {
+            let (s, _) = listener.accept().await.unwrap();
+            conns.push(coframe::spawn(async move {
+                let mut buf = [0u8; 256];
+                let mut echoed = 0;
+                loop {
+                    let n = s.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return echoed;
+                    }
+                    s.write_all(&buf[..n]).await.unwrap();
+                    echoed += n;
+                }
+            }));
+        }
+        let mut total = 0;
+        for c in conns {
+            total += c.await.unwrap();
+        }
+        total
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            coframe::spawn(async move {
+                let s = TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut sent = 0;
+                for r in 0..ROUNDS {
+                    let m = message(c, r);
+                    s.write_all(&m).await.unwrap();
+                    let mut got = vec![0; m.len()];
+                    (&s).read_exact(&mut got).await.unwrap();
+                    assert_eq!(got, m, "client {c} round {r}: wrong echo");
+                    sent += m.len();
+                }
+                s.shutdown(Shutdown::Write).unwrap();
+                assert_eq!(s.read(&mut [0; 8]).await.unwrap(), 0, "EOF after echo");
+                sent
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for c in clients {
+        sent += c.await.unwrap();
+    }
+    assert_eq!(server.await.unwrap(), sent);
+}
+
+#[test]
+fn tcp_echo_on_both_executors() {
+    on_both(tcp_echo);
+}
+
+async fn udp_echo() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let echo = coframe::spawn(async move {
+        let mut buf = [0u8; 256];
+        for _ in 0..CLIENTS * ROUNDS {
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            server.send_to(&buf[..n], from).await.unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            coframe::spawn(async move {
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.connect(addr).unwrap();
+                for r in 0..ROUNDS {
+                    let m = message(c, r);
+                    s.send(&m).await.unwrap();
+                    let mut got = [0u8; 256];
+                    let n = s.recv(&mut got).await.unwrap();
+                    assert_eq!(&got[..n], &m[..]);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    echo.await.unwrap();
+}
+
+#[test]
+fn udp_echo_on_both_executors() {
+    on_both(udp_echo);
+}
+
+async fn unix_echo(path: PathBuf) {
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = coframe::spawn(async move {
+        let mut incoming = listener.incoming();
+        let mut conns = Vec::new();
+        for _ in 0..CLIENTS {
+            let s = incoming.next().await.unwrap().unwrap();
+            conns.push(coframe::spawn(async move {
+                let (mut r, mut w) = (&s, &s);
+                futures_util::io::copy(&mut r, &mut w).await.unwrap()
+            }));
+        }
+        for c in conns {
+            c.await.unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let path = path.clone();
+            coframe::spawn(async move {
+                let mut s = UnixStream::connect(&path).await.unwrap();
+                let mut want = Vec::new();
+                for r in 0..ROUNDS {
+                    let m = message(c, r);
+                    s.write_all(&m).await.unwrap();
+                    want.extend_from_slice(&m);
+                }
+                s.close().await.unwrap();
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).await.unwrap();
+                assert_eq!(got, want);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    server.await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    // Datagrams: a pair, and a bound socket answering an unbound one.
+    let dpath = sock_path(&format!("dgram-{:?}", std::thread::current().id()));
+    let server = UnixDatagram::bind(&dpath).unwrap();
+    let client = UnixDatagram::bind(sock_path(&format!(
+        "dgram-client-{:?}",
+        std::thread::current().id()
+    )))
+    .unwrap();
+    let client_addr = client.local_addr().unwrap();
+    for r in 0..ROUNDS {
+        let m = message(1, r);
+        client.send_to(&m, &dpath).await.unwrap();
+        let mut buf = [0u8; 256];
+        let (n, from) = server.recv_from(&mut buf).await.unwrap();
+        assert_eq!(from.as_pathname(), client_addr.as_pathname());
+        server
+            .send_to(&buf[..n], from.as_pathname().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(client.recv(&mut buf).await.unwrap(), m.len());
+    }
+    let _ = std::fs::remove_file(&dpath);
+    let _ = std::fs::remove_file(client_addr.as_pathname().unwrap());
+}
+
+#[test]
+fn unix_echo_on_both_executors() {
+    let ex = LocalExecutor::new();
+    ex.run_until(ex.spawn(unix_echo(sock_path("local"))))
+        .unwrap();
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    pool.block_on(pool.spawn(unix_echo(sock_path("pool"))))
+        .unwrap();
+}
+
+/// futures-util's helpers over the halves: `copy` from the read half to
+/// the write half echoes everything; `read_to_end` on the client sees the
+/// server's close as EOF.
+#[test]
+fn futures_io_helpers_work_on_split_halves() {
+    on_both(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = coframe::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (mut r, mut w) = s.into_split();
+            let n = futures_util::io::copy(&mut r, &mut w).await.unwrap();
+            w.close().await.unwrap();
+            n
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let (mut r, w) = c.into_split();
+            let data = data.clone();
+            let wr = coframe::spawn(async move {
+                w.write_all(&data).await.unwrap();
+                // Dropping the write half shuts the write side down.
+            });
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await.unwrap();
+            wr.await.unwrap();
+            got
+        };
+        assert_eq!(writer.len(), data.len());
+        assert!(writer == data, "the echoed bytes differ");
+        assert_eq!(server.await.unwrap(), data.len() as u64);
+        // The listener went with the server task: a new connection is
+        // refused.
+        let e = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    });
+}
+
+/// tokio's traits (tokio with only "io-util" for the extension methods; no
+/// tokio runtime runs): `read_exact`, `write_all`, `read_to_end` and
+/// `shutdown` through `tokio::io::{AsyncReadExt, AsyncWriteExt}`.
+#[cfg(feature = "tokio-io")]
+#[test]
+fn tokio_io_traits_work_without_a_tokio_runtime() {
+    on_both(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = coframe::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut len = [0u8; 4];
+            tokio::io::AsyncReadExt::read_exact(&mut s, &mut len)
+                .await
+                .unwrap();
+            let mut body = vec![0; u32::from_be_bytes(len) as usize];
+            tokio::io::AsyncReadExt::read_exact(&mut s, &mut body)
+                .await
+                .unwrap();
+            body.reverse();
+            tokio::io::AsyncWriteExt::write_all(&mut s, &body)
+                .await
+                .unwrap();
+            tokio::io::AsyncWriteExt::shutdown(&mut s).await.unwrap();
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let body: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        tokio::io::AsyncWriteExt::write_all(&mut c, &(body.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut c, &body)
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut c, &mut got)
+            .await
+            .unwrap();
+        let mut want = body;
+        want.reverse();
+        assert_eq!(got, want);
+        server.await.unwrap();
+    });
+}
+
+/// Binding a port in use, connecting to nothing: clear errors.
+#[test]
+fn bind_and_connect_errors_are_the_system_calls() {
+    on_both(|| async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let e = TcpListener::bind(addr).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+        drop(l);
+        let e = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        let e = TcpStream::connect(Vec::<std::net::SocketAddr>::new().as_slice())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
