@@ -4,11 +4,15 @@
 //! peers, running out of descriptors) and many connections.
 
 use coframe::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use coframe::stackful::io::Blocking;
 use coframe::{LocalExecutor, ThreadPool};
-use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::future::Future;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Runs `body` (a task that spawns with `coframe::spawn`) to completion on
 /// a LocalExecutor, then on a 2-worker ThreadPool.
@@ -306,4 +310,174 @@ fn bind_and_connect_errors_are_the_system_calls() {
             .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     });
+}
+
+/// Raises this process's soft descriptor limit to the hard one (tests
+/// with thousands of sockets).
+pub(crate) fn raise_fd_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut l), 0);
+        l.rlim_cur = l.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+    }
+}
+
+/// An async barrier for `n` tasks: the last to arrive releases all.
+#[derive(Clone)]
+struct Barrier {
+    arrived: Arc<AtomicUsize>,
+    n: usize,
+    open: Arc<Mutex<Option<async_channel::Sender<()>>>>,
+    wait: async_channel::Receiver<()>,
+}
+
+impl Barrier {
+    fn new(n: usize) -> Barrier {
+        let (tx, rx) = async_channel::bounded(1);
+        Barrier {
+            arrived: Arc::new(AtomicUsize::new(0)),
+            n,
+            open: Arc::new(Mutex::new(Some(tx))),
+            wait: rx,
+        }
+    }
+
+    async fn wait(&self) {
+        if self.arrived.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            self.open.lock().unwrap().take(); // closes the channel
+        }
+        assert!(self.wait.recv().await.is_err());
+    }
+}
+
+/// The line protocol a stackful connection handler speaks, written as
+/// ordinary blocking code over `std::io`: `sum a b c` lines answered with
+/// the sum (`BufRead::lines`), then `json` and one JSON document up to EOF
+/// (`serde_json::from_reader`) answered with its `xs` total.
+fn line_protocol(stream: &TcpStream, live: &AtomicUsize, peak: &AtomicUsize) -> io::Result<u64> {
+    let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+    peak.fetch_max(now, Ordering::SeqCst);
+    let mut reader = BufReader::new(Blocking::new(stream));
+    let mut out = Blocking::new(stream);
+    let mut sums = 0;
+    for line in reader.by_ref().lines() {
+        let line = line?;
+        if line == "json" {
+            break;
+        }
+        let sum: u64 = line
+            .strip_prefix("sum ")
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, line.clone()))?
+            .split(' ')
+            .map(|x| x.parse::<u64>().unwrap())
+            .sum();
+        writeln!(out, "{sum}")?;
+        sums += 1;
+    }
+    let doc: serde_json::Value = serde_json::from_reader(&mut reader)?;
+    let total: u64 = doc["xs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    writeln!(out, "{total}")?;
+    live.fetch_sub(1, Ordering::SeqCst);
+    Ok(sums)
+}
+
+/// The client side of [`line_protocol`] (async): `rounds` sums, a wait at
+/// the barrier (so every connection is open, its stackful handler
+/// suspended mid-protocol, at once), then the JSON document.
+async fn line_client(addr: std::net::SocketAddr, c: u64, barrier: Barrier) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let mut r = futures_util::io::BufReader::new(&s);
+    let mut line = String::new();
+    for round in 0..3u64 {
+        let xs = [c, round, 7];
+        s.write_all(format!("sum {} {} {}\n", xs[0], xs[1], xs[2]).as_bytes())
+            .await
+            .unwrap();
+        line.clear();
+        r.read_line(&mut line).await.unwrap();
+        assert_eq!(line.trim().parse::<u64>().unwrap(), c + round + 7);
+        if round == 0 {
+            barrier.wait().await;
+        }
+    }
+    let doc = serde_json::json!({ "client": c, "xs": [c, 1, 2, 3] });
+    s.write_all(format!("json\n{doc}").as_bytes())
+        .await
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    line.clear();
+    r.read_line(&mut line).await.unwrap();
+    assert_eq!(line.trim().parse::<u64>().unwrap(), c + 6);
+}
+
+/// 1,000 concurrent connections, one stackful task per connection running
+/// blocking-style code (`BufRead::lines`, `serde_json::from_reader`)
+/// through `Blocking`, against async clients: on the LocalExecutor and on
+/// the pool. The barrier makes every handler be suspended in a read at
+/// the same time (the peak count proves it).
+#[test]
+fn a_thousand_stackful_connections_speak_a_blocking_line_protocol() {
+    raise_fd_limit();
+    const N: usize = 1000;
+    let body = || async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let live = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let (l2, p2) = (live.clone(), peak.clone());
+        let server = coframe::spawn(async move {
+            let mut handlers = Vec::new();
+            for _ in 0..N {
+                let (s, _) = listener.accept().await.unwrap();
+                let (live, peak) = (l2.clone(), p2.clone());
+                handlers.push(coframe::spawn_stackful(move || {
+                    line_protocol(&s, &live, &peak).unwrap()
+                }));
+            }
+            let mut sums = 0;
+            for h in handlers {
+                sums += h.await.unwrap();
+            }
+            sums
+        });
+        let barrier = Barrier::new(N);
+        let clients: Vec<_> = (0..N as u64)
+            .map(|c| coframe::spawn(line_client(addr, c, barrier.clone())))
+            .collect();
+        for c in clients {
+            c.await.unwrap();
+        }
+        assert_eq!(server.await.unwrap(), 3 * N as u64);
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            N,
+            "all handlers were live at once"
+        );
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    };
+    on_both(body);
+}
+
+/// Outside a stackful task, `Blocking` panics as `stackful::wait` does.
+#[test]
+fn blocking_outside_a_stackful_task_panics_like_wait() {
+    let ex = LocalExecutor::new();
+    let msg = ex.run_until(async {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = Blocking::new(&a).read(&mut [0; 4]);
+        }));
+        crate::panic_message(r.unwrap_err())
+    });
+    assert!(msg.contains("outside a stackful task"), "{msg}");
 }

@@ -76,6 +76,8 @@ pub mod stackful {
     pub use crate::executor::stackful::{
         default_stacks, in_stackful_task, sleep, try_wait, wait, Cancelled, DEFAULT_STACK_SIZE,
     };
+
+    pub mod io;
 }
 
 pub use executor::stackful::{spawn_stackful, spawn_stackful_with};
