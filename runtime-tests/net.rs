@@ -481,3 +481,191 @@ fn blocking_outside_a_stackful_task_panics_like_wait() {
     });
     assert!(msg.contains("outside a stackful task"), "{msg}");
 }
+
+// The examples' handlers and accept loop (examples/common/), run here
+// with a limit so they end.
+#[path = "../examples/common/echo.rs"]
+mod echo;
+#[path = "../examples/common/http.rs"]
+mod http;
+#[path = "../examples/common/server.rs"]
+mod server;
+
+/// `answer`: pipelined requests are answered in order, an incomplete one
+/// waits, `Connection: close` and HTTP/1.0 close, bodies are skipped, bad
+/// input gets a 400 and a close.
+#[test]
+fn http_answer_pipelines_and_closes() {
+    let mut out = Vec::new();
+    let two_and_a_half = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HT";
+    let a = http::answer(two_and_a_half, &mut out);
+    assert_eq!((a.requests, a.close), (2, false));
+    assert_eq!(a.consumed, two_and_a_half.len() - b"GET /c HT".len());
+    assert_eq!(out, [http::HELLO, http::HELLO].concat());
+
+    out.clear();
+    let body = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    let a = http::answer(body, &mut out);
+    assert_eq!((a.requests, a.close), (2, true), "stops after the close");
+    assert_eq!(out, [http::HELLO, http::HELLO_CLOSE].concat());
+
+    out.clear();
+    let a = http::answer(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel", &mut out);
+    assert_eq!((a.requests, a.consumed), (0, 0), "the body is still coming");
+
+    out.clear();
+    let a = http::answer(b"GET / HTTP/1.0\r\n\r\n", &mut out);
+    assert!(a.close, "HTTP/1.0 closes by default");
+    out.clear();
+    let a = http::answer(
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        &mut out,
+    );
+    assert!(!a.close);
+
+    out.clear();
+    let a = http::answer(b"\x00\x01 nonsense\r\n\r\n", &mut out);
+    assert!(a.close);
+    assert_eq!(out, http::BAD_REQUEST);
+}
+
+/// Runs the examples' server (`run` with a limit) on a thread of its own
+/// and `client` against it; the server must stop by itself at the limit.
+fn run_example_server<A, AF, B>(
+    mode: server::Mode,
+    executor: server::Exec,
+    limit: u64,
+    serve_async: A,
+    serve_blocking: B,
+    client: impl FnOnce(std::net::SocketAddr),
+) -> u64
+where
+    A: Fn(TcpStream) -> AF + Send + Sync + Copy + 'static,
+    AF: Future<Output = io::Result<u64>> + Send + 'static,
+    B: Fn(TcpStream) -> io::Result<u64> + Send + Sync + Copy + 'static,
+{
+    let args = server::Args {
+        mode,
+        executor,
+        workers: 2,
+        addr: "127.0.0.1:0".into(),
+        limit: Some(limit),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let srv = std::thread::spawn(move || {
+        server::run(
+            &args,
+            move |a| tx.send(a).unwrap(),
+            serve_async,
+            serve_blocking,
+        )
+        .unwrap()
+    });
+    client(rx.recv().unwrap());
+    srv.join().unwrap()
+}
+
+const MODES: [(server::Mode, server::Exec); 4] = [
+    (server::Mode::Async, server::Exec::Local),
+    (server::Mode::Stackful, server::Exec::Local),
+    (server::Mode::Async, server::Exec::Pool),
+    (server::Mode::Stackful, server::Exec::Pool),
+];
+
+/// The HTTP example's server, in each mode on each executor: keep-alive
+/// connections with pipelined requests (one write of ten requests, split
+/// at an awkward place) get every response, in order; the server stops
+/// at its request limit.
+#[test]
+fn http_hello_serves_pipelined_keep_alive_requests_in_every_mode() {
+    const CONNS: u64 = 8;
+    const PER_CONN: u64 = 21;
+    for (mode, exec) in MODES {
+        let served = run_example_server(
+            mode,
+            exec,
+            CONNS * PER_CONN,
+            |s| async move { http::serve_async(&s).await },
+            |s| http::serve_blocking(Blocking::new(&s), Blocking::new(&s)),
+            |addr| {
+                let clients: Vec<_> = (0..CONNS)
+                    .map(|_| {
+                        std::thread::spawn(move || {
+                            let mut s = std::net::TcpStream::connect(addr).unwrap();
+                            let req: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+                            let batch = req.repeat(10);
+                            let mut got = Vec::new();
+                            for _ in 0..2 {
+                                let (a, b) = batch.split_at(37);
+                                s.write_all(a).unwrap();
+                                s.write_all(b).unwrap();
+                                let want = got.len() + 10 * http::HELLO.len();
+                                while got.len() < want {
+                                    let mut buf = [0u8; 4096];
+                                    let n = s.read(&mut buf).unwrap();
+                                    assert!(n > 0, "closed early");
+                                    got.extend_from_slice(&buf[..n]);
+                                }
+                            }
+                            s.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                                .unwrap();
+                            s.read_to_end(&mut got).unwrap();
+                            assert_eq!(
+                                got,
+                                [http::HELLO.repeat(20), http::HELLO_CLOSE.to_vec()].concat()
+                            );
+                        })
+                    })
+                    .collect();
+                for c in clients {
+                    c.join().unwrap();
+                }
+            },
+        );
+        assert_eq!(served, CONNS * PER_CONN, "{mode:?} on {exec:?}");
+    }
+}
+
+/// The echo example's server, in each mode on each executor.
+#[test]
+fn echo_example_echoes_in_every_mode() {
+    const CONNS: u64 = 8;
+    for (mode, exec) in MODES {
+        let served = run_example_server(
+            mode,
+            exec,
+            CONNS,
+            |s| async move { echo::serve_async(&s).await.map(|_| 1) },
+            |s| {
+                let r = echo::serve_blocking(Blocking::new(&s), Blocking::new(&s));
+                let _ = s.shutdown(Shutdown::Write);
+                r.map(|_| 1)
+            },
+            |addr| {
+                let clients: Vec<_> = (0..CONNS)
+                    .map(|c| {
+                        std::thread::spawn(move || {
+                            let mut s = std::net::TcpStream::connect(addr).unwrap();
+                            let data: Vec<u8> =
+                                (0..100_000u32).map(|i| (i as u8) ^ c as u8).collect();
+                            let mut w = s.try_clone().unwrap();
+                            let d = data.clone();
+                            let writer = std::thread::spawn(move || {
+                                w.write_all(&d).unwrap();
+                                w.shutdown(Shutdown::Write).unwrap();
+                            });
+                            let mut got = Vec::new();
+                            s.read_to_end(&mut got).unwrap();
+                            writer.join().unwrap();
+                            assert!(got == data, "echo differs");
+                        })
+                    })
+                    .collect();
+                for c in clients {
+                    c.join().unwrap();
+                }
+            },
+        );
+        assert_eq!(served, CONNS, "{mode:?} on {exec:?}");
+    }
+}
