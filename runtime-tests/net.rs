@@ -15,16 +15,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Runs `body` (a task that spawns with `coframe::spawn`) to completion on
-/// a LocalExecutor, then on a 2-worker ThreadPool.
+/// a LocalExecutor, then on a 2-worker ThreadPool; each run fails after
+/// 120 s instead of hanging.
 fn on_both<F, Fut>(body: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let ex = LocalExecutor::new();
-    ex.run_until(ex.spawn(body())).unwrap();
+    ex.run_until(ex.spawn(timeout_after(120, body()))).unwrap();
     let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
-    pool.block_on(pool.spawn(body())).unwrap();
+    pool.block_on(pool.spawn(timeout_after(120, body())))
+        .unwrap();
 }
 
 /// A socket path unique to this process and `name`.
@@ -355,6 +357,38 @@ impl Barrier {
     }
 }
 
+/// Bounds the clients between `connect` and their first answer: a burst
+/// of thousands of loopback connects from one process completes every
+/// handshake before the accept loop runs, overflowing the listen backlog
+/// (the kernel then drops handshakes and retries them seconds later).
+/// Every connection still ends up open at once (the barrier).
+#[derive(Clone)]
+struct Connecting {
+    slots: async_channel::Sender<()>,
+    done: async_channel::Receiver<()>,
+}
+
+/// A client's place among the connecting ones, given back when dropped.
+struct Permit(async_channel::Receiver<()>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let _ = self.0.try_recv();
+    }
+}
+
+impl Connecting {
+    fn new() -> Connecting {
+        let (slots, done) = async_channel::bounded(256);
+        Connecting { slots, done }
+    }
+
+    async fn acquire(&self) -> Permit {
+        self.slots.send(()).await.unwrap();
+        Permit(self.done.clone())
+    }
+}
+
 /// The line protocol a stackful connection handler speaks, written as
 /// ordinary blocking code over `std::io`: `sum a b c` lines answered with
 /// the sum (`BufRead::lines`), then `json` and one JSON document up to EOF
@@ -394,7 +428,8 @@ fn line_protocol(stream: &TcpStream, live: &AtomicUsize, peak: &AtomicUsize) -> 
 /// The client side of [`line_protocol`] (async): `rounds` sums, a wait at
 /// the barrier (so every connection is open, its stackful handler
 /// suspended mid-protocol, at once), then the JSON document.
-async fn line_client(addr: std::net::SocketAddr, c: u64, barrier: Barrier) {
+async fn line_client(addr: std::net::SocketAddr, c: u64, barrier: Barrier, connecting: Connecting) {
+    let mut permit = Some(connecting.acquire().await);
     let s = TcpStream::connect(addr).await.unwrap();
     let mut r = futures_util::io::BufReader::new(&s);
     let mut line = String::new();
@@ -407,6 +442,7 @@ async fn line_client(addr: std::net::SocketAddr, c: u64, barrier: Barrier) {
         r.read_line(&mut line).await.unwrap();
         assert_eq!(line.trim().parse::<u64>().unwrap(), c + round + 7);
         if round == 0 {
+            permit.take();
             barrier.wait().await;
         }
     }
@@ -451,8 +487,9 @@ fn a_thousand_stackful_connections_speak_a_blocking_line_protocol() {
             sums
         });
         let barrier = Barrier::new(N);
+        let connecting = Connecting::new();
         let clients: Vec<_> = (0..N as u64)
-            .map(|c| coframe::spawn(line_client(addr, c, barrier.clone())))
+            .map(|c| coframe::spawn(line_client(addr, c, barrier.clone(), connecting.clone())))
             .collect();
         for c in clients {
             c.await.unwrap();
@@ -668,4 +705,364 @@ fn echo_example_echoes_in_every_mode() {
         );
         assert_eq!(served, CONNS, "{mode:?} on {exec:?}");
     }
+}
+
+/// Runs `body` alone in a child process (this test binary filtered to
+/// `test`): descriptor limits and counts are per process.
+fn alone_in_a_child(test: &str, body: impl FnOnce()) {
+    const SCENARIO: &str = "net-alone";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok(SCENARIO) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("COFRAME_CHILD_SCENARIO", SCENARIO)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the child failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The lowest descriptor number not in use.
+fn lowest_free_fd() -> i32 {
+    // SAFETY: F_DUPFD on stdin returns the lowest free number >= 0, which
+    // is closed at once.
+    unsafe {
+        let fd = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0);
+        assert!(fd >= 0, "{}", io::Error::last_os_error());
+        libc::close(fd);
+        fd
+    }
+}
+
+fn set_fd_limit(soft: u64) {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut l), 0);
+        l.rlim_cur = soft as libc::rlim_t;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &l), 0);
+    }
+}
+
+/// Out of descriptors on `accept` (`RLIMIT_NOFILE` lowered so that every
+/// number is taken): the accept loop gets `EMFILE` as an error, keeps its
+/// listener, backs off, and serves the pending connection once a
+/// descriptor is freed; later connections are served too.
+#[test]
+fn emfile_on_accept_is_reported_and_the_listener_serves_again() {
+    alone_in_a_child(
+        "net::emfile_on_accept_is_reported_and_the_listener_serves_again",
+        || {
+            let ex = LocalExecutor::new();
+            ex.run_until(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                // Connected by the kernel's backlog before any accept.
+                let client =
+                    TcpStream::from_std(std::net::TcpStream::connect(addr).unwrap()).unwrap();
+                client.write_all(b"hi").await.unwrap();
+                let filler = std::fs::File::open("/dev/null").unwrap();
+                let limit = lowest_free_fd() as u64;
+                set_fd_limit(limit);
+                let (errors_tx, errors_rx) = async_channel::unbounded();
+                let server = coframe::spawn_local(async move {
+                    let mut errors = 0;
+                    let mut served = 0;
+                    while served < 2 {
+                        match listener.accept().await {
+                            Ok((s, _)) => {
+                                let mut buf = [0u8; 2];
+                                (&s).read_exact(&mut buf).await.unwrap();
+                                s.write_all(&[&buf[..], b" back"].concat()).await.unwrap();
+                                served += 1;
+                            }
+                            Err(e) => {
+                                errors += 1;
+                                let _ = errors_tx.try_send(e.raw_os_error());
+                                // The pending connection stays queued:
+                                // back off before accepting again.
+                                coframe::time::sleep(std::time::Duration::from_millis(2)).await;
+                            }
+                        }
+                    }
+                    errors
+                });
+                // The accept loop reports EMFILE...
+                let reported =
+                    coframe::time::timeout(std::time::Duration::from_secs(10), errors_rx.recv())
+                        .await
+                        .expect("the accept loop reported no error");
+                assert_eq!(reported.unwrap(), Some(libc::EMFILE));
+                // ...and serves the waiting client once a descriptor is
+                // free, with the same listener.
+                drop(filler);
+                let mut got = [0u8; 7];
+                (&client).read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"hi back");
+                // Later connections too.
+                set_fd_limit(limit + 64);
+                let second = TcpStream::connect(addr).await.unwrap();
+                second.write_all(b"yo").await.unwrap();
+                (&second).read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"yo back");
+                assert!(server.await.unwrap() >= 1);
+            });
+        },
+    );
+}
+
+/// Closes `s` with a reset (SO_LINGER 0): the peer's next operation fails
+/// with `ConnectionReset`.
+fn reset(s: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on an open socket with a local struct.
+    let r = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "{}", io::Error::last_os_error());
+    drop(s);
+}
+
+/// A connected (server side, client side) pair.
+async fn connected(l: &TcpListener) -> (TcpStream, TcpStream) {
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (s, c)
+}
+
+/// A peer that resets mid-read or mid-write, one that half-closes and one
+/// that never sends (a slowloris, closed by `time::timeout`): each gets a
+/// clear `io::Error` (or, for the half-close, its answer), while a healthy
+/// connection beside them echoes without a hitch. On both executors.
+#[test]
+fn faulty_peers_get_clear_errors_and_others_are_unaffected() {
+    use coframe::time::timeout;
+    use std::time::Duration;
+    on_both(|| async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // The healthy connection: echo rounds all along.
+        let (hs, hc) = connected(&l).await;
+        let healthy_server = coframe::spawn(async move { echo::serve_async(&hs).await });
+        let stop = Arc::new(AtomicUsize::new(0));
+        let st = stop.clone();
+        let healthy_client = coframe::spawn(async move {
+            let mut rounds = 0u64;
+            while st.load(Ordering::SeqCst) == 0 || rounds < 10 {
+                let m = message(3, rounds as usize);
+                hc.write_all(&m).await.unwrap();
+                let mut got = vec![0; m.len()];
+                (&hc).read_exact(&mut got).await.unwrap();
+                assert_eq!(got, m);
+                rounds += 1;
+                coframe::time::sleep(Duration::from_millis(1)).await;
+            }
+            hc.shutdown(Shutdown::Write).unwrap();
+            rounds
+        });
+
+        // Reset mid-read: the server waits for a 10-byte message of which
+        // 4 bytes came.
+        let (s, c) = connected(&l).await;
+        let reader = coframe::spawn(async move {
+            let mut buf = [0u8; 10];
+            (&s).read_exact(&mut buf).await.unwrap_err()
+        });
+        c.write_all(b"half").await.unwrap();
+        coframe::time::sleep(Duration::from_millis(5)).await;
+        reset(c);
+        let e = reader.await.unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+
+        // Reset mid-write: the server writes until the kernel's buffers
+        // are full; the client reads a little, then resets.
+        let (s, c) = connected(&l).await;
+        let writer = coframe::spawn(async move {
+            let chunk = vec![7u8; 64 * 1024];
+            loop {
+                if let Err(e) = s.write_all(&chunk).await {
+                    return e;
+                }
+            }
+        });
+        let mut buf = [0u8; 1024];
+        (&c).read_exact(&mut buf).await.unwrap();
+        reset(c);
+        let e = writer.await.unwrap();
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{e}"
+        );
+
+        // Half-close: the client shuts its write side; the server reads
+        // to EOF and still answers on the open half.
+        let (s, c) = connected(&l).await;
+        let server = coframe::spawn(async move {
+            let mut req = Vec::new();
+            (&s).read_to_end(&mut req).await.unwrap();
+            s.write_all(&[b"got ", &req[..]].concat()).await.unwrap();
+        });
+        c.write_all(b"question").await.unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        (&c).read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"got question");
+        server.await.unwrap();
+
+        // Never sends: the server's read is bounded by a timeout, which
+        // becomes a TimedOut error; the connection is closed (the client
+        // reads EOF).
+        let (s, c) = connected(&l).await;
+        let server = coframe::spawn(async move {
+            let mut buf = [0u8; 64];
+            let r = match timeout(Duration::from_millis(20), s.read(&mut buf)).await {
+                Ok(r) => r,
+                Err(elapsed) => Err(io::Error::new(io::ErrorKind::TimedOut, elapsed)),
+            };
+            r.unwrap_err()
+        });
+        let e = server.await.unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            c.read(&mut [0; 8]).await.unwrap(),
+            0,
+            "closed after the timeout"
+        );
+
+        // The healthy connection never noticed.
+        stop.store(1, Ordering::SeqCst);
+        let rounds = healthy_client.await.unwrap();
+        assert!(rounds >= 10);
+        assert!(healthy_server.await.unwrap().unwrap() > 0);
+    });
+}
+
+/// 2,000 concurrent connections on a 2-worker pool, served by async tasks
+/// and then by stackful tasks (all open at once: a barrier holds every
+/// client mid-protocol); then the pool shuts down: every socket is
+/// closed (the descriptor count is back to its baseline), no frame of the
+/// counting allocator and no stack is left. In a child process (exact
+/// counts).
+#[test]
+fn two_thousand_connections_on_the_pool_then_nothing_left() {
+    alone_in_a_child(
+        "net::two_thousand_connections_on_the_pool_then_nothing_left",
+        || {
+            raise_fd_limit();
+            const N: usize = 2000;
+            // `block_on` (and a pool's `block_on` from this thread) keeps
+            // one event loop per thread for its next calls: make it part
+            // of the baseline.
+            coframe::block_on(async {});
+            let before = open_fds();
+            let frames = Arc::new(coframe::frame::Counting::new(coframe::frame::Recycling));
+            let stacks =
+                coframe::context::PooledStack::new(coframe::stackful::DEFAULT_STACK_SIZE).unwrap();
+            {
+                let pool = ThreadPool::builder()
+                    .worker_threads(2)
+                    .stack_allocator(stacks.clone())
+                    .build()
+                    .unwrap();
+                for stackful in [false, true] {
+                    let root = coframe::run_async(
+                        &pool,
+                        frames.clone(),
+                        timeout_after(60, async move {
+                            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                            let addr = listener.local_addr().unwrap();
+                            let server = coframe::spawn(async move {
+                                let mut handlers = Vec::new();
+                                for _ in 0..N {
+                                    let (s, _) = listener.accept().await.unwrap();
+                                    handlers.push(if stackful {
+                                        coframe::spawn_stackful(move || {
+                                            echo::serve_blocking(
+                                                Blocking::new(&s),
+                                                Blocking::new(&s),
+                                            )
+                                            .unwrap()
+                                        })
+                                    } else {
+                                        coframe::spawn(async move {
+                                            echo::serve_async(&s).await.unwrap()
+                                        })
+                                    });
+                                }
+                                let mut total = 0;
+                                for h in handlers {
+                                    total += h.await.unwrap();
+                                }
+                                total
+                            });
+                            let barrier = Barrier::new(N);
+                            let connecting = Connecting::new();
+                            let clients: Vec<_> = (0..N)
+                                .map(|c| {
+                                    let barrier = barrier.clone();
+                                    let connecting = connecting.clone();
+                                    coframe::spawn(async move {
+                                        let permit = connecting.acquire().await;
+                                        let s = TcpStream::connect(addr).await.unwrap();
+                                        let m = message(c, 0);
+                                        s.write_all(&m).await.unwrap();
+                                        let mut got = vec![0; m.len()];
+                                        (&s).read_exact(&mut got).await.unwrap();
+                                        assert_eq!(got, m);
+                                        drop(permit);
+                                        barrier.wait().await;
+                                        s.shutdown(Shutdown::Write).unwrap();
+                                        assert_eq!(s.read(&mut [0; 8]).await.unwrap(), 0);
+                                        m.len() as u64
+                                    })
+                                })
+                                .collect();
+                            let mut sent = 0;
+                            for c in clients {
+                                sent += c.await.unwrap();
+                            }
+                            assert_eq!(server.await.unwrap(), sent);
+                        }),
+                    );
+                    pool.block_on(root).unwrap();
+                }
+                assert!(open_fds() > before, "the pool's event loop is open");
+            }
+            assert_eq!(open_fds(), before, "a descriptor was left open");
+            assert_eq!(frames.live_frames(), 0, "a frame was left");
+            assert_eq!(stacks.live(), 0, "a stack was left");
+        },
+    );
+}
+
+/// `fut`, or a panic after `secs` seconds (a test that would hang fails
+/// instead, with what its tasks printed).
+async fn timeout_after<F: Future>(secs: u64, fut: F) -> F::Output {
+    coframe::time::timeout(std::time::Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("the test did not finish in {secs} s"))
 }

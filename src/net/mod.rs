@@ -97,6 +97,20 @@ where
     Ok(())
 }
 
+/// The listen backlog of coframe's listeners (as tokio's): bursts of
+/// connections beyond it see their SYNs dropped and retried a second later.
+pub(crate) const BACKLOG: libc::c_int = 1024;
+
+/// Sets a listening socket's backlog to [`BACKLOG`] (mio listens with
+/// 128; `listen` again on a listening socket only changes the backlog).
+pub(crate) fn set_backlog(fd: &impl std::os::fd::AsRawFd) -> io::Result<()> {
+    // SAFETY: listen on a socket the caller owns.
+    if unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Resolves `addr` (a host name resolves blocking, as in `std::net`).
 pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();

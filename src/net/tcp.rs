@@ -68,6 +68,7 @@ impl TcpListener {
     #[track_caller]
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let l = each_addr(addr, mio::net::TcpListener::bind)?;
+        super::set_backlog(&l)?;
         Ok(TcpListener {
             io: Async::new_nonblocking(l)?,
         })

@@ -43,7 +43,8 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
-    /// Binds a listener to the socket file `path` (which must not exist).
+    /// Binds a listener to the socket file `path` (which must not exist),
+    /// with a backlog of 1024.
     ///
     /// # Errors
     /// The system call's error (`AddrInUse` if the file exists, ...).
@@ -63,6 +64,7 @@ impl UnixListener {
     #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let l = mio::net::UnixListener::bind(path)?;
+        super::set_backlog(&l)?;
         Ok(UnixListener {
             io: Async::new_nonblocking(l)?,
         })
