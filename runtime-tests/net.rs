@@ -1066,3 +1066,104 @@ async fn timeout_after<F: Future>(secs: u64, fut: F) -> F::Output {
         .await
         .unwrap_or_else(|_| panic!("the test did not finish in {secs} s"))
 }
+
+/// hyper 1.x on coframe: a hyper server and hyper clients, both on
+/// coframe (I/O traits, timer, executor from `coframe::compat::hyper`),
+/// exchange 1,000 requests over loopback keep-alive connections, on the
+/// LocalExecutor and on the pool.
+#[cfg(feature = "hyper")]
+#[test]
+fn hyper_server_and_client_exchange_a_thousand_requests() {
+    use coframe::compat::hyper::{CoframeExecutor, CoframeTimer};
+    use hyper::body::{Body, Bytes, Frame, Incoming};
+    use hyper::{Request, Response};
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    struct Full(Option<Bytes>);
+    impl Body for Full {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    async fn collect(mut body: Incoming) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Ok(data) = frame.unwrap().into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        out
+    }
+
+    const CONNS: usize = 10;
+    const PER_CONN: usize = 100;
+    on_both(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = coframe::spawn(async move {
+            let mut conns = Vec::new();
+            for _ in 0..CONNS {
+                let (s, _) = listener.accept().await.unwrap();
+                conns.push(coframe::spawn(async move {
+                    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        let path = req.uri().path().to_string();
+                        let body = collect(req.into_body()).await;
+                        let answer = format!("{path} {}", String::from_utf8(body).unwrap());
+                        Ok::<_, Infallible>(Response::new(Full(Some(answer.into()))))
+                    });
+                    hyper::server::conn::http1::Builder::new()
+                        .timer(CoframeTimer)
+                        .serve_connection(s, service)
+                        .await
+                        .unwrap();
+                }));
+            }
+            for c in conns {
+                c.await.unwrap();
+            }
+        });
+        let clients: Vec<_> = (0..CONNS)
+            .map(|c| {
+                coframe::spawn(async move {
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    let (mut send, conn) = hyper::client::conn::http1::handshake(s).await.unwrap();
+                    let driver = coframe::spawn(conn);
+                    for i in 0..PER_CONN {
+                        let req = Request::post(format!("/{c}/{i}"))
+                            .header("host", "coframe")
+                            .body(Full(Some(Bytes::from(format!("body {i}")))))
+                            .unwrap();
+                        let res = send.send_request(req).await.unwrap();
+                        assert_eq!(res.status(), 200);
+                        let body = collect(res.into_body()).await;
+                        assert_eq!(body, format!("/{c}/{i} body {i}").into_bytes());
+                    }
+                    drop(send); // the connection ends
+                    driver.await.unwrap().unwrap();
+                    PER_CONN
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for c in clients {
+            total += c.await.unwrap();
+        }
+        assert_eq!(total, 1000);
+        server.await.unwrap();
+        // The executor adapter spawns on the current coframe executor.
+        let (tx, rx) = async_channel::bounded(1);
+        hyper::rt::Executor::execute(&CoframeExecutor, async move {
+            tx.send(7).await.unwrap();
+        });
+        assert_eq!(rx.recv().await.unwrap(), 7);
+    });
+}

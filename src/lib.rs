@@ -16,6 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod compat;
 pub mod context;
 pub mod executor;
 pub mod frame;

@@ -560,6 +560,14 @@ impl TcpStream {
     }
 }
 
+impl TcpStream {
+    /// The registered socket (the crate's adapters).
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn async_io(&self) -> &Async<std::net::TcpStream> {
+        &self.io
+    }
+}
+
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.io.as_fd()

@@ -375,6 +375,14 @@ impl UnixStream {
     }
 }
 
+impl UnixStream {
+    /// The registered socket (the crate's adapters).
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn async_io(&self) -> &Async<std::os::unix::net::UnixStream> {
+        &self.io
+    }
+}
+
 impl AsFd for UnixStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.io.as_fd()
