@@ -774,12 +774,21 @@ fn an_always_ready_task_yields_to_its_neighbour_on_both_executors() {
         std::thread::yield_now();
     }
     let flag = Arc::new(AtomicBool::new(false));
-    // One `block_on` spawns both from inside the pool, in this order, so
-    // the spinner runs first on the one worker.
+    // The neighbour sets the flag only after the spinner has started (it
+    // waits for the spinner's message), so it can only run while the
+    // spinner is between polls: however the threads are scheduled, it
+    // runs only if the spinner yields.
     let f = flag.clone();
+    let (started_tx, started_rx) = async_channel::bounded::<()>(1);
     let seen = pool.block_on(async move {
-        let spinner = coframe::spawn(join_all_ready(handles, flag));
-        coframe::spawn(async move { f.store(true, Ordering::SeqCst) });
+        coframe::spawn(async move {
+            started_rx.recv().await.unwrap();
+            f.store(true, Ordering::SeqCst)
+        });
+        let spinner = coframe::spawn(async move {
+            started_tx.send(()).await.unwrap();
+            join_all_ready(handles, flag).await
+        });
         spinner.await.unwrap()
     });
     // The neighbour sits in the injector, which a busy worker checks every

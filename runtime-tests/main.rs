@@ -106,6 +106,7 @@ mod event_loop;
 mod frame;
 mod local;
 mod nesting;
+mod net;
 mod panic_safety;
 mod pool;
 mod stackful;

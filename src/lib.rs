@@ -16,10 +16,12 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod compat;
 pub mod context;
 pub mod executor;
 pub mod frame;
 pub mod io;
+pub mod net;
 pub mod task;
 pub mod time;
 
@@ -77,6 +79,8 @@ pub mod stackful {
     pub use crate::executor::stackful::{
         default_stacks, in_stackful_task, sleep, try_wait, wait, Cancelled, DEFAULT_STACK_SIZE,
     };
+
+    pub mod io;
 }
 
 pub use executor::stackful::{spawn_stackful, spawn_stackful_with};

@@ -294,11 +294,68 @@ impl<T: AsFd> Async<T> {
         self.poll_io(cx, Direction::Write, op)
     }
 
+    /// Wraps `io`, whose descriptor the caller made non-blocking (a socket
+    /// from `accept4(SOCK_NONBLOCK)` or a non-blocking `connect`): no
+    /// `fcntl` calls. A blocking descriptor here would block the thread.
+    #[track_caller]
+    pub(crate) fn new_nonblocking(io: T) -> io::Result<Async<T>> {
+        let handle = Handle::current();
+        let fd = io.as_fd().as_raw_fd();
+        debug_assert!(
+            // SAFETY: reads the flags of a descriptor the caller owns.
+            unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_NONBLOCK != 0,
+            "coframe: Async::new_nonblocking on a blocking descriptor"
+        );
+        let reg = Registration::new(handle, &mut SourceFd(&fd)).map_err(|e| explain(e, fd))?;
+        Ok(Async { io: Some(io), reg })
+    }
+
+    /// [`poll_read_with`](Async::poll_read_with) for a stream socket read
+    /// into a buffer of `len` bytes: a read that fills only part of it
+    /// (`0 < n < len`) drained the kernel's buffer, so the readiness it
+    /// observed is cleared at once (with its tick: a newer edge survives)
+    /// and the next read waits for the next edge instead of making a
+    /// system call that would end in `WouldBlock`. Not for datagrams (a
+    /// short datagram says nothing of the queue behind it).
+    pub(crate) fn poll_read_stream(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_clearing(cx, Direction::Read, op, |&n| n > 0 && n < len)
+    }
+
+    /// The write-side twin of [`poll_read_stream`](Async::poll_read_stream):
+    /// a write that took only part of the buffer filled the kernel's send
+    /// buffer; the writable readiness it observed is cleared.
+    pub(crate) fn poll_write_stream(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_clearing(cx, Direction::Write, op, |&n| n > 0 && n < len)
+    }
+
     fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_clearing(cx, dir, op, |_| false)
+    }
+
+    /// Runs `op` while ready for `dir`; clears the observed readiness on
+    /// `WouldBlock`, or on a result for which `drained` says the source
+    /// has nothing more for now.
+    fn poll_io_clearing<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
         mut op: impl FnMut(&T) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         loop {
             let event: ReadyEvent = match self.reg.poll_ready(cx, dir) {
@@ -309,6 +366,12 @@ impl<T: AsFd> Async<T> {
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.reg.clear_readiness(event);
+                }
+                Ok(r) => {
+                    if drained(&r) {
+                        self.reg.clear_readiness(event);
+                    }
+                    return Poll::Ready(Ok(r));
                 }
                 r => return Poll::Ready(r),
             }
@@ -667,5 +730,59 @@ mod tests {
     fn without_an_event_loop_new_panics_with_the_fix() {
         let (a, _b) = UnixStream::pair().unwrap();
         let _ = Async::new(a);
+    }
+
+    /// A stream read that fills only part of the buffer clears the
+    /// readiness it saw (the next read waits for an edge instead of a
+    /// system call ending in `WouldBlock`); a read that fills the buffer
+    /// keeps it (more may be queued); an edge that arrives after the read
+    /// is kept.
+    #[test]
+    fn a_short_stream_read_clears_readiness() {
+        let _fd = fd_lock();
+        let mut driver = Driver::new().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        let a = {
+            let _e = enter(driver.handle());
+            Async::new(a).unwrap()
+        };
+        let readable = |a: &Async<UnixStream>| {
+            a.reg
+                .scheduled_io()
+                .readiness()
+                .ready
+                .contains(Ready::READABLE)
+        };
+        (&b).write_all(b"0123456789").unwrap();
+        driver.turn(Some(Duration::from_secs(5)));
+        assert!(readable(&a));
+        let w = Waker::from(Recorder::new());
+        let mut cx = Context::from_waker(&w);
+        let mut buf = [0u8; 4];
+        // Full buffer: readiness kept.
+        let r = a.poll_read_stream(&mut cx, 4, |mut s| s.read(&mut buf));
+        assert!(matches!(r, Poll::Ready(Ok(4))));
+        assert!(readable(&a), "a full read keeps the readiness");
+        // Short read (6 of 16): cleared, without a second read.
+        let mut big = [0u8; 16];
+        let mut calls = 0;
+        let r = a.poll_read_stream(&mut cx, 16, |mut s| {
+            calls += 1;
+            s.read(&mut big)
+        });
+        assert!(matches!(r, Poll::Ready(Ok(6))));
+        assert_eq!(calls, 1);
+        assert!(!readable(&a), "a short read clears the readiness");
+        // The next read waits without a system call.
+        let r = a.poll_read_stream(&mut cx, 16, |_| -> io::Result<usize> {
+            panic!("read called with no readiness")
+        });
+        assert!(r.is_pending());
+        // A new edge sets it again.
+        (&b).write_all(b"x").unwrap();
+        driver.turn(Some(Duration::from_secs(5)));
+        assert!(readable(&a));
+        let r = a.poll_read_stream(&mut cx, 16, |mut s| s.read(&mut big));
+        assert!(matches!(r, Poll::Ready(Ok(1))));
     }
 }
