@@ -4,9 +4,11 @@
 //!
 //! Each part lives in its own module; `main` runs them in order.
 
+mod api;
 mod event_loop;
 mod frames;
 mod local;
+mod net;
 mod pool;
 mod stackful;
 mod stackful_tasks;
@@ -21,5 +23,7 @@ fn main() {
     stackful_tasks::run();
     strand::run();
     event_loop::run();
+    net::run();
+    api::run();
     println!("\ntour complete");
 }
