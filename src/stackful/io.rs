@@ -28,7 +28,12 @@ use std::pin::Pin;
 
 /// `std::io::Read`/`Write` for an async stream, inside a stackful task.
 ///
-/// Wrap it in `std::io::BufReader` for `BufRead` (lines, `read_until`).
+/// Wrap it in `std::io::BufReader` for `BufRead` (lines, `read_until`),
+/// and in `std::io::BufWriter` (flushed per reply) for formatted output:
+/// each `write` is one send, and `write!`/`writeln!` write a reply in
+/// pieces, which on TCP meets Nagle's algorithm and delayed
+/// acknowledgements (measured in the tour: 700 us per round trip instead
+/// of 16 us).
 /// The streams implement the async traits for shared references too, so
 /// one connection can be read through one `Blocking` and written through
 /// another:
