@@ -842,3 +842,20 @@ fn a_join_set_of_many_finished_tasks_yields_for_the_budget_and_finishes() {
     }));
     assert_eq!(n.unwrap(), 1_000);
 }
+
+#[test]
+fn the_current_local_spawner_reaches_the_running_executor_only() {
+    use coframe::executor::LocalSpawner;
+    assert!(LocalSpawner::try_current().is_none());
+    let ex = LocalExecutor::new();
+    let owner = std::thread::current().id();
+    let s = ex.run_until(async { LocalSpawner::try_current().expect("inside run_until") });
+    let h = std::thread::spawn(move || s.spawn(async { std::thread::current().id() }))
+        .join()
+        .unwrap();
+    assert_eq!(ex.run_until(h).unwrap(), owner);
+    let pool = ThreadPool::builder().worker_threads(1).build().unwrap();
+    assert!(!pool
+        .block_on(pool.spawn(async { LocalSpawner::try_current().is_some() }))
+        .unwrap());
+}
