@@ -11,6 +11,36 @@
 //!   assembly ([`context`]), that can wait on any future as if it were a
 //!   blocking call.
 //!
+//! The executors are a single-threaded [`LocalExecutor`] and a
+//! work-stealing [`ThreadPool`], with what a tokio or smol user reaches for:
+//! [`spawn`] / [`try_spawn`], [`yield_now`], [`JoinSet`],
+//! [`spawn_blocking`], handles ([`ThreadPool::handle`],
+//! [`LocalExecutor::spawner`]), [`LocalExecutor::run`] to drive one
+//! executor from another, and a [`JoinError`] that `?` turns into a
+//! `Box<dyn Error + Send + Sync>`.
+//!
+//! ```
+//! use coframe::{JoinSet, ThreadPool};
+//! fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let pool = ThreadPool::builder().worker_threads(2).build()?;
+//!     let total = pool.block_on(async {
+//!         let mut set = JoinSet::new();
+//!         for i in 1..=3u64 {
+//!             set.spawn(async move { i * i });
+//!         }
+//!         let io = coframe::spawn_blocking(|| std::env::current_dir().is_ok());
+//!         let mut total = 0;
+//!         while let Some(r) = set.join_next().await {
+//!             total += r?;
+//!         }
+//!         assert!(io.await?);
+//!         Ok::<_, coframe::JoinError>(total)
+//!     })?;
+//!     assert_eq!(total, 14);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! The layers go one way: [`context`] and [`frame`] know nothing of
 //! executors; tasks know [`frame`]; executors know all three.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]

@@ -456,6 +456,32 @@ impl std::fmt::Debug for LocalSpawner {
 }
 
 impl LocalSpawner {
+    /// The spawner of the `LocalExecutor` running the current task (or
+    /// whose `run_until`/`run` runs on this thread), if any.
+    ///
+    /// ```
+    /// use coframe::executor::LocalSpawner;
+    /// assert!(LocalSpawner::try_current().is_none());
+    /// let ex = coframe::LocalExecutor::new();
+    /// let spawner = ex.run_until(async { LocalSpawner::try_current().unwrap() });
+    /// // Handed to another thread, it still spawns onto this executor.
+    /// let h = std::thread::spawn(move || spawner.spawn(async { 3 })).join().unwrap();
+    /// assert_eq!(ex.run_until(h).unwrap(), 3);
+    /// ```
+    pub fn try_current() -> Option<LocalSpawner> {
+        let p = running();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `running()` is the state of the LocalExecutor
+        // whose loop runs on this thread: alive for this call; the spawner
+        // takes its own count.
+        let inner = unsafe { &*p };
+        Some(LocalSpawner {
+            inner: Arc::new(InnerRef::new(inner)),
+        })
+    }
+
     /// Spawns a `Send` future to run on the executor's thread; its cell
     /// comes from the calling thread's current frame resource (a
     /// thread-safe one: a local-only current resource is replaced by the
