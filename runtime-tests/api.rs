@@ -829,6 +829,51 @@ fn an_always_due_sleep_yields_too_and_foreign_pollers_are_unconstrained() {
     .expect("a foreign poller was throttled by coframe's budget");
 }
 
+/// An I/O source that always has data spends the budget too: a reader of
+/// a socket whose peer wrote 64 KiB ahead, one byte per read, lets its
+/// neighbour run long before it has read everything.
+#[test]
+fn a_source_that_always_has_data_yields_for_the_budget() {
+    use coframe::io::Async;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const BYTES: usize = 64 * 1024;
+    let ex = LocalExecutor::new();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let mut written = 0;
+    while written < BYTES {
+        written += a.write(&vec![7u8; BYTES - written]).unwrap();
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let reader = ex.spawn(async move {
+        let b = Async::new(b).unwrap();
+        // Readable from here on; only now is the neighbour queued (behind
+        // this task), so it runs only if the reader yields.
+        b.readable().await.unwrap();
+        let f2 = f.clone();
+        coframe::spawn_local(async move { f2.store(true, Ordering::SeqCst) });
+        let mut byte = [0u8; 1];
+        for i in 0..BYTES {
+            let n = b.read_with(|s| (&*s).read(&mut byte)).await.unwrap();
+            assert_eq!(n, 1);
+            if f.load(Ordering::SeqCst) {
+                return Some(i);
+            }
+        }
+        None
+    });
+    let seen = ex.run_until(reader).unwrap();
+    assert!(
+        matches!(seen, Some(i) if i <= 2 * 128),
+        "{seen:?}: the neighbour waited for the reader"
+    );
+    drop(a);
+}
+
 #[test]
 fn a_join_set_of_many_finished_tasks_yields_for_the_budget_and_finishes() {
     let ex = LocalExecutor::new();

@@ -1,7 +1,8 @@
 //! The cooperative budget (tokio's `coop`): a task whose awaits are always
 //! ready (a loop joining finished handles, a timer that is always due)
 //! would otherwise keep its thread for as long as it likes. coframe's leaf
-//! futures ([`JoinHandle`](crate::JoinHandle), `time::Sleep`) spend one
+//! futures ([`JoinHandle`](crate::JoinHandle), `time::Sleep`, and every
+//! wait on an I/O source: `io::Async` and the `net` sockets) spend one
 //! unit of a per-poll budget each time they are ready; once it is spent
 //! they wake their task and return `Pending` instead, so the task goes to
 //! the back of its executor's queue and its neighbours run.

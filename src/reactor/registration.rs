@@ -231,13 +231,14 @@ impl ScheduledIo {
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
         if let Some(r) = self.check(dir) {
-            return Poll::Ready(r);
+            return budgeted(cx, r);
         }
         let mut waiters = self.waiters.lock();
         // Again under the lock: the driver sets readiness before it takes
         // the lock to collect the wakers.
         if let Some(r) = self.check(dir) {
-            return Poll::Ready(r);
+            drop(waiters);
+            return budgeted(cx, r);
         }
         match dir {
             Direction::Read => waiters.readers.register(cx.waker()),
@@ -406,6 +407,18 @@ impl Drop for Registration {
         let shared = self.handle.shared();
         shared.io.lock().remove(self.index);
         shared.sources.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A ready source spends the task's cooperative budget (`coop.rs`): a
+/// task whose source always has data (a fast peer, a full buffer) yields
+/// to its neighbours every so often instead of keeping its thread.
+#[inline(always)]
+fn budgeted(cx: &mut Context<'_>, r: io::Result<ReadyEvent>) -> Poll<io::Result<ReadyEvent>> {
+    if crate::coop::proceed(cx) {
+        Poll::Ready(r)
+    } else {
+        Poll::Pending
     }
 }
 
