@@ -909,3 +909,36 @@ fn the_current_local_spawner_reaches_the_running_executor_only() {
         .block_on(pool.spawn(async { LocalSpawner::try_current().is_some() }))
         .unwrap());
 }
+
+/// Task ids: unique across threads (each thread hands out ids from its own
+/// block), and the error of a failed task names it.
+#[test]
+fn task_ids_are_unique_across_threads_and_errors_carry_them() {
+    let pool = ThreadPool::builder().worker_threads(2).build().unwrap();
+    let spawners: Vec<_> = (0..4)
+        .map(|_| {
+            pool.spawn(async {
+                (0..2_500)
+                    .map(|_| coframe::spawn(async {}))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for s in spawners {
+        for h in pool.block_on(s).unwrap() {
+            assert!(ids.insert(h.id()), "id {} given twice", h.id());
+            pool.block_on(h).unwrap();
+        }
+    }
+    assert_eq!(ids.len(), 10_000);
+    let boom = pool.spawn(async { panic!("boom") });
+    let (id, err) = (boom.id(), pool.block_on(boom).unwrap_err());
+    assert!(err.is_panic() && err.id() == id);
+    assert!(format!("{err:?}").contains(&id.to_string()));
+    let stuck = pool.spawn(std::future::pending::<()>());
+    let id = stuck.id();
+    stuck.abort();
+    let err = pool.block_on(stuck).unwrap_err();
+    assert!(err.is_cancelled() && err.id() == id);
+}

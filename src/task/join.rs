@@ -47,6 +47,72 @@ use std::task::{Context, Poll};
 /// ```
 pub struct JoinError {
     repr: Repr,
+    id: Id,
+}
+
+/// Why a task produced no output, as its cell keeps it: a [`JoinError`]
+/// without the task's id (the handle adds it), no bigger than the payload
+/// box it wraps, so cells keep their size classes.
+pub(crate) struct Failure(Repr);
+
+impl Failure {
+    /// The failure of a cancelled task.
+    #[inline]
+    pub(crate) fn cancelled() -> Self {
+        Failure(Repr::Cancelled)
+    }
+
+    /// The failure of a task that panicked with `payload`.
+    #[cold]
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
+        Failure(Repr::Panic(SyncPayload(payload)))
+    }
+}
+
+/// A task's id: unique among the tasks this process ever spawned (never
+/// reused), carried by its [`JoinHandle`] and by the [`JoinError`] it
+/// gives.
+///
+/// ```
+/// let ex = coframe::LocalExecutor::new();
+/// let (a, b) = (ex.spawn(async {}), ex.spawn(async { panic!("boom") }));
+/// assert_ne!(a.id(), b.id());
+/// let id = b.id();
+/// ex.run_until(a).unwrap();
+/// assert_eq!(ex.run_until(b).unwrap_err().id(), id);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(std::num::NonZeroU64);
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Id {
+    /// A fresh id. Each thread takes a block of ids from one global
+    /// counter and hands them out from a thread-local one: no atomic
+    /// operation per spawn but one per 1,024.
+    #[inline]
+    fn next() -> Id {
+        const BLOCK: u64 = 1024;
+        // std's atomics, under loom too: the counter is not a protocol.
+        static NEXT_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        thread_local! {
+            static RANGE: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        RANGE.with(|r| {
+            let (mut next, mut end) = r.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, std::sync::atomic::Ordering::Relaxed);
+                end = next + BLOCK;
+            }
+            r.set((next + 1, end));
+            // The counter starts at 1 and would take centuries to wrap.
+            Id(std::num::NonZeroU64::new(next).expect("coframe: task ids exhausted"))
+        })
+    }
 }
 
 enum Repr {
@@ -74,20 +140,17 @@ impl SyncPayload {
 }
 
 impl JoinError {
-    /// The error of a cancelled task.
-    #[inline]
-    pub(crate) fn cancelled() -> Self {
-        JoinError {
-            repr: Repr::Cancelled,
-        }
-    }
-
-    /// The error of a task that panicked with `payload`.
-    #[cold]
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError {
-            repr: Repr::Panic(SyncPayload(payload)),
-        }
+    /// The id of the task that failed.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = ex.spawn(std::future::pending::<()>());
+    /// let id = h.id();
+    /// h.abort();
+    /// assert_eq!(ex.run_until(h).unwrap_err().id(), id);
+    /// ```
+    pub fn id(&self) -> Id {
+        self.id
     }
 
     /// Whether the task was cancelled (aborted, or its executor shut down
@@ -170,11 +233,12 @@ impl JoinError {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.id;
         match &self.repr {
-            Repr::Cancelled => f.write_str("JoinError::Cancelled"),
+            Repr::Cancelled => write!(f, "JoinError::Cancelled(task {id})"),
             Repr::Panic(p) => match p.message() {
-                Some(s) => write!(f, "JoinError::Panic({s:?})"),
-                None => f.write_str("JoinError::Panic(..)"),
+                Some(s) => write!(f, "JoinError::Panic(task {id}, {s:?})"),
+                None => write!(f, "JoinError::Panic(task {id}, ..)"),
             },
         }
     }
@@ -207,6 +271,7 @@ impl std::error::Error for JoinError {}
 /// ```
 pub struct JoinHandle<T> {
     ptr: NonNull<Header>,
+    id: Id,
     _output: PhantomData<T>,
 }
 
@@ -227,8 +292,20 @@ impl<T> JoinHandle<T> {
     pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> Self {
         Self {
             ptr,
+            id: Id::next(),
             _output: PhantomData,
         }
+    }
+
+    /// The task's id (also carried by the [`JoinError`] it may give).
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let (a, b) = (ex.spawn(async {}), ex.spawn(async {}));
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> Id {
+        self.id
     }
 
     fn header(&self) -> &Header {
@@ -300,12 +377,12 @@ impl<T> JoinHandle<T> {
     }
 
     fn take(&mut self) -> Result<T, JoinError> {
-        let mut out: Option<Result<T, JoinError>> = None;
+        let mut out: Option<Result<T, Failure>> = None;
         // SAFETY: COMPLETED is set (checked by the caller): the handle owns
         // the stage; `out` matches the cell's output type.
         unsafe { (self.header().vtable.take_output)(self.ptr, &mut out as *mut _ as *mut ()) };
         match out {
-            Some(r) => r,
+            Some(r) => r.map_err(|Failure(repr)| JoinError { repr, id: self.id }),
             None => unreachable!("coframe: task output missing"),
         }
     }
@@ -451,12 +528,11 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-// The error lives in every task cell's stage: no bigger than the payload
-// box it wraps (as the public enum it replaces), so cells keep their size
-// classes; and `?`-able into
-// `Box<dyn Error + Send + Sync>`.
+// The failure lives in every task cell's stage: no bigger than the payload
+// box it wraps, so cells keep their size classes; the error is `?`-able
+// into `Box<dyn Error + Send + Sync>`.
 const _: () = {
-    assert!(std::mem::size_of::<JoinError>() == std::mem::size_of::<Box<dyn Any + Send>>());
+    assert!(std::mem::size_of::<Failure>() == std::mem::size_of::<Box<dyn Any + Send>>());
     const fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<JoinError>();
 };

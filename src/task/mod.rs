@@ -92,7 +92,7 @@ mod yield_now;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use join::{JoinError, JoinHandle};
+pub use join::{Id, JoinError, JoinHandle};
 pub(crate) use runnable::Runnable;
 pub use yield_now::{yield_now, YieldNow};
 

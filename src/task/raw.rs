@@ -24,7 +24,7 @@
 //! `Consumed` (the future and the output were dropped on a thread allowed to
 //! drop them), so freeing the cell on any thread drops only `Send` data.
 
-use super::join::JoinError;
+use super::join::Failure;
 use super::runnable::{free_scheduler, Schedule};
 use super::state::*;
 use super::waker::WAKER_VTABLE;
@@ -104,7 +104,7 @@ impl std::ops::Deref for SchedRef {
 /// What the cell holds besides the header: future, result, or nothing.
 pub(crate) enum Stage<F: Future> {
     Running(F),
-    Finished(Result<F::Output, JoinError>),
+    Finished(Result<F::Output, Failure>),
     Consumed,
 }
 
@@ -204,7 +204,7 @@ pub(crate) unsafe fn allocate<F: Future, E>(
 ///
 /// # Safety
 /// The caller has exclusive access to the stage.
-unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, JoinError>) {
+unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Failure>) {
     // SAFETY: exclusive access; after a panicking `drop_in_place` the stage is
     // overwritten without being dropped again.
     let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ptr::drop_in_place(stage) }));
@@ -213,7 +213,7 @@ unsafe fn finish<F: Future>(stage: *mut Stage<F>, result: Result<F::Output, Join
         Err(payload) => {
             // The output (if any) is dropped here; a second panic is ignored.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
-            Err(JoinError::panic(payload))
+            Err(Failure::panic(payload))
         }
     };
     // SAFETY: exclusive access; the old value was dropped above.
@@ -274,7 +274,7 @@ unsafe fn poll<F: Future>(h: NonNull<Header>) -> bool {
                         true
                     }
                     Err(payload) => {
-                        finish(stage, Err(JoinError::panic(payload)));
+                        finish(stage, Err(Failure::panic(payload)));
                         tell_panicked(h);
                         true
                     }
@@ -307,7 +307,7 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
         unsafe {
             (*cell).stage.with_mut(|stage| {
                 debug_assert!(matches!(&*stage, Stage::Running(_)));
-                finish(stage, Err(JoinError::cancelled()))
+                finish(stage, Err(Failure::cancelled()))
             })
         }
     })
@@ -315,10 +315,10 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
 
 /// # Safety
 /// `h` points to a live `Cell<F>`, the task is `COMPLETED` and the caller
-/// owns the stage (the `JoinHandle`); `dst` is `*mut Option<Result<F::Output, JoinError>>`.
+/// owns the stage (the `JoinHandle`); `dst` is `*mut Option<Result<F::Output, Failure>>`.
 unsafe fn take_output<F: Future>(h: NonNull<Header>, dst: *mut ()) {
     let cell = h.cast::<Cell<F>>().as_ptr();
-    let dst = dst as *mut Option<Result<F::Output, JoinError>>;
+    let dst = dst as *mut Option<Result<F::Output, Failure>>;
     // SAFETY: the caller owns the stage and `dst`.
     unsafe {
         (*cell)
