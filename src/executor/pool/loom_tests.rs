@@ -248,7 +248,7 @@ fn loom_pool_spawn_races_with_shutdown() {
 
 fn pool_with_event_loop(workers: usize) -> (Arc<Shared>, Vec<Local>) {
     let driver = crate::reactor::Driver::new().unwrap();
-    let (shared, locals) = Shared::with_event_loop(workers, stacks(), Some(driver));
+    let (shared, locals) = Shared::with_event_loop(workers, stacks(), blocking(), Some(driver));
     (Arc::new(shared), locals)
 }
 
