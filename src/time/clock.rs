@@ -23,7 +23,9 @@
 //!   (the cache's address is the thread's identity); a stamp from another
 //!   thread always reads the clock.
 //! - The per-loop part (`since`: the cached instant minus a loop's start)
-//!   belongs to the generation and loop it was computed for.
+//!   belongs to the generation and the start it was computed for (keyed by
+//!   the start itself, not the loop's address, which a later loop may
+//!   reuse).
 //! - An anchor is also kept as a [`Code`]: nanoseconds since a process-wide
 //!   base instant, plus one (0 means "no anchor yet"), so a `Sleep` can fix
 //!   it through `&self` with one atomic word. An instant before the base
@@ -86,9 +88,11 @@ struct Cache {
     now: Cell<Option<Instant>>,
     /// `now` coded (0 when `now` is `None`).
     code: Cell<Code>,
-    /// The loop `since` was computed for (its timers' address), and the
+    /// The start of the loop `since` was computed for (a loop's start
+    /// names it for this purpose: two loops with the same start have the
+    /// same offsets; an address could be reused by a later loop), and the
     /// generation it belongs to.
-    since_for: Cell<(usize, u64)>,
+    since_for: Cell<(Option<Instant>, u64)>,
     /// Nanoseconds from that loop's start to `now` (saturating).
     since: Cell<u64>,
 }
@@ -99,7 +103,7 @@ impl Cache {
             generation: Cell::new(0),
             now: Cell::new(None),
             code: Cell::new(0),
-            since_for: Cell::new((0, u64::MAX)),
+            since_for: Cell::new((None, u64::MAX)),
             since: Cell::new(0),
         }
     }
@@ -158,13 +162,13 @@ pub(crate) fn anchor(stamp: Stamp) -> Code {
 }
 
 /// The anchor for `stamp`, coded, and how many nanoseconds after `start`
-/// it is (saturating), for the loop whose timers are at `timers` (cached
-/// per generation and loop: one subtraction per batch).
+/// (a loop's tick 0) it is, saturating (cached per generation and start:
+/// one subtraction per batch).
 #[inline(never)]
-pub(crate) fn anchor_since(stamp: Stamp, timers: usize, start: Instant) -> (Code, u64) {
+pub(crate) fn anchor_since(stamp: Stamp, start: Instant) -> (Code, u64) {
     CACHE.with(|c| {
         let (now, code) = c.anchor(stamp);
-        let key = (timers, c.generation.get());
+        let key = (Some(start), c.generation.get());
         if c.since_for.get() == key {
             return (code, c.since.get());
         }
@@ -220,10 +224,11 @@ mod tests {
         // Coded to the nanosecond: the same instant.
         assert_eq!(decode(a), now);
         let start = now - Duration::from_secs(5);
-        assert_eq!(anchor_since(s, 1, start), (a, 5_000_000_000));
+        assert_eq!(anchor_since(s, start), (a, 5_000_000_000));
         let since = 5_000_000_000;
         // Cached per loop and generation.
-        assert_eq!(anchor_since(s, 1, start).1, since);
-        assert_eq!(anchor_since(s, 2, now).1, 0);
+        assert_eq!(anchor_since(s, start).1, since);
+        assert_eq!(anchor_since(s, now).1, 0);
+        assert_eq!(anchor_since(s, start).1, since);
     }
 }

@@ -186,11 +186,7 @@ impl Deadline {
                         thread: *thread,
                         generation: *code & !STAMPED,
                     };
-                    let (c, since) = clock::anchor_since(
-                        stamp,
-                        timers as *const Timers as usize,
-                        timers.start(),
-                    );
+                    let (c, since) = clock::anchor_since(stamp, timers.start());
                     *code = c;
                     since
                 };
