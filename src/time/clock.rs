@@ -27,9 +27,10 @@
 //!   the start itself, not the loop's address, which a later loop may
 //!   reuse).
 //! - An anchor is also kept as a [`Code`]: nanoseconds since a process-wide
-//!   base instant, plus one (0 means "no anchor yet"), so a `Sleep` can fix
-//!   it through `&self` with one atomic word. An instant before the base
-//!   is coded as the base itself: later, never earlier.
+//!   base instant, plus one, below 2^62 (a `Sleep` keeps flags in the two
+//!   top bits of the same word), so a `Sleep` can fix it through `&self`
+//!   with one atomic word. An instant before the base is coded as the base
+//!   itself: later, never earlier.
 //!
 //! Caches keep their own thread-locals (not the runtime context, rule 11);
 //! the accessors are `#[inline(never)]` and nothing they return is a
@@ -55,17 +56,31 @@ fn base() -> Instant {
     })
 }
 
-/// `at` as a [`Code`]: never 0, below 2^63 (an instant before the base
+/// `at` as a [`Code`]: never 0, below 2^62 (an instant before the base
 /// codes as the base).
 ///
 /// # Panics
-/// Some 260 years after the base (no code left).
+/// Some 146 years after the base, i.e. after a process ran for over a
+/// century (no code left).
 fn encode(at: Instant) -> Code {
     let ns = at.saturating_duration_since(base()).as_nanos();
     match u64::try_from(ns) {
-        Ok(ns) if ns < (1 << 63) - 1 => ns + 1,
+        Ok(ns) if ns < (1 << 62) - 1 => ns + 1,
         _ => panic!("coframe::time: the clock is past what a sleep's anchor can hold"),
     }
+}
+
+/// An absolute deadline as seconds and nanoseconds after the base (one
+/// before the base, only made by subtracting decades from `now`, counts as
+/// the base: later, never earlier).
+pub(crate) fn split(at: Instant) -> (u64, u32) {
+    let d = at.saturating_duration_since(base());
+    (d.as_secs(), d.subsec_nanos())
+}
+
+/// The instant [`split`] made `(secs, nanos)` of (`nanos` below 10^9).
+pub(crate) fn join(secs: u64, nanos: u64) -> Option<Instant> {
+    base().checked_add(Duration::new(secs, nanos as u32))
 }
 
 /// The instant `code` (not 0) stands for.
