@@ -23,11 +23,14 @@
 //!   (the cache's address is the thread's identity); a stamp from another
 //!   thread always reads the clock.
 //! - The per-loop part (`since`: the cached instant minus a loop's start)
-//!   belongs to the generation and loop it was computed for.
+//!   belongs to the generation and the start it was computed for (keyed by
+//!   the start itself, not the loop's address, which a later loop may
+//!   reuse).
 //! - An anchor is also kept as a [`Code`]: nanoseconds since a process-wide
-//!   base instant, plus one (0 means "no anchor yet"), so a `Sleep` can fix
-//!   it through `&self` with one atomic word. An instant before the base
-//!   is coded as the base itself: later, never earlier.
+//!   base instant, plus one, below 2^62 (a `Sleep` keeps flags in the two
+//!   top bits of the same word), so a `Sleep` can fix it through `&self`
+//!   with one atomic word. An instant before the base is coded as the base
+//!   itself: later, never earlier.
 //!
 //! Caches keep their own thread-locals (not the runtime context, rule 11);
 //! the accessors are `#[inline(never)]` and nothing they return is a
@@ -53,17 +56,31 @@ fn base() -> Instant {
     })
 }
 
-/// `at` as a [`Code`]: never 0, below 2^63 (an instant before the base
+/// `at` as a [`Code`]: never 0, below 2^62 (an instant before the base
 /// codes as the base).
 ///
 /// # Panics
-/// Some 260 years after the base (no code left).
+/// Some 146 years after the base, i.e. after a process ran for over a
+/// century (no code left).
 fn encode(at: Instant) -> Code {
     let ns = at.saturating_duration_since(base()).as_nanos();
     match u64::try_from(ns) {
-        Ok(ns) if ns < (1 << 63) - 1 => ns + 1,
+        Ok(ns) if ns < (1 << 62) - 1 => ns + 1,
         _ => panic!("coframe::time: the clock is past what a sleep's anchor can hold"),
     }
+}
+
+/// An absolute deadline as seconds and nanoseconds after the base (one
+/// before the base, only made by subtracting decades from `now`, counts as
+/// the base: later, never earlier).
+pub(crate) fn split(at: Instant) -> (u64, u32) {
+    let d = at.saturating_duration_since(base());
+    (d.as_secs(), d.subsec_nanos())
+}
+
+/// The instant [`split`] made `(secs, nanos)` of (`nanos` below 10^9).
+pub(crate) fn join(secs: u64, nanos: u64) -> Option<Instant> {
+    base().checked_add(Duration::new(secs, nanos as u32))
 }
 
 /// The instant `code` (not 0) stands for.
@@ -86,9 +103,11 @@ struct Cache {
     now: Cell<Option<Instant>>,
     /// `now` coded (0 when `now` is `None`).
     code: Cell<Code>,
-    /// The loop `since` was computed for (its timers' address), and the
+    /// The start of the loop `since` was computed for (a loop's start
+    /// names it for this purpose: two loops with the same start have the
+    /// same offsets; an address could be reused by a later loop), and the
     /// generation it belongs to.
-    since_for: Cell<(usize, u64)>,
+    since_for: Cell<(Option<Instant>, u64)>,
     /// Nanoseconds from that loop's start to `now` (saturating).
     since: Cell<u64>,
 }
@@ -99,7 +118,7 @@ impl Cache {
             generation: Cell::new(0),
             now: Cell::new(None),
             code: Cell::new(0),
-            since_for: Cell::new((0, u64::MAX)),
+            since_for: Cell::new((None, u64::MAX)),
             since: Cell::new(0),
         }
     }
@@ -158,13 +177,13 @@ pub(crate) fn anchor(stamp: Stamp) -> Code {
 }
 
 /// The anchor for `stamp`, coded, and how many nanoseconds after `start`
-/// it is (saturating), for the loop whose timers are at `timers` (cached
-/// per generation and loop: one subtraction per batch).
+/// (a loop's tick 0) it is, saturating (cached per generation and start:
+/// one subtraction per batch).
 #[inline(never)]
-pub(crate) fn anchor_since(stamp: Stamp, timers: usize, start: Instant) -> (Code, u64) {
+pub(crate) fn anchor_since(stamp: Stamp, start: Instant) -> (Code, u64) {
     CACHE.with(|c| {
         let (now, code) = c.anchor(stamp);
-        let key = (timers, c.generation.get());
+        let key = (Some(start), c.generation.get());
         if c.since_for.get() == key {
             return (code, c.since.get());
         }
@@ -220,10 +239,11 @@ mod tests {
         // Coded to the nanosecond: the same instant.
         assert_eq!(decode(a), now);
         let start = now - Duration::from_secs(5);
-        assert_eq!(anchor_since(s, 1, start), (a, 5_000_000_000));
+        assert_eq!(anchor_since(s, start), (a, 5_000_000_000));
         let since = 5_000_000_000;
         // Cached per loop and generation.
-        assert_eq!(anchor_since(s, 1, start).1, since);
-        assert_eq!(anchor_since(s, 2, now).1, 0);
+        assert_eq!(anchor_since(s, start).1, since);
+        assert_eq!(anchor_since(s, now).1, 0);
+        assert_eq!(anchor_since(s, start).1, since);
     }
 }

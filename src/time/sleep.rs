@@ -82,8 +82,6 @@ pub fn sleep(duration: Duration) -> Sleep {
     };
     Sleep {
         deadline,
-        yield_once: duration.is_zero(),
-        ahead: !duration.is_zero(),
         entry: None,
     }
 }
@@ -92,81 +90,143 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// at once: anchoring them later could only overflow.
 const LAZY_LIMIT_SECS: u64 = 1 << 32;
 
-/// When a `Sleep` completes.
-#[derive(Debug)]
-enum Deadline {
-    /// Never (`sleep(Duration::MAX)`, an overflowing instant).
-    Never,
-    At(Instant),
-    /// `sleep(d)`: `d_ns` nanoseconds after an anchor read after the
-    /// stamp (`clock.rs`), fixed at the first poll or `deadline()` call.
-    /// `word` is `STAMPED | generation` (the stamp's, with `thread`) until
-    /// then, the anchor's code after. Through `&self` (`deadline()`) the
-    /// first to fix it wins (one compare-exchange); through `&mut self` it
-    /// is a plain write. (Packed: a `Sleep` is 56 bytes.)
-    After {
-        d_ns: u64,
-        thread: usize,
-        word: AtomicU64,
-    },
+/// When a `Sleep` completes, packed in three words (a `Sleep` is 40
+/// bytes: the benchmarks and servers hold millions).
+///
+/// - `thread == 0`: absolute. `a` seconds and `word` nanoseconds after the
+///   clock base (`clock::split`), or never if `word == NEVER`.
+/// - `thread != 0`: `sleep(d)`, `d` being `a` nanoseconds. Until the anchor
+///   is fixed (`clock.rs`), `word` holds `STAMPED` and the stamp's
+///   generation (`thread` is the stamp's thread); then the anchor's code.
+///   `YIELD` is set, in both states, while a `sleep(Duration::ZERO)` has
+///   not yielded yet. Through `&self` (`deadline()`) the first to fix the
+///   anchor wins (one compare-exchange); through `&mut self` it is a plain
+///   write.
+struct Deadline {
+    a: u64,
+    thread: usize,
+    word: AtomicU64,
 }
 
-/// `Deadline::After`'s word holds a stamp, not yet an anchor (generations
-/// and codes stay below 2^63).
+/// `word` holds a stamp, not yet an anchor (generations and codes stay
+/// below 2^62).
 const STAMPED: u64 = 1 << 63;
+/// A `sleep(Duration::ZERO)` that has not yielded yet.
+const YIELD: u64 = 1 << 62;
+const FLAGS: u64 = STAMPED | YIELD;
+/// An absolute deadline's `word`: never.
+const NEVER: u64 = u64::MAX;
+
+impl std::fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = self.word.load(Relaxed);
+        if self.thread == 0 {
+            return match word {
+                NEVER => f.write_str("Never"),
+                _ => f
+                    .debug_tuple("At")
+                    .field(&clock::join(self.a, word))
+                    .finish(),
+            };
+        }
+        let mut d = f.debug_struct("After");
+        d.field("duration", &Duration::from_nanos(self.a));
+        if word & STAMPED == 0 {
+            d.field("anchor", &clock::decode(word & !YIELD));
+        }
+        d.finish()
+    }
+}
 
 impl Deadline {
     fn of(deadline: Option<Instant>) -> Self {
-        deadline.map_or(Deadline::Never, Deadline::At)
+        match deadline {
+            None => Deadline {
+                a: 0,
+                thread: 0,
+                word: AtomicU64::new(NEVER),
+            },
+            Some(at) => {
+                let (secs, nanos) = clock::split(at);
+                Deadline {
+                    a: secs,
+                    thread: 0,
+                    word: AtomicU64::new(u64::from(nanos)),
+                }
+            }
+        }
     }
 
     /// `sleep(d)` for `d` below `LAZY_LIMIT_SECS`.
     fn after(d: Duration) -> Self {
         let stamp = clock::stamp();
-        debug_assert!(stamp.generation < STAMPED);
-        Deadline::After {
+        debug_assert!(stamp.generation < YIELD && stamp.thread != 0);
+        let yield_once = if d.is_zero() { YIELD } else { 0 };
+        Deadline {
             // Below 2^62: `d` is under 2^32 seconds.
-            d_ns: d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()),
+            a: d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos()),
             thread: stamp.thread,
-            word: AtomicU64::new(STAMPED | stamp.generation),
+            word: AtomicU64::new(STAMPED | yield_once | stamp.generation),
         }
     }
 
-    /// The anchor's code for the stamp in `word` (which holds one).
+    /// The first poll of a `sleep(Duration::ZERO)`: yields (once).
+    fn take_yield(&mut self) -> bool {
+        let word = self.word.get_mut();
+        if self.thread != 0 && *word & YIELD != 0 {
+            *word &= !YIELD;
+            return true;
+        }
+        false
+    }
+
+    /// A `sleep(d)`, `d > 0`, whose anchor is not fixed yet: its first poll
+    /// arms without checking the clock (the anchor is read after the call,
+    /// and the wheel reports `Expired` if its clock has passed the tick;
+    /// one that passed since fires at the next turn, never early).
+    /// Absolute deadlines (`sleep_until`, `reset`) may be past already:
+    /// checked at every poll.
+    fn ahead(&mut self) -> bool {
+        self.thread != 0 && self.a != 0 && *self.word.get_mut() & STAMPED != 0
+    }
+
+    /// The anchor's code for the stamp in `word` (which holds one), with
+    /// `word`'s `YIELD` bit.
     fn anchor(thread: usize, word: u64) -> u64 {
-        clock::anchor(Stamp {
+        let code = clock::anchor(Stamp {
             thread,
-            generation: word & !STAMPED,
-        })
+            generation: word & !FLAGS,
+        });
+        code | (word & YIELD)
     }
 
     /// The deadline (`None`: never), fixing the anchor if needed.
     fn get(&self) -> Option<Instant> {
-        match self {
-            Deadline::Never => None,
-            Deadline::At(at) => Some(*at),
-            Deadline::After { d_ns, thread, word } => {
-                let mut code = word.load(Relaxed);
-                if code & STAMPED != 0 {
-                    let new = Self::anchor(*thread, code);
-                    code = match word.compare_exchange(code, new, Relaxed, Relaxed) {
-                        Ok(_) => new,
-                        Err(first) => first,
-                    };
-                }
-                clock::decode(code).checked_add(Duration::from_nanos(*d_ns))
-            }
+        let mut word = self.word.load(Relaxed);
+        if self.thread == 0 {
+            return match word {
+                NEVER => None,
+                _ => clock::join(self.a, word),
+            };
         }
+        if word & STAMPED != 0 {
+            let new = Self::anchor(self.thread, word);
+            word = match self.word.compare_exchange(word, new, Relaxed, Relaxed) {
+                Ok(_) => new,
+                Err(first) => first,
+            };
+        }
+        clock::decode(word & !YIELD).checked_add(Duration::from_nanos(self.a))
     }
 
     /// [`get`](Self::get) through `&mut` (no synchronisation).
     fn get_mut(&mut self) -> Option<Instant> {
-        if let Deadline::After { d_ns, thread, word } = self {
-            let code = word.get_mut();
-            if *code & STAMPED != 0 {
-                *code = Self::anchor(*thread, *code);
+        if self.thread != 0 {
+            let word = self.word.get_mut();
+            if *word & STAMPED != 0 {
+                *word = Self::anchor(self.thread, *word);
             }
-            return clock::decode(*code).checked_add(Duration::from_nanos(*d_ns));
+            return clock::decode(*word & !YIELD).checked_add(Duration::from_nanos(self.a));
         }
         self.get()
     }
@@ -174,29 +234,22 @@ impl Deadline {
     /// The tick to arm in `timers` (`None`: never fires), fixing the
     /// anchor if needed, with one subtraction per batch of sleeps.
     fn tick_in(&mut self, timers: &Timers) -> Option<u64> {
-        match self {
-            Deadline::Never => None,
-            Deadline::At(at) => timers.tick_for(*at),
-            Deadline::After { d_ns, thread, word } => {
-                let code = word.get_mut();
-                let since = if *code & STAMPED == 0 {
-                    clock::nanos_since(clock::decode(*code), timers.start())
-                } else {
-                    let stamp = Stamp {
-                        thread: *thread,
-                        generation: *code & !STAMPED,
-                    };
-                    let (c, since) = clock::anchor_since(
-                        stamp,
-                        timers as *const Timers as usize,
-                        timers.start(),
-                    );
-                    *code = c;
-                    since
-                };
-                timers.tick_after(since, *d_ns)
-            }
+        if self.thread == 0 {
+            return self.get().and_then(|at| timers.tick_for(at));
         }
+        let word = self.word.get_mut();
+        let since = if *word & STAMPED == 0 {
+            clock::nanos_since(clock::decode(*word & !YIELD), timers.start())
+        } else {
+            let stamp = Stamp {
+                thread: self.thread,
+                generation: *word & !FLAGS,
+            };
+            let (code, since) = clock::anchor_since(stamp, timers.start());
+            *word = code | (*word & YIELD);
+            since
+        };
+        timers.tick_after(since, self.a)
     }
 }
 
@@ -234,15 +287,6 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[derive(Debug)]
 pub struct Sleep {
     deadline: Deadline,
-    /// `sleep(Duration::ZERO)` before its first poll.
-    yield_once: bool,
-    /// The deadline was a positive duration ahead when the sleep was made
-    /// (`sleep(d)`, `d > 0`): the first poll arms without reading the
-    /// clock again (the wheel reports `Expired` if its clock, advanced at
-    /// every turn, has passed the tick; one that passed since fires at the
-    /// next turn, never early). Clear for `sleep_until` and `reset`, whose
-    /// deadline may be past already: ready at their first poll.
-    ahead: bool,
     /// The armed timer, from the first `Pending` poll on.
     entry: Option<Entry>,
 }
@@ -278,8 +322,6 @@ impl Sleep {
     pub(crate) fn at(deadline: Option<Instant>) -> Sleep {
         Sleep {
             deadline: Deadline::of(deadline),
-            yield_once: false,
-            ahead: false,
             entry: None,
         }
     }
@@ -318,9 +360,7 @@ impl Sleep {
     /// });
     /// ```
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = Deadline::At(deadline);
-        self.yield_once = false;
-        self.ahead = false;
+        self.deadline = Deadline::of(Some(deadline));
         let Some(e) = &self.entry else { return };
         let shared = e.shared();
         let timers = &shared.timers;
@@ -371,12 +411,11 @@ impl Future for Sleep {
         } else {
             None
         };
-        if this.yield_once {
-            this.yield_once = false;
+        if this.deadline.take_yield() {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        if !std::mem::take(&mut this.ahead) {
+        if !this.deadline.ahead() {
             let Some(deadline) = this.deadline.get_mut() else {
                 return Poll::Pending;
             };
@@ -753,6 +792,13 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(30))
                 .expect("deadlocked (or failed: see the thread's panic)");
         }
+    }
+
+    /// A `Sleep` stays five words: the benchmarks and servers hold
+    /// millions, and their memory is most of the cost at that scale.
+    #[test]
+    fn a_sleep_is_five_words() {
+        assert!(std::mem::size_of::<Sleep>() <= 5 * std::mem::size_of::<usize>());
     }
 
     /// On a thread-owned (home) loop, armed sleeps share one reference on

@@ -60,8 +60,9 @@ const LEVEL_SLOTS: usize = 1 << BITS_PER_LEVEL;
 const SLOT_MASK: u64 = LEVEL_SLOTS as u64 - 1;
 /// The span of the whole wheel in ticks (2^36 ms, about 2.2 years).
 pub(crate) const MAX_DURATION: u64 = 1 << (BITS_PER_LEVEL as usize * NUM_LEVELS);
-/// "No node" in a list link.
-const NIL: usize = usize::MAX;
+/// "No node" in a list link. Links are 32-bit slab indices (a node is 48
+/// bytes in the slab, not 56: a million timers touch less memory).
+const NIL: u32 = u32::MAX;
 /// A node's `list` when it is in no list (fired).
 const UNLISTED: u16 = u16::MAX;
 /// A node's `list` when it is in the pending list (armed, not yet in a
@@ -104,8 +105,8 @@ pub(crate) struct Expired;
 struct Node {
     /// The tick the timer fires at.
     when: u64,
-    prev: usize,
-    next: usize,
+    prev: u32,
+    next: u32,
     /// `level * 64 + slot` of the list holding the node, or `UNLISTED`.
     list: u16,
     generation: u32,
@@ -115,7 +116,7 @@ struct Node {
 struct Level {
     /// Bit `s` set: slot `s`'s list is not empty.
     occupied: u64,
-    heads: [usize; LEVEL_SLOTS],
+    heads: [u32; LEVEL_SLOTS],
 }
 
 /// The wheel. Not synchronised: it lives behind the event loop's lock.
@@ -126,7 +127,7 @@ pub(crate) struct Wheel {
     nodes: Slab<Node>,
     next_generation: u32,
     /// Head of the pending list (armed nodes not yet in a slot), or `NIL`.
-    pending: usize,
+    pending: u32,
 }
 
 /// The level a timer for `when` goes in while the wheel is at `elapsed`:
@@ -232,10 +233,14 @@ impl Wheel {
         if when <= self.elapsed {
             return Err((Expired, waker));
         }
+        let index = u32::try_from(self.nodes.vacant_key())
+            .ok()
+            .filter(|&i| i != NIL)
+            .unwrap_or_else(|| panic!("coframe::time: 2^32 - 1 timers armed at once"));
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
         let head = self.pending;
-        let index = self.nodes.insert(Node {
+        self.nodes.insert(Node {
             when,
             prev: NIL,
             next: head,
@@ -244,11 +249,9 @@ impl Wheel {
             waker: Some(waker),
         });
         if head != NIL {
-            self.nodes[head].prev = index;
+            self.nodes[head as usize].prev = index;
         }
         self.pending = index;
-        let index = u32::try_from(index)
-            .unwrap_or_else(|_| panic!("coframe::time: more than 2^32 timers armed at once"));
         Ok(Key { index, generation })
     }
 
@@ -260,7 +263,7 @@ impl Wheel {
             return (false, None);
         }
         let armed = self.nodes[key.index()].list != UNLISTED;
-        self.unlink(key.index());
+        self.unlink(key.index);
         (armed, self.nodes.remove(key.index()).waker)
     }
 
@@ -271,12 +274,12 @@ impl Wheel {
     /// If `key` was removed (the owner's bug).
     pub(crate) fn reset(&mut self, key: Key, when: u64) -> Result<(), Expired> {
         assert!(self.is_valid(key), "timer key used after its removal");
-        self.unlink(key.index());
+        self.unlink(key.index);
         if when <= self.elapsed {
             return Err(Expired);
         }
         self.nodes[key.index()].when = when;
-        self.link(key.index());
+        self.link(key.index);
         Ok(())
     }
 
@@ -329,7 +332,7 @@ impl Wheel {
     fn flush(&mut self) {
         while self.pending != NIL {
             let index = self.pending;
-            let node = &mut self.nodes[index];
+            let node = &mut self.nodes[index as usize];
             self.pending = node.next;
             node.prev = NIL;
             node.next = NIL;
@@ -383,7 +386,7 @@ impl Wheel {
         // The whole list was taken first: a node re-linked into the same
         // slot (a top-level timer another turn away) is not seen again here.
         while cur != NIL {
-            let node = &mut self.nodes[cur];
+            let node = &mut self.nodes[cur as usize];
             let next = node.next;
             node.prev = NIL;
             node.next = NIL;
@@ -410,7 +413,7 @@ impl Wheel {
             for head in &mut level.heads {
                 let mut cur = std::mem::replace(head, NIL);
                 while cur != NIL {
-                    let node = &mut self.nodes[cur];
+                    let node = &mut self.nodes[cur as usize];
                     cur = node.next;
                     node.prev = NIL;
                     node.next = NIL;
@@ -434,8 +437,8 @@ impl Wheel {
 
     /// Pushes node `index` (in no list, `when > elapsed`) on the front of
     /// its slot's list.
-    fn link(&mut self, index: usize) {
-        let when = self.nodes[index].when;
+    fn link(&mut self, index: u32) {
+        let when = self.nodes[index as usize].when;
         debug_assert!(when > self.elapsed);
         let l = level_for(self.elapsed, when);
         let s = slot_for(when, l);
@@ -444,9 +447,9 @@ impl Wheel {
         level.heads[s] = index;
         level.occupied |= 1 << s;
         if head != NIL {
-            self.nodes[head].prev = index;
+            self.nodes[head as usize].prev = index;
         }
-        let node = &mut self.nodes[index];
+        let node = &mut self.nodes[index as usize];
         debug_assert_eq!(node.list, UNLISTED);
         node.prev = NIL;
         node.next = head;
@@ -454,8 +457,8 @@ impl Wheel {
     }
 
     /// Takes node `index` out of its list, if it is in one.
-    fn unlink(&mut self, index: usize) {
-        let node = &mut self.nodes[index];
+    fn unlink(&mut self, index: u32) {
+        let node = &mut self.nodes[index as usize];
         if node.list == UNLISTED {
             return;
         }
@@ -465,10 +468,10 @@ impl Wheel {
             node.next = NIL;
             node.list = UNLISTED;
             if next != NIL {
-                self.nodes[next].prev = prev;
+                self.nodes[next as usize].prev = prev;
             }
             if prev != NIL {
-                self.nodes[prev].next = next;
+                self.nodes[prev as usize].next = next;
             } else {
                 debug_assert_eq!(self.pending, index);
                 self.pending = next;
@@ -484,10 +487,10 @@ impl Wheel {
         node.next = NIL;
         node.list = UNLISTED;
         if next != NIL {
-            self.nodes[next].prev = prev;
+            self.nodes[next as usize].prev = prev;
         }
         if prev != NIL {
-            self.nodes[prev].next = next;
+            self.nodes[prev as usize].next = next;
         } else {
             let level = &mut self.levels[l];
             debug_assert_eq!(level.heads[s], index);

@@ -32,8 +32,11 @@
 //!   `park` is kept (a token), and a spurious wake is told apart by asking
 //!   [`Idle::is_parked`].
 //!
-//! All of it goes through `crate::loom`, and `loom_tests.rs` model-checks
-//! it (park/unpark with a racing push).
+//! All of it goes through `crate::loom` (the event loop's mutex through
+//! `crate::loom::lock`, its waker through the driver's loom stand-in), and
+//! `loom_tests.rs` model-checks it: park/unpark with a racing push, and the
+//! event loop's owner asleep in it (`PARKED_IN_LOOP`) woken by a remote
+//! spawn or by another worker.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Condvar, Mutex};
