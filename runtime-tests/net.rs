@@ -1167,3 +1167,25 @@ fn hyper_server_and_client_exchange_a_thousand_requests() {
         assert_eq!(rx.recv().await.unwrap(), 7);
     });
 }
+
+/// A listener queues a burst of 1,000 connections before its first accept
+/// (its backlog is 1024; with the 128 that mio and std listen with, the
+/// 130th handshake is dropped and its connect times out here).
+#[test]
+fn a_listener_queues_a_thousand_connections_before_accepting() {
+    raise_fd_limit();
+    let ex = LocalExecutor::new();
+    ex.run_until(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients: Vec<std::net::TcpStream> = (0..1000)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        for _ in 0..clients.len() {
+            listener.accept().await.unwrap();
+        }
+    });
+}
