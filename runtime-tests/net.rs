@@ -1199,3 +1199,51 @@ fn a_listener_queues_a_thousand_connections_before_accepting() {
         }
     });
 }
+
+/// While a stackful task is cancelled (its stack unwound), a `Blocking`
+/// call in a destructor that cannot complete at once returns an
+/// `Interrupted` error instead of suspending (which would abort the
+/// process); one that can complete does.
+#[test]
+fn blocking_during_cancellation_returns_interrupted() {
+    struct ReadOnDrop(Arc<UnixStream>, Arc<Mutex<Vec<io::Result<usize>>>>);
+    impl Drop for ReadOnDrop {
+        fn drop(&mut self) {
+            let mut b = Blocking::new(&*self.0);
+            let r = b.read(&mut [0; 8]);
+            let w = b.write(b"bye");
+            let mut seen = self.1.lock().unwrap();
+            seen.push(r);
+            seen.push(w);
+        }
+    }
+    let ex = LocalExecutor::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = ex.run_until(async { UnixStream::pair().unwrap() });
+    let a = Arc::new(a);
+    let (a2, s2) = (a.clone(), seen.clone());
+    let h = ex.spawn_stackful(move || {
+        let _d = ReadOnDrop(a2.clone(), s2);
+        // Waits for ever: nothing is written to `a`.
+        let _ = Blocking::new(&*a2).read(&mut [0; 8]);
+    });
+    ex.run_until_stalled();
+    h.abort();
+    assert!(ex.run_until(h).unwrap_err().is_cancelled());
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 2);
+    let e = seen[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+    assert!(e.to_string().contains("cancelled"), "{e}");
+    assert_eq!(
+        *seen[1].as_ref().unwrap(),
+        3,
+        "a write that can complete does"
+    );
+    let got = ex.run_until(async move {
+        let mut buf = [0u8; 8];
+        let n = b.read(&mut buf).await.unwrap();
+        buf[..n].to_vec()
+    });
+    assert_eq!(got, b"bye");
+}
