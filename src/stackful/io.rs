@@ -5,7 +5,7 @@
 //! `serde_json::from_reader`, ...) run on a stackful task's stack.
 //!
 //! Owns: nothing but the wrapped value. Each call is one
-//! [`try_wait`](crate::stackful::try_wait) on the value's `poll_*`
+//! [`try_wait`] on the value's `poll_*`
 //! operation: the task's stack is suspended while the operation is
 //! pending, and the executor's thread runs other work; it never blocks
 //! the thread.
