@@ -8,7 +8,7 @@ use coframe::stackful::io::Blocking;
 use coframe::{LocalExecutor, ThreadPool};
 use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -396,8 +396,7 @@ impl Connecting {
 fn line_protocol(stream: &TcpStream, live: &AtomicUsize, peak: &AtomicUsize) -> io::Result<u64> {
     let now = live.fetch_add(1, Ordering::SeqCst) + 1;
     peak.fetch_max(now, Ordering::SeqCst);
-    let mut reader = BufReader::new(Blocking::new(stream));
-    let mut out = Blocking::new(stream);
+    let (mut reader, mut out) = coframe::stackful::io::split(stream);
     let mut sums = 0;
     for line in reader.by_ref().lines() {
         let line = line?;
