@@ -8,7 +8,7 @@ use coframe::stackful::io::Blocking;
 use coframe::{LocalExecutor, ThreadPool};
 use futures_util::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::future::Future;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -396,8 +396,7 @@ impl Connecting {
 fn line_protocol(stream: &TcpStream, live: &AtomicUsize, peak: &AtomicUsize) -> io::Result<u64> {
     let now = live.fetch_add(1, Ordering::SeqCst) + 1;
     peak.fetch_max(now, Ordering::SeqCst);
-    let mut reader = BufReader::new(Blocking::new(stream));
-    let mut out = Blocking::new(stream);
+    let (mut reader, mut out) = coframe::stackful::io::split(stream);
     let mut sums = 0;
     for line in reader.by_ref().lines() {
         let line = line?;
@@ -616,7 +615,7 @@ const MODES: [(server::Mode, server::Exec); 4] = [
 #[test]
 fn http_hello_serves_pipelined_keep_alive_requests_in_every_mode() {
     const CONNS: u64 = 8;
-    const PER_CONN: u64 = 21;
+    const PER_CONN: u64 = 22;
     for (mode, exec) in MODES {
         let served = run_example_server(
             mode,
@@ -632,6 +631,16 @@ fn http_hello_serves_pipelined_keep_alive_requests_in_every_mode() {
                             let req: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
                             let batch = req.repeat(10);
                             let mut got = Vec::new();
+                            // A head larger than the initial buffer: it grows.
+                            let big =
+                                format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(5000));
+                            s.write_all(big.as_bytes()).unwrap();
+                            while got.len() < http::HELLO.len() {
+                                let mut buf = [0u8; 4096];
+                                let n = s.read(&mut buf).unwrap();
+                                assert!(n > 0, "closed early");
+                                got.extend_from_slice(&buf[..n]);
+                            }
                             for _ in 0..2 {
                                 let (a, b) = batch.split_at(37);
                                 s.write_all(a).unwrap();
@@ -649,7 +658,7 @@ fn http_hello_serves_pipelined_keep_alive_requests_in_every_mode() {
                             s.read_to_end(&mut got).unwrap();
                             assert_eq!(
                                 got,
-                                [http::HELLO.repeat(20), http::HELLO_CLOSE.to_vec()].concat()
+                                [http::HELLO.repeat(21), http::HELLO_CLOSE.to_vec()].concat()
                             );
                         })
                     })
@@ -1166,4 +1175,74 @@ fn hyper_server_and_client_exchange_a_thousand_requests() {
         });
         assert_eq!(rx.recv().await.unwrap(), 7);
     });
+}
+
+/// A listener queues a burst of 1,000 connections before its first accept
+/// (its backlog is 1024; with the 128 that mio and std listen with, the
+/// 130th handshake is dropped and its connect times out here).
+#[test]
+fn a_listener_queues_a_thousand_connections_before_accepting() {
+    raise_fd_limit();
+    let ex = LocalExecutor::new();
+    ex.run_until(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients: Vec<std::net::TcpStream> = (0..1000)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        for _ in 0..clients.len() {
+            listener.accept().await.unwrap();
+        }
+    });
+}
+
+/// While a stackful task is cancelled (its stack unwound), a `Blocking`
+/// call in a destructor that cannot complete at once returns an
+/// `Interrupted` error instead of suspending (which would abort the
+/// process); one that can complete does.
+#[test]
+fn blocking_during_cancellation_returns_interrupted() {
+    struct ReadOnDrop(Arc<UnixStream>, Arc<Mutex<Vec<io::Result<usize>>>>);
+    impl Drop for ReadOnDrop {
+        fn drop(&mut self) {
+            let mut b = Blocking::new(&*self.0);
+            let r = b.read(&mut [0; 8]);
+            let w = b.write(b"bye");
+            let mut seen = self.1.lock().unwrap();
+            seen.push(r);
+            seen.push(w);
+        }
+    }
+    let ex = LocalExecutor::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (a, b) = ex.run_until(async { UnixStream::pair().unwrap() });
+    let a = Arc::new(a);
+    let (a2, s2) = (a.clone(), seen.clone());
+    let h = ex.spawn_stackful(move || {
+        let _d = ReadOnDrop(a2.clone(), s2);
+        // Waits for ever: nothing is written to `a`.
+        let _ = Blocking::new(&*a2).read(&mut [0; 8]);
+    });
+    ex.run_until_stalled();
+    h.abort();
+    assert!(ex.run_until(h).unwrap_err().is_cancelled());
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.len(), 2);
+    let e = seen[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+    assert!(e.to_string().contains("cancelled"), "{e}");
+    assert_eq!(
+        *seen[1].as_ref().unwrap(),
+        3,
+        "a write that can complete does"
+    );
+    let got = ex.run_until(async move {
+        let mut buf = [0u8; 8];
+        let n = b.read(&mut buf).await.unwrap();
+        buf[..n].to_vec()
+    });
+    assert_eq!(got, b"bye");
 }

@@ -3,7 +3,7 @@
 //! domain sockets ([`UnixListener`], [`UnixStream`], [`UnixDatagram`]).
 //!
 //! Every socket here is a non-blocking descriptor inside one
-//! [`Async`](crate::io::Async): registered once with the event loop of the
+//! [`Async`]: registered once with the event loop of the
 //! thread that made it (edge-triggered, both directions) when the socket is
 //! made, deregistered before it is closed. A wait never re-registers. The
 //! streams implement `futures_io::AsyncRead`/`AsyncWrite` (so the

@@ -158,7 +158,13 @@ impl UdpSocket {
     /// # });
     /// ```
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = super::resolve(target)?[0];
+        // No allocation for a `SocketAddr` (the common case per datagram).
+        let target = target.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the address resolved to no socket address",
+            )
+        })?;
         self.io.write_with(|s| s.send_to(buf, target)).await
     }
 

@@ -5,7 +5,7 @@
 //! `serde_json::from_reader`, ...) run on a stackful task's stack.
 //!
 //! Owns: nothing but the wrapped value. Each call is one
-//! [`try_wait`](crate::stackful::try_wait) on the value's `poll_*`
+//! [`try_wait`] on the value's `poll_*`
 //! operation: the task's stack is suspended while the operation is
 //! pending, and the executor's thread runs other work; it never blocks
 //! the thread.
@@ -148,4 +148,39 @@ impl<T: AsyncWrite + Unpin> io::Write for Blocking<T> {
     fn flush(&mut self) -> io::Result<()> {
         block(|cx| Pin::new(&mut self.0).poll_flush(cx))
     }
+}
+
+/// The common case in one call: a buffered blocking reader (`BufRead`:
+/// `lines`, `read_line`, `serde_json::from_reader`) and a blocking writer
+/// over one stream, for a stackful task serving a connection. Both borrow
+/// the stream (the coframe streams implement the async traits for shared
+/// references).
+///
+/// ```
+/// use coframe::net::UnixStream;
+/// use std::io::{BufRead, Write};
+///
+/// let ex = coframe::LocalExecutor::new();
+/// let (a, b) = ex.run_until(async { UnixStream::pair().unwrap() });
+/// let server = ex.spawn_stackful(move || {
+///     let (reader, mut writer) = coframe::stackful::io::split(&b);
+///     for line in reader.lines() {
+///         writeln!(writer, "{}", line.unwrap().to_uppercase()).unwrap();
+///     }
+/// });
+/// let got = ex.run_until(async move {
+///     a.write_all(b"hello\n").await.unwrap();
+///     a.shutdown(std::net::Shutdown::Write).unwrap();
+///     let mut got = Vec::new();
+///     futures_util::AsyncReadExt::read_to_end(&mut &a, &mut got).await.unwrap();
+///     got
+/// });
+/// assert_eq!(got, b"HELLO\n");
+/// ex.run_until(server).unwrap();
+/// ```
+pub fn split<'a, T>(io: &'a T) -> (io::BufReader<Blocking<&'a T>>, Blocking<&'a T>)
+where
+    &'a T: AsyncRead + AsyncWrite,
+{
+    (io::BufReader::new(Blocking::new(io)), Blocking::new(io))
 }
