@@ -48,7 +48,6 @@
 //!   `Sleep` removes its node, which needs the wheel (its lock, or on a
 //!   thread-owned loop the wheel itself: a nested use would alias it).
 
-use slab::Slab;
 use std::task::Waker;
 
 /// Number of levels.
@@ -71,17 +70,33 @@ const PENDING: u16 = u16::MAX - 1;
 
 /// Names one armed timer: the slab index of its node and the node's
 /// generation.
+///
+/// One word (the index in the low half, the generation in the high one):
+/// it is returned through memory and read back whole, which two 32-bit
+/// fields made a store-forwarding stall on every arm (perf, AMD EPYC VM).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Key {
-    /// 32 bits: a `Sleep` holds one, and the benchmarks hold millions.
-    index: u32,
-    generation: u32,
-}
+pub(crate) struct Key(u64);
 
 impl Key {
     #[inline]
+    fn new(index: u32, generation: u32) -> Key {
+        Key(index as u64 | (generation as u64) << 32)
+    }
+
+    #[inline]
     fn index(self) -> usize {
-        self.index as usize
+        self.slot() as usize
+    }
+
+    /// The node's index as the lists store it.
+    #[inline]
+    fn slot(self) -> u32 {
+        self.0 as u32
+    }
+
+    #[inline]
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
     }
 }
 
@@ -113,6 +128,104 @@ struct Node {
     waker: Option<Waker>,
 }
 
+/// The nodes: a vector with a free list threaded through the free nodes'
+/// `next` links (a slab whose entries are written in place: inserting a
+/// whole node by value copied it with wide loads over narrower fresh
+/// stores, a store-forwarding stall per arm).
+struct Nodes {
+    nodes: Vec<Node>,
+    /// Head of the free list, or `NIL`.
+    free: u32,
+    len: usize,
+}
+
+/// `Node::list` of a free node.
+const FREE: u16 = u16::MAX - 2;
+
+impl Nodes {
+    const fn new() -> Self {
+        Nodes {
+            nodes: Vec::new(),
+            free: NIL,
+            len: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cfg(all(test, not(loom)))]
+    fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
+    /// A free node's index (taken off the free list, or a new node); the
+    /// caller writes every field but `generation` and `waker` (left as they
+    /// were: a free node has no waker).
+    #[inline]
+    fn alloc(&mut self) -> u32 {
+        self.len += 1;
+        if self.free != NIL {
+            let index = self.free;
+            self.free = self.nodes[index as usize].next;
+            return index;
+        }
+        let index = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&i| i != NIL)
+            .unwrap_or_else(|| panic!("coframe::time: 2^32 - 1 timers armed at once"));
+        self.nodes.push(Node {
+            when: 0,
+            prev: NIL,
+            next: NIL,
+            list: FREE,
+            generation: 0,
+            waker: None,
+        });
+        index
+    }
+
+    /// Frees node `index` (in no list); returns its waker.
+    #[inline]
+    fn free(&mut self, index: u32) -> Option<Waker> {
+        let free = self.free;
+        let node = &mut self.nodes[index as usize];
+        debug_assert!(node.list != FREE);
+        node.list = FREE;
+        node.next = free;
+        self.free = index;
+        self.len -= 1;
+        node.waker.take()
+    }
+
+    /// Node `index` if it is in use.
+    #[inline]
+    fn get(&self, index: usize) -> Option<&Node> {
+        self.nodes.get(index).filter(|n| n.list != FREE)
+    }
+}
+
+impl std::ops::Index<usize> for Nodes {
+    type Output = Node;
+    #[inline]
+    fn index(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Nodes {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.nodes[i]
+    }
+}
+
 struct Level {
     /// Bit `s` set: slot `s`'s list is not empty.
     occupied: u64,
@@ -124,7 +237,7 @@ pub(crate) struct Wheel {
     /// The last tick the wheel was advanced to.
     elapsed: u64,
     levels: [Level; NUM_LEVELS],
-    nodes: Slab<Node>,
+    nodes: Nodes,
     next_generation: u32,
     /// Head of the pending list (armed nodes not yet in a slot), or `NIL`.
     pending: u32,
@@ -203,7 +316,7 @@ impl Wheel {
         Wheel {
             elapsed: 0,
             levels: [L; NUM_LEVELS],
-            nodes: Slab::new(),
+            nodes: Nodes::new(),
             next_generation: 0,
             pending: NIL,
         }
@@ -233,26 +346,22 @@ impl Wheel {
         if when <= self.elapsed {
             return Err((Expired, waker));
         }
-        let index = u32::try_from(self.nodes.vacant_key())
-            .ok()
-            .filter(|&i| i != NIL)
-            .unwrap_or_else(|| panic!("coframe::time: 2^32 - 1 timers armed at once"));
+        let index = self.nodes.alloc();
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
         let head = self.pending;
-        self.nodes.insert(Node {
-            when,
-            prev: NIL,
-            next: head,
-            list: PENDING,
-            generation,
-            waker: Some(waker),
-        });
+        let node = &mut self.nodes[index as usize];
+        node.when = when;
+        node.prev = NIL;
+        node.next = head;
+        node.list = PENDING;
+        node.generation = generation;
+        node.waker = Some(waker);
         if head != NIL {
             self.nodes[head as usize].prev = index;
         }
         self.pending = index;
-        Ok(Key { index, generation })
+        Ok(Key::new(index, generation))
     }
 
     /// Cancels `key`'s timer and frees its node. Returns whether it was
@@ -263,8 +372,8 @@ impl Wheel {
             return (false, None);
         }
         let armed = self.nodes[key.index()].list != UNLISTED;
-        self.unlink(key.index);
-        (armed, self.nodes.remove(key.index()).waker)
+        self.unlink(key.slot());
+        (armed, self.nodes.free(key.slot()))
     }
 
     /// Moves `key`'s timer (armed or fired) to tick `when`. `Err(Expired)`
@@ -274,12 +383,12 @@ impl Wheel {
     /// If `key` was removed (the owner's bug).
     pub(crate) fn reset(&mut self, key: Key, when: u64) -> Result<(), Expired> {
         assert!(self.is_valid(key), "timer key used after its removal");
-        self.unlink(key.index);
+        self.unlink(key.slot());
         if when <= self.elapsed {
             return Err(Expired);
         }
         self.nodes[key.index()].when = when;
-        self.link(key.index);
+        self.link(key.slot());
         Ok(())
     }
 
@@ -432,7 +541,7 @@ impl Wheel {
     pub(crate) fn is_valid(&self, key: Key) -> bool {
         self.nodes
             .get(key.index())
-            .is_some_and(|n| n.generation == key.generation)
+            .is_some_and(|n| n.generation == key.generation())
     }
 
     /// Pushes node `index` (in no list, `when > elapsed`) on the front of
