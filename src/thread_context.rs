@@ -167,7 +167,7 @@ impl ThreadContext {
     /// resume, cost a fifth of spawning and joining a stackful task).
     #[inline(always)]
     fn take_ambient(&self) -> Ambient {
-        let frame = load(&self.frame);
+        let frame = frame_load(&self.frame);
         self.frame.set(frame.uncounted());
         Ambient {
             executor: ExecutorFields::of(self),
@@ -179,7 +179,7 @@ impl ThreadContext {
     /// guard leaked since the matching [`take_ambient`](Self::take_ambient)).
     #[inline(always)]
     fn put_ambient(&self, a: Ambient) {
-        let live = load(&self.frame);
+        let live = frame_load(&self.frame);
         self.put_ambient_over(a);
         live.release();
     }
@@ -199,6 +199,13 @@ impl ThreadContext {
 fn load<T: Copy>(c: &Cell<T>) -> T {
     // SAFETY: a valid, aligned `Cell` of this thread, read as a plain copy.
     unsafe { std::ptr::read_volatile(c.as_ptr()) }
+}
+
+/// The frame field, read a word at a time (`frame::load_slot`).
+#[inline(always)]
+fn frame_load(c: &Cell<FrameSlot>) -> FrameSlot {
+    // SAFETY: a valid, aligned `Cell` of this thread.
+    unsafe { crate::frame::load_slot(c.as_ptr()) }
 }
 
 #[cfg(not(loom))]

@@ -41,7 +41,7 @@ pub use api2::Allocator2;
 pub use counting::{Counting, CountingStats};
 pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
 #[allow(unused_imports)] // consumed by executor batch loops
-pub(crate) use current::{replace_current_uncounted, Slot as FrameSlot};
+pub(crate) use current::{load_slot, replace_current_uncounted, Slot as FrameSlot};
 pub use frame_box::FrameBox;
 #[allow(unused_imports)] // consumed by task cells
 pub(crate) use handle::RawHandle;
