@@ -101,8 +101,7 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
     let top = top - colour(top);
     let rec =
         (top - std::mem::size_of::<Rec>()) & !(std::mem::align_of::<Rec>().max(STACK_ALIGN) - 1);
-    let extra = (rec - std::mem::size_of::<Extra<F, S>>())
-        & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1);
+    let extra = extra_below::<Rec, F, S>(rec as *mut Rec) as usize;
     let sp = extra & !(STACK_ALIGN - 1);
     let limit = stack.limit() as usize;
     if sp < limit + MIN_FRAMES {
@@ -119,6 +118,15 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
         frames: sp - limit,
     };
     Ok((stack, placement))
+}
+
+/// Where [`place`] put the `Extra<F, S>` below the record at `rec`: code
+/// that knows the types finds it without a stored pointer (an address
+/// computation, no load).
+#[inline(always)]
+pub(crate) fn extra_below<Rec, F, S>(rec: *mut Rec) -> *mut Extra<F, S> {
+    ((rec as usize - std::mem::size_of::<Extra<F, S>>())
+        & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1)) as *mut Extra<F, S>
 }
 
 /// Gives a stack back to its allocator, which lives in the `Extra<F, S>`
