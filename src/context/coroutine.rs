@@ -382,7 +382,7 @@ unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8) -> usize {
     // SAFETY: per the contract; the record's fields are read out before the
     // memory they live in is handed back.
     unsafe {
-        let stack = ManuallyDrop::take(&mut (*rec).stack);
+        let stack = Stack::read_words(ptr::addr_of!((*rec).stack).cast());
         let extra = control::extra_below::<_, F, S>(rec);
         sanitizer::destroy((*rec).own_bounds);
         control::release::<F, S>(extra.cast(), stack);

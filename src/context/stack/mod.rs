@@ -288,6 +288,27 @@ impl Stack {
         self.len
     }
 
+    /// Reads the `Stack` at `p` word by word (a move out of it): the loads
+    /// match the word-sized stores a `Stack` is usually written with, so
+    /// they are forwarded from the store buffer, where a 16-byte copy
+    /// spanning two of them would wait for them to retire.
+    ///
+    /// # Safety
+    ///
+    /// As for [`std::ptr::read`].
+    #[inline(always)]
+    pub(crate) unsafe fn read_words(p: *const Stack) -> Stack {
+        // SAFETY: per the contract.
+        unsafe {
+            Stack {
+                top: std::ptr::addr_of!((*p).top).read(),
+                size: std::ptr::addr_of!((*p).size).read(),
+                base: std::ptr::addr_of!((*p).base).read(),
+                len: std::ptr::addr_of!((*p).len).read(),
+            }
+        }
+    }
+
     /// Whether the stack has no usable bytes (never true for stacks from
     /// coframe's allocators).
     pub fn is_empty(&self) -> bool {
