@@ -868,22 +868,30 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         // released). Everything else is out of line, so that the test is
         // all a finished coroutine's drop costs where it is inlined.
         if self.ctx.is_some() || self.started & KEPT != 0 {
-            self.drop_slow();
+            Self::drop_slow(self.rec, self.ctx.take(), self.started);
         }
     }
 }
 
 impl<I, Y, R> Coroutine<I, Y, R> {
     /// The drop of a coroutine that is unfinished, or finished on an
-    /// `OwnedStack` it kept.
+    /// `OwnedStack` it kept, given the handle's words: by value, not by
+    /// reference, so that the handle need not be kept in memory wherever
+    /// it is dropped.
     #[cold]
     #[inline(never)]
-    fn drop_slow(&mut self) {
-        if let Some(ctx) = self.ctx.take() {
-            self.drop_unfinished(ctx, true);
+    fn drop_slow(rec: NonNull<Record<I, Y, R>>, ctx: Option<Ctx>, started: usize) {
+        let mut co = ManuallyDrop::new(Coroutine {
+            rec,
+            ctx: None,
+            started,
+            _marker: PhantomData,
+        });
+        if let Some(ctx) = ctx {
+            co.drop_unfinished(ctx, true);
         } else {
             // Finished on an `OwnedStack`, which it kept: give it back.
-            drop(self.take_kept());
+            drop(co.take_kept());
         }
     }
 
