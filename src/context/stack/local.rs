@@ -63,12 +63,29 @@ struct Inner<S: StackAllocator> {
 /// registers and comes out into registers, and each load is forwarded
 /// from the store of the same word (an `Option<Stack>` moved as a whole
 /// was copied with 16-byte moves through the stack, whose word-sized
-/// reloads waited on them: seen with perf).
+/// reloads waited on them: seen with perf). The accesses are volatile
+/// because LLVM otherwise merges them into 16-byte ones where it copies
+/// a stack between memory locations.
 struct Slot {
     top: Cell<*mut u8>,
     size: Cell<usize>,
     base: Cell<*mut u8>,
     len: Cell<usize>,
+}
+
+/// One word of the slot, read as a load of its own.
+#[inline(always)]
+fn load<T: Copy>(word: &Cell<T>) -> T {
+    // SAFETY: a volatile read of a `Cell`'s value, which nothing else
+    // accesses meanwhile (`Slot` is neither `Sync` nor reentrant).
+    unsafe { word.as_ptr().read_volatile() }
+}
+
+/// One word of the slot, written as a store of its own.
+#[inline(always)]
+fn store<T: Copy>(word: &Cell<T>, value: T) {
+    // SAFETY: as in `load`.
+    unsafe { word.as_ptr().write_volatile(value) }
 }
 
 impl Slot {
@@ -82,21 +99,21 @@ impl Slot {
     }
 
     fn is_empty(&self) -> bool {
-        self.top.get().is_null()
+        load(&self.top).is_null()
     }
 
     #[inline(always)]
     fn take(&self) -> Option<Stack> {
-        let top = self.top.get();
+        let top = load(&self.top);
         if top.is_null() {
             return None;
         }
-        self.top.set(std::ptr::null_mut());
+        store(&self.top, std::ptr::null_mut());
         Some(Stack {
             top,
-            size: self.size.get(),
-            base: self.base.get(),
-            len: self.len.get(),
+            size: load(&self.size),
+            base: load(&self.base),
+            len: load(&self.len),
         })
     }
 
@@ -104,10 +121,10 @@ impl Slot {
     #[inline(always)]
     fn put(&self, stack: Stack) {
         debug_assert!(self.is_empty());
-        self.top.set(stack.top);
-        self.size.set(stack.size);
-        self.base.set(stack.base);
-        self.len.set(stack.len);
+        store(&self.top, stack.top);
+        store(&self.size, stack.size);
+        store(&self.base, stack.base);
+        store(&self.len, stack.len);
     }
 }
 
