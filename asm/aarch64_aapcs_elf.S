@@ -329,6 +329,8 @@
  * directly, so `jump`'s loads only ever read words a switch stored (see
  * "First activation" in the x86_64 file); a full `start` saves the
  * resumer's FPCR and loads none (a fresh context has none of its own).
+ * `start` reads only the fresh block's 0x00 word, fn: coframe's coroutines
+ * write just that word, in Rust (raw::make_fresh_compact, same geometry).
  */
 /*
  * Suspends the caller into a compact block on its own stack (shared by

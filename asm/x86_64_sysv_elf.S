@@ -404,6 +404,10 @@
  * likely culprit); with `start` the round trip stays at its fast speed.
  * A full `start` saves the resumer's FP control state and loads nothing
  * (a fresh context has none of its own: see "FP control state" at the top).
+ * Of the fresh block `start` reads only the 0x00 word, fn: coframe's
+ * coroutines write just that word, in Rust (raw::make_fresh_compact, same
+ * geometry), and enter a fresh context with `start` alone; make_compact
+ * builds the whole block, which any compact switch may enter.
  *
  * Why: a coroutine round trip through the fcontext functions pays twelve
  * stores and twelve loads for R12-R15, RBX and RBP whether or not anything

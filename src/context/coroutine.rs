@@ -141,9 +141,15 @@ pub struct Yielder<I, Y> {
     switch_finished: Cell<bool>,
     input: UnsafeCell<MaybeUninit<I>>,
     yielded: UnsafeCell<MaybeUninit<Y>>,
-    ontop_panic: Cell<Option<Payload>>,
+    /// The panic of an ontop function, from the moment `ontop_input`
+    /// writes it (and switches with `IN_PANIC`) until `inbound` takes it,
+    /// a moment later on the same stack; uninitialised at any other time,
+    /// so a record needs neither an initial `None` nor a drop for it.
+    ontop_panic: UnsafeCell<MaybeUninit<Payload>>,
     parent_bounds: Cell<Bounds>,
-    fake_stack: Cell<*mut c_void>,
+    /// This coroutine's ASan fake-stack save while it is suspended
+    /// (feature `asan` only).
+    fake_stack: FakeSlot,
     /// The resumer's ASan fake-stack save while it is suspended (feature
     /// `asan` only), for `on_parent_stack`, which runs on its stack.
     parent_fake: FakeSlot,
@@ -195,9 +201,7 @@ impl<I, Y> Yielder<I, Y> {
         }
         let mut fake = ptr::null_mut();
         sanitizer::start(&mut fake, self.parent_bounds.get());
-        if cfg!(feature = "asan") {
-            self.fake_stack.set(fake);
-        }
+        self.fake_stack.set(fake);
         // SAFETY: a running coroutine's resumer is suspended and non-null.
         unsafe { NonNull::new_unchecked(self.parent.get()) }
     }
@@ -208,7 +212,7 @@ impl<I, Y> Yielder<I, Y> {
         self.parent.set(t.ctx);
         if sanitizer::ACTIVE && !self.switch_finished.replace(false) {
             self.parent_bounds
-                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
+                .set(sanitizer::finish(self.fake_stack.take()));
         }
         if !t.data.is_null() {
             self.inbound(t.data as usize);
@@ -219,7 +223,9 @@ impl<I, Y> Yielder<I, Y> {
     #[inline(never)]
     fn inbound(&self, code: usize) -> ! {
         if code == IN_PANIC {
-            let payload = self.ontop_panic.take().expect("ontop panic payload");
+            // SAFETY: IN_PANIC: `ontop_input` wrote the payload right
+            // before this switch, and nothing else reads it.
+            let payload = unsafe { (*self.ontop_panic.get()).assume_init_read() };
             panic::resume_unwind(payload)
         }
         debug_assert_eq!(code, IN_UNWIND);
@@ -246,7 +252,7 @@ impl<I, Y> Yielder<I, Y> {
     fn ontop_arrived(&self) {
         if sanitizer::ACTIVE {
             self.parent_bounds
-                .set(sanitizer::finish(self.fake_stack.replace(ptr::null_mut())));
+                .set(sanitizer::finish(self.fake_stack.take()));
             self.switch_finished.set(true);
         }
     }
@@ -346,17 +352,23 @@ struct Record<I, Y, R> {
     ret: UnsafeCell<MaybeUninit<Result<R, Payload>>>,
     stack: ManuallyDrop<Stack>,
     own_bounds: Bounds,
-    extra: *mut u8,
+    /// Where [`keep_record`] left the kept [`OwnedStack`] (written only
+    /// then; code that knows `F` and `S` finds the `Extra` with
+    /// `control::extra_below`).
+    kept: *mut OwnedStack,
     /// Gives the stack back to its allocator, or keeps it (an
     /// [`OwnedStack`]): [`release_record`] or [`keep_record`].
     release: ReleaseFn,
-    /// Drops a closure that never ran (monomorphised for `F`).
+    /// Drops the closure of a coroutine that never ran, given the record:
+    /// [`drop_closure`].
     drop_f: unsafe fn(*mut u8),
 }
 
-/// Ends a record: called with the record and the handle's `started` word
-/// (which [`keep_record`] marks `KEPT`), once nothing runs on the stack.
-type ReleaseFn = unsafe fn(*mut u8, *mut usize);
+/// Ends a record: called with the record once nothing runs on the stack;
+/// returns the bits to set in the handle's `started` word ([`keep_record`]:
+/// `KEPT`). A result rather than a pointer to the word, which would keep
+/// the handle in memory wherever it is made and run.
+type ReleaseFn = unsafe fn(*mut u8) -> usize;
 
 /// Gives the stack of the finished coroutine whose record is `rec` back to
 /// its allocator.
@@ -365,17 +377,17 @@ type ReleaseFn = unsafe fn(*mut u8, *mut usize);
 ///
 /// `rec` is a `Record<I, Y, R>` with an `Extra<F, S>`, whose closure was
 /// taken or dropped, and nothing runs on its stack any more.
-unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8, _started: *mut usize) {
+unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8) -> usize {
     let rec = rec.cast::<Record<I, Y, R>>();
     // SAFETY: per the contract; the record's fields are read out before the
     // memory they live in is handed back.
     unsafe {
-        let stack = ManuallyDrop::take(&mut (*rec).stack);
-        let extra = (*rec).extra;
-        ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        let stack = Stack::read_words(ptr::addr_of!((*rec).stack).cast());
+        let extra = control::extra_below::<_, F, S>(rec);
         sanitizer::destroy((*rec).own_bounds);
-        control::release::<F, S>(extra, stack);
+        control::release::<F, S>(extra.cast(), stack);
     }
+    0
 }
 
 /// For a coroutine made on an [`OwnedStack`]: puts the stack back into the
@@ -384,22 +396,34 @@ unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8, _started: 
 ///
 /// # Safety
 ///
-/// As for [`release_record`] with `S = OwnedStack`; `started` is the
-/// handle's word.
-unsafe fn keep_record<I, Y, R, F>(rec: *mut u8, started: *mut usize) {
+/// As for [`release_record`] with `S = OwnedStack`.
+unsafe fn keep_record<I, Y, R, F>(rec: *mut u8) -> usize {
     let rec = rec.cast::<Record<I, Y, R>>();
     // SAFETY: per the contract. The `Extra` is aligned for the
     // `OwnedStack` inside it and at least as large; its closure is gone.
     unsafe {
         let stack = ManuallyDrop::take(&mut (*rec).stack);
-        let extra = (*rec).extra.cast::<control::Extra<F, OwnedStack>>();
-        ptr::drop_in_place(ptr::addr_of_mut!((*rec).yielder.ontop_panic));
+        let extra = control::extra_below::<_, F, OwnedStack>(rec);
         sanitizer::destroy((*rec).own_bounds);
         let owned = ManuallyDrop::take(&mut (*extra).alloc);
         owned.deallocate(stack);
-        extra.cast::<OwnedStack>().write(owned);
-        *started |= KEPT;
+        let kept = extra.cast::<OwnedStack>();
+        kept.write(owned);
+        ptr::addr_of_mut!((*rec).kept).write(kept);
     }
+    KEPT
+}
+
+/// Drops the closure of a coroutine that never ran.
+///
+/// # Safety
+///
+/// `rec` is a `Record<I, Y, R>` with an `Extra<F, S>` whose closure was
+/// never taken.
+unsafe fn drop_closure<I, Y, R, F, S>(rec: *mut u8) {
+    let extra = control::extra_below::<Record<I, Y, R>, F, S>(rec.cast());
+    // SAFETY: per the contract.
+    unsafe { control::drop_f::<F, S>(extra.cast()) }
 }
 
 /// `!Send`, `!Sync`, and owning values of `I`, `Y` and `R` (for drop check).
@@ -544,32 +568,29 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             });
             // Field by field, in place, rather than through a temporary
             // record copied as a whole (which also copied the uninitialised
-            // mailboxes). The mailboxes and `ret` stay uninitialised;
-            // `_not_send` is a ZST.
+            // mailboxes). Left unwritten: the mailboxes, `ret`,
+            // `ontop_panic` and `parent` (`entry` writes it first), which
+            // are written before they are read, and `kept` (written when a
+            // stack is kept).
             let y = ptr::addr_of_mut!((*rec).yielder);
-            ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*y).switch).write(switch);
             ptr::addr_of_mut!((*y).switch_finished).write(Cell::new(false));
-            ptr::addr_of_mut!((*y).ontop_panic).write(Cell::new(None));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
-            ptr::addr_of_mut!((*y).fake_stack).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*y).fake_stack).write(FakeSlot::empty());
             ptr::addr_of_mut!((*y).parent_fake).write(FakeSlot::empty());
             ptr::addr_of_mut!((*y).resume_bounds).write(Cell::new(own_bounds));
             ptr::addr_of_mut!((*rec).stack).write(ManuallyDrop::new(stack));
             ptr::addr_of_mut!((*rec).own_bounds).write(own_bounds);
-            ptr::addr_of_mut!((*rec).extra).write(extra.cast());
             ptr::addr_of_mut!((*rec).release).write(release);
-            ptr::addr_of_mut!((*rec).drop_f).write(control::drop_f::<F, S>);
+            ptr::addr_of_mut!((*rec).drop_f).write(drop_closure::<I, Y, R, F, S>);
         }
-        // SAFETY: `at.sp` lies inside the stack (non-null); the `at.frames`
-        // bytes below it are writable stack memory owned by the record, and
+        // SAFETY: `at.sp` lies inside the stack (non-null) with writable
+        // stack memory below it, owned by the record; `resume` enters the
+        // context with `start_compact` and nothing else enters a fresh one
+        // (an unstarted coroutine is dropped or unwound without a switch);
         // `entry` never returns.
         let ctx = unsafe {
-            raw::make_compact(
-                NonNull::new_unchecked(at.sp),
-                at.frames,
-                entry::<I, Y, R, F, S>,
-            )
+            raw::make_fresh_compact(NonNull::new_unchecked(at.sp), entry::<I, Y, R, F, S>)
         };
         Ok(Coroutine {
             // SAFETY: `rec` is non-null (inside the stack).
@@ -750,7 +771,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     unsafe fn release_stack(&mut self) {
         let rec = self.rec.as_ptr();
         // SAFETY: per the contract.
-        unsafe { ((*rec).release)(rec.cast(), &mut self.started) }
+        self.started |= unsafe { ((*rec).release)(rec.cast()) };
     }
 
     /// The kept [`OwnedStack`] of a finished coroutine, if it has one; the
@@ -762,7 +783,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         self.started &= !KEPT;
         // SAFETY: KEPT: `keep_record` left the `OwnedStack` at the start of
         // the `Extra`, in memory it owns; reading it out moves the stack.
-        Some(unsafe { ptr::read((*self.rec.as_ptr()).extra.cast::<OwnedStack>()) })
+        Some(unsafe { ptr::read((*self.rec.as_ptr()).kept) })
     }
 
     /// Unwinds the coroutine now, as dropping it would, and keeps the
@@ -843,16 +864,37 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     // cell drops its coroutine after every completion), the rest is cold.
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(ctx) = self.ctx.take() {
-            self.drop_unfinished(ctx, true);
-        } else if self.started > STARTED {
-            // Finished on an `OwnedStack`, which it kept: give it back.
-            drop(self.take_kept());
-        } // else finished: the stack is already released
+        // Finished, with no kept stack: nothing to do (the stack is already
+        // released). Everything else is out of line, so that the test is
+        // all a finished coroutine's drop costs where it is inlined.
+        if self.ctx.is_some() || self.started & KEPT != 0 {
+            Self::drop_slow(self.rec, self.ctx.take(), self.started);
+        }
     }
 }
 
 impl<I, Y, R> Coroutine<I, Y, R> {
+    /// The drop of a coroutine that is unfinished, or finished on an
+    /// `OwnedStack` it kept, given the handle's words: by value, not by
+    /// reference, so that the handle need not be kept in memory wherever
+    /// it is dropped.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(rec: NonNull<Record<I, Y, R>>, ctx: Option<Ctx>, started: usize) {
+        let mut co = ManuallyDrop::new(Coroutine {
+            rec,
+            ctx: None,
+            started,
+            _marker: PhantomData,
+        });
+        if let Some(ctx) = ctx {
+            co.drop_unfinished(ctx, true);
+        } else {
+            // Finished on an `OwnedStack`, which it kept: give it back.
+            drop(co.take_kept());
+        }
+    }
+
     /// Finishes a coroutine that has not finished: drops its closure if it
     /// never ran, else unwinds its stack; then releases the stack (or keeps
     /// it, an `OwnedStack`, which `dropping` gives back too).
@@ -864,7 +906,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // SAFETY: never started: the closure is still in `Extra` and
             // nothing ran on the stack.
             unsafe {
-                ((*rec).drop_f)((*rec).extra);
+                ((*rec).drop_f)(rec.cast());
                 self.release_stack();
             }
             if dropping {
@@ -948,7 +990,7 @@ unsafe extern "C-unwind" fn ontop_input<I, Y, G: FnOnce() -> I>(t: Transfer) -> 
                 }
             }
             Err(p) => {
-                y.ontop_panic.set(Some(p));
+                (*y.ontop_panic.get()).write(p);
                 Transfer {
                     ctx: t.ctx,
                     data: IN_PANIC as *mut c_void,
@@ -978,6 +1020,28 @@ unsafe extern "C-unwind" fn unwind_ontop<I, Y, R>(t: Transfer) -> Transfer {
     }
 }
 
+/// The base's end after a panic: a forced unwind of this coroutine is
+/// over, any other panic goes to the resumer. Out of line, so that `entry`
+/// keeps no registers for it.
+///
+/// # Safety
+///
+/// `rec` is the record of the coroutine whose base caught `p`.
+#[cold]
+#[inline(never)]
+unsafe fn caught<I, Y, R>(rec: *mut Record<I, Y, R>, p: Payload) -> usize {
+    // SAFETY: per the contract; the return slot is unused until now.
+    unsafe {
+        if (*rec).yielder.is_own_unwind(&p) {
+            drop(p);
+            OUT_UNWOUND
+        } else {
+            (*(*rec).ret.get()).write(Err(p));
+            OUT_DONE
+        }
+    }
+}
+
 /// The base of every coroutine stack.
 unsafe extern "C-unwind" fn entry<I, Y, R, F, S>(t: Transfer) -> !
 where
@@ -985,12 +1049,14 @@ where
 {
     let rec = t.data as *mut Record<I, Y, R>;
     // SAFETY: the first activation carries the record pointer; the record
-    // and `Extra` were written before the context was made.
+    // and `Extra` were written before the context was made, but for the
+    // fields written before they are read (`parent`: right here, before
+    // the yielder is borrowed).
     unsafe {
+        ptr::addr_of_mut!((*rec).yielder.parent).write(Cell::new(t.ctx));
         let y = &(*rec).yielder;
-        y.parent.set(t.ctx);
         y.parent_bounds.set(sanitizer::finish(ptr::null_mut()));
-        let extra = (*rec).extra as *mut control::Extra<F, S>;
+        let extra = control::extra_below::<_, F, S>(rec);
         let f = ManuallyDrop::take(&mut (*extra).f);
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
             let input = (*y.input.get()).assume_init_read();
@@ -1001,14 +1067,7 @@ where
                 (*(*rec).ret.get()).write(Ok(r));
                 OUT_DONE
             }
-            Err(p) if y.is_own_unwind(&p) => {
-                drop(p);
-                OUT_UNWOUND
-            }
-            Err(p) => {
-                (*(*rec).ret.get()).write(Err(p));
-                OUT_DONE
-            }
+            Err(p) => caught(rec, p),
         };
         sanitizer::start(ptr::null_mut(), y.parent_bounds.get());
         let parent = NonNull::new_unchecked(y.parent.get());
@@ -1018,11 +1077,10 @@ where
         // pops and resume the resumer by `jmp`, leaving its own entry too:
         // the returns that follow in the executor then mispredict
         // (measured: 25% of the cost of spawning and joining a stackful
-        // task).
-        y.switch.yield_compact(parent, code as *mut c_void);
+        // task). A finished coroutine is never resumed: the switch does not
+        // return.
+        y.switch.yield_final(parent, code as *mut c_void)
     }
-    // A finished coroutine is never resumed.
-    std::process::abort()
 }
 
 /// A generator: a coroutine that takes no input and yields `Y`s, as an

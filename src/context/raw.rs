@@ -26,8 +26,11 @@
 //! from inline assembly that declares every other register clobbered, one
 //! file per architecture with the same function set (`raw/x86_64.rs`,
 //! `raw/aarch64.rs`); see the "compact convention" in the assembly files.
-//! A context made by [`make_compact`] is switched only by
-//! [`Switch::jump_compact`] and [`Switch::ontop_compact`], and vice versa.
+//! A compact context is switched only by the compact functions, and vice
+//! versa. A fresh one is made in Rust ([`make_fresh_compact`]: one word,
+//! no call) and entered only by [`Switch::start_compact`]; the assembly's
+//! own `make_compact`, which builds the complete block any compact switch
+//! may enter, serves its C tests.
 //!
 //! The switch functions are linked under versioned names: each declaration
 //! here and in `raw/<arch>.rs` takes its link name from `switch_symbol!`,
@@ -79,8 +82,6 @@ macro_rules! switch_symbol {
 mod arch;
 
 extern "C-unwind" {
-    #[link_name = switch_symbol!("make_compact")]
-    fn coframe_make_compact(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
     #[link_name = switch_symbol!("make_fcontext")]
     fn coframe_make_fcontext(sp: *mut c_void, size: usize, f: EntryFn) -> *mut c_void;
     #[link_name = switch_symbol!("jump_fcontext")]
@@ -107,18 +108,28 @@ pub(crate) unsafe fn make(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx 
     NonNull::new(ctx).expect("coframe_make_fcontext returned null")
 }
 
-/// Prepares a fresh *compact* context (see the module docs), switched only
-/// by the compact functions: [`Switch::start_compact`] (made for it),
-/// [`Switch::jump_compact`] or [`Switch::ontop_compact`].
+/// Prepares a fresh *compact* context (see the module docs) that only
+/// [`Switch::start_compact`] will ever enter. Of the block the assembly's
+/// `make_compact` builds, it writes the one word `start` reads, the entry
+/// function, here in Rust, with no call; the words a `jump` or `ontop` into
+/// a fresh block would read (the resume address, RBP/X29, the "no FP state"
+/// marker) are left unwritten. Same geometry as `make_compact`: the block
+/// lies `arch::FRESH_BLOCK` bytes below the 16-aligned `top`, where `start`
+/// puts the new context's stack pointer.
 ///
 /// # Safety
 ///
-/// As for [`make`].
-#[inline]
-pub(crate) unsafe fn make_compact(top: NonNull<u8>, size: usize, entry: EntryFn) -> Ctx {
-    // SAFETY: forwarded contract; the assembly writes below `top` only.
-    let ctx = unsafe { coframe_make_compact(top.as_ptr().cast(), size, entry) };
-    NonNull::new(ctx).expect("coframe_make_compact returned null")
+/// As for [`make`]; the context is entered by [`Switch::start_compact`]
+/// and by nothing else.
+#[inline(always)]
+pub(crate) unsafe fn make_fresh_compact(top: NonNull<u8>, entry: EntryFn) -> Ctx {
+    let block = ((top.as_ptr() as usize) & !15) - arch::FRESH_BLOCK;
+    // SAFETY: per the contract, the bytes below `top` are ours; the block is
+    // 8-aligned (16-aligned top minus a multiple of 8).
+    unsafe {
+        (block as *mut EntryFn).write(entry);
+        NonNull::new_unchecked(block as *mut c_void)
+    }
 }
 
 /// Which switch functions a context uses: the default preserves the
@@ -180,8 +191,7 @@ impl Switch {
     ///
     /// # Safety
     ///
-    /// As for [`Switch::jump`], and `to` was made by [`make_compact`] or
-    /// suspended by a compact switch.
+    /// As for [`Switch::jump`], and `to` was suspended by a compact switch.
     #[inline(always)]
     pub(crate) unsafe fn jump_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
         // SAFETY: forwarded contract.
@@ -189,7 +199,8 @@ impl Switch {
     }
 
     /// The first switch into a fresh compact context: [`Switch::jump_compact`]
-    /// for a block that [`make_compact`] made and nothing resumed yet. It
+    /// for a block that [`make_fresh_compact`] made and nothing resumed yet
+    /// (it reads the entry function and nothing else of the block). It
     /// keeps the loads of `jump_compact` for blocks that a switch stored,
     /// which some CPUs' load-forwarding predictors need (the assembly's
     /// "First activation").
@@ -197,7 +208,7 @@ impl Switch {
     /// # Safety
     ///
     /// As for [`Switch::jump_compact`], and `to` was made by
-    /// [`make_compact`] and never resumed.
+    /// [`make_fresh_compact`] and never resumed.
     #[inline(always)]
     pub(crate) unsafe fn start_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
         // SAFETY: forwarded contract.
@@ -214,6 +225,19 @@ impl Switch {
     pub(crate) unsafe fn yield_compact(self, to: Ctx, data: *mut c_void) -> Transfer {
         // SAFETY: forwarded contract.
         unsafe { arch::yield_to(self == Switch::Full, to.as_ptr(), data) }
+    }
+
+    /// [`Switch::yield_compact`] for the last switch of a coroutine, whose
+    /// context is never resumed: it returns nothing, keeps nothing live and
+    /// costs its caller no saved registers.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Switch::jump_compact`]; nothing resumes the calling context.
+    #[inline(always)]
+    pub(crate) unsafe fn yield_final(self, to: Ctx, data: *mut c_void) -> ! {
+        // SAFETY: forwarded contract.
+        unsafe { arch::yield_final(self == Switch::Full, to.as_ptr(), data) }
     }
 
     /// Resumes the compact context `to` and runs `f` on top of its stack.

@@ -169,6 +169,12 @@ impl FakeSlot {
     pub(crate) fn get(&self) -> *mut c_void {
         self.0.get()
     }
+
+    /// The save, leaving the slot empty.
+    #[inline(always)]
+    pub(crate) fn take(&self) -> *mut c_void {
+        self.0.replace(std::ptr::null_mut())
+    }
 }
 
 /// Without the feature: nothing to keep.
@@ -187,6 +193,11 @@ impl FakeSlot {
 
     #[inline(always)]
     pub(crate) fn get(&self) -> *mut c_void {
+        std::ptr::null_mut()
+    }
+
+    #[inline(always)]
+    pub(crate) fn take(&self) -> *mut c_void {
         std::ptr::null_mut()
     }
 }

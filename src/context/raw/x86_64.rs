@@ -20,6 +20,11 @@ use super::{OntopFn, Transfer};
 use std::arch::asm;
 use std::ffi::c_void;
 
+/// The size of a fresh compact block: `start` reads its entry function at
+/// offset 0 and starts the context's stack at block + `FRESH_BLOCK`, the
+/// 16-aligned top (the assembly's `make_compact`).
+pub(super) const FRESH_BLOCK: usize = 0x18;
+
 extern "C" {
     #[link_name = switch_symbol!("jump_compact")]
     fn coframe_jump_compact();
@@ -98,7 +103,8 @@ pub(super) unsafe fn jump(full: bool, to: *mut c_void, data: *mut c_void) -> Tra
 ///
 /// # Safety
 ///
-/// `to` was made by `make_compact` and never resumed.
+/// `to` was made by `make_fresh_compact` (or the assembly's
+/// `make_compact`) and never resumed.
 #[inline(always)]
 pub(super) unsafe fn start(full: bool, to: *mut c_void, data: *mut c_void) -> Transfer {
     if full {
@@ -133,5 +139,43 @@ pub(super) unsafe fn yield_to(full: bool, to: *mut c_void, data: *mut c_void) ->
         compact_call!(yield coframe_yield_compact, to, data)
     } else {
         compact_call!(yield coframe_yield_compact_lean, to, data)
+    }
+}
+
+/// The last switch of a coroutine back to its resumer: [`yield_to`] for a
+/// context that is never resumed. The block is saved as by any yield (its
+/// resume address is a trap); the call site keeps nothing live across the
+/// switch, so it declares no clobbers, and a function that ends with it
+/// saves no registers for it (entry functions never return).
+///
+/// # Safety
+///
+/// As for [`jump`]; nothing resumes the context that calls this.
+#[inline(always)]
+pub(super) unsafe fn yield_final(full: bool, to: *mut c_void, data: *mut c_void) -> ! {
+    macro_rules! final_yield {
+        ($f:ident) => {
+            // SAFETY: forwarded from the caller; the operands follow the
+            // compact convention; the pushed address (a trap) is the block's
+            // resume address, which nothing uses.
+            unsafe {
+                asm!(
+                    "lea rcx, [rip + 2f]",
+                    "push rcx",
+                    "jmp {f}",
+                    "2:",
+                    "ud2",
+                    f = sym $f,
+                    in("rdi") to,
+                    in("rsi") data,
+                    options(noreturn),
+                )
+            }
+        };
+    }
+    if full {
+        final_yield!(coframe_yield_compact)
+    } else {
+        final_yield!(coframe_yield_compact_lean)
     }
 }
