@@ -942,3 +942,38 @@ fn task_ids_are_unique_across_threads_and_errors_carry_them() {
     let err = pool.block_on(stuck).unwrap_err();
     assert!(err.is_cancelled() && err.id() == id);
 }
+
+/// `LocalExecutor::enter`: spawns and event-loop types made in the scope
+/// reach the executor, which runs them at its next `run_until`; the
+/// scope leaves the thread as it was.
+#[test]
+fn an_entered_local_executor_takes_spawns_and_sockets_without_running() {
+    use std::rc::Rc;
+    let ex = LocalExecutor::new();
+    let not_send = Rc::new(3);
+    let (h, listener) = {
+        let _entered = ex.enter();
+        let n = not_send.clone();
+        let h = coframe::spawn_local(async move {
+            coframe::time::sleep(std::time::Duration::from_millis(1)).await;
+            *n * 2
+        });
+        // Registered with `ex`'s event loop (made by the entry).
+        (h, coframe::net::TcpListener::bind("127.0.0.1:0").unwrap())
+    };
+    assert!(!h.is_finished(), "entering does not run the executor");
+    assert!(
+        coframe::try_spawn(async {}).is_err(),
+        "the scope restored the thread"
+    );
+    let addr = listener.local_addr().unwrap();
+    let got = ex.run_until(async move {
+        let client = coframe::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        server.read(&mut b).await.unwrap();
+        h.await.unwrap() + b[0] as i32 - b'x' as i32
+    });
+    assert_eq!(got, 6);
+}

@@ -425,6 +425,21 @@ impl Wake for MainWaker {
     }
 }
 
+/// The guard of [`LocalExecutor::enter`]: the executor is current on this
+/// thread until it is dropped. Not `Send` (it restores this thread's
+/// context).
+#[must_use = "the executor is current only while the guard lives"]
+pub struct LocalEnterGuard<'a> {
+    _entered: EnterGuard,
+    _executor: PhantomData<&'a LocalExecutor>,
+}
+
+impl std::fmt::Debug for LocalEnterGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalEnterGuard")
+    }
+}
+
 /// A `Send + Sync` spawner for a [`LocalExecutor`]: spawns `Send` futures
 /// from any thread; they run on the executor's own thread, the next time
 /// it runs ([`LocalExecutor::spawner`]).
@@ -790,8 +805,39 @@ impl LocalExecutor {
         }
     }
 
-    fn enter(&self) -> EnterGuard {
+    fn enter_loop(&self) -> EnterGuard {
         self.enter_with(true)
+    }
+
+    /// Makes this executor current on this thread until the guard is
+    /// dropped, without running it (tokio's `LocalSet::enter`):
+    /// [`spawn`](crate::spawn), [`spawn_local`](crate::spawn_local) and the
+    /// event loop's types (sockets, timers) reach it. What is spawned runs
+    /// at the executor's next [`run_until`](Self::run_until) or
+    /// [`run`](Self::run). The guard restores the thread's previous context.
+    ///
+    /// ```
+    /// let ex = coframe::LocalExecutor::new();
+    /// let h = {
+    ///     let _entered = ex.enter();
+    ///     coframe::spawn_local(async { 5 })
+    /// };
+    /// assert!(coframe::try_spawn(async {}).is_err()); // no longer entered
+    /// assert_eq!(ex.run_until(h).unwrap(), 5);
+    /// ```
+    pub fn enter(&self) -> LocalEnterGuard<'_> {
+        // SAFETY: `self.sched` outlives the guard (it borrows `self`).
+        let entered = unsafe { EnterGuard::new(&self.sched) };
+        let inner = self.inner();
+        inner.ensure_driver();
+        if let Some(h) = inner.reactor.get() {
+            // The handle lives in `Inner`, which outlives the guard.
+            crate::reactor::make_current_in_entry(h);
+        }
+        LocalEnterGuard {
+            _entered: entered,
+            _executor: PhantomData,
+        }
     }
 
     /// Enters the executor; `make_loop`: make its event loop if it has none
@@ -824,7 +870,7 @@ impl LocalExecutor {
     /// ```
     pub fn run_until<F: Future>(&self, future: F) -> F::Output {
         self.refuse_nested("run_until");
-        let _enter = self.enter();
+        let _enter = self.enter_loop();
         let inner = self.inner();
         let mut future = pin!(future);
         let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
@@ -961,7 +1007,7 @@ impl LocalExecutor {
     /// ```
     pub fn run_until_stalled(&self) {
         self.refuse_nested("run_until_stalled");
-        let _enter = self.enter();
+        let _enter = self.enter_loop();
         let _coop = crate::coop::EndOnDrop;
         let inner = self.inner();
         loop {

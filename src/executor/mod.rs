@@ -74,7 +74,7 @@ pub(crate) mod strand;
 
 pub use block_on::block_on;
 pub use join_set::JoinSet;
-pub use local::{LocalExecutor, LocalExecutorBuilder, LocalSpawner};
+pub use local::{LocalEnterGuard, LocalExecutor, LocalExecutorBuilder, LocalSpawner};
 pub use pool::{
     BuildError, PoolEnterGuard, PoolHandle, PoolMetrics, ThreadPool, ThreadPoolBuilder,
 };
