@@ -2,6 +2,7 @@
 //! `LocalExecutor`, a `ThreadPool` and `block_on`, with no reactor thread;
 //! shutdown leaves no descriptor behind.
 
+use crate::util::{alone_in_a_child, open_fds};
 use coframe::io::Async;
 use coframe::time::{interval, sleep, sleep_until, timeout};
 use coframe::{block_on, LocalExecutor, ThreadPool};
@@ -10,32 +11,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Runs `body` alone in a child process (this test binary filtered to
-/// `test`): counting the process's descriptors and threads is exact only
-/// with no other test running beside it.
-fn alone_in_a_child(test: &str, body: impl FnOnce()) {
-    const SCENARIO: &str = "event-loop-alone";
-    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok(SCENARIO) {
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("COFRAME_CHILD_SCENARIO", SCENARIO)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the child failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
 
 fn threads_now() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()

@@ -3,6 +3,7 @@
 //! with their ecosystems' helpers; faults (resets, half-closes, silent
 //! peers, running out of descriptors) and many connections.
 
+use crate::util::{alone_in_a_child, open_fds};
 use coframe::net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use coframe::stackful::io::Blocking;
 use coframe::{LocalExecutor, ThreadPool};
@@ -714,31 +715,6 @@ fn echo_example_echoes_in_every_mode() {
         );
         assert_eq!(served, CONNS, "{mode:?} on {exec:?}");
     }
-}
-
-/// Runs `body` alone in a child process (this test binary filtered to
-/// `test`): descriptor limits and counts are per process.
-fn alone_in_a_child(test: &str, body: impl FnOnce()) {
-    const SCENARIO: &str = "net-alone";
-    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok(SCENARIO) {
-        body();
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("COFRAME_CHILD_SCENARIO", SCENARIO)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the child failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// The lowest descriptor number not in use.

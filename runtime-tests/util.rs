@@ -26,3 +26,32 @@ impl Future for YieldNow {
 pub fn yield_now() -> YieldNow {
     YieldNow(false)
 }
+
+/// Runs `body` alone in a child process (this test binary filtered to
+/// `test`): counts of the process's descriptors and threads, and limits
+/// set on it, are exact only with no other test running beside it.
+#[allow(dead_code)] // the benches include this file and run no children
+pub fn alone_in_a_child(test: &str, body: impl FnOnce()) {
+    const CHILD: &str = "alone";
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok(CHILD) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("COFRAME_CHILD_SCENARIO", CHILD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the child failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The process's open descriptors.
+#[allow(dead_code)] // as above
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
