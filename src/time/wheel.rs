@@ -568,29 +568,10 @@ impl Wheel {
     /// Takes node `index` out of its list, if it is in one.
     fn unlink(&mut self, index: u32) {
         let node = &mut self.nodes[index as usize];
-        if node.list == UNLISTED {
+        let list = node.list;
+        if list == UNLISTED {
             return;
         }
-        if node.list == PENDING {
-            let (prev, next) = (node.prev, node.next);
-            node.prev = NIL;
-            node.next = NIL;
-            node.list = UNLISTED;
-            if next != NIL {
-                self.nodes[next as usize].prev = prev;
-            }
-            if prev != NIL {
-                self.nodes[prev as usize].next = next;
-            } else {
-                debug_assert_eq!(self.pending, index);
-                self.pending = next;
-            }
-            return;
-        }
-        let (l, s) = (
-            node.list as usize / LEVEL_SLOTS,
-            node.list as usize % LEVEL_SLOTS,
-        );
         let (prev, next) = (node.prev, node.next);
         node.prev = NIL;
         node.next = NIL;
@@ -600,7 +581,12 @@ impl Wheel {
         }
         if prev != NIL {
             self.nodes[prev as usize].next = next;
+        } else if list == PENDING {
+            debug_assert_eq!(self.pending, index);
+            self.pending = next;
         } else {
+            // The head of a slot's list.
+            let (l, s) = (list as usize / LEVEL_SLOTS, list as usize % LEVEL_SLOTS);
             let level = &mut self.levels[l];
             debug_assert_eq!(level.heads[s], index);
             level.heads[s] = next;
