@@ -146,7 +146,7 @@ fn slot_defaults_and_nests() {
         {
             let _g = set_current(&b);
             assert!(current().same_resource(&b));
-            // Invariant 4: a local resource never reaches a Send context.
+            // Rule 4: a local resource never reaches a Send context.
             assert!(SyncResourceHandle::current().is_default());
         }
         assert!(SyncResourceHandle::current().same_resource(&a));

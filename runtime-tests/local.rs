@@ -1,4 +1,4 @@
-//! Issue 4: task cells, `LocalExecutor`, `block_on`, `run_async`.
+//! Task cells, `LocalExecutor`, `block_on`, `run_async`.
 //!
 //! Allocator propagation and lifetime (Counting, a drop-counting wrapper, a
 //! `bumpalo::Bump` resource), shutdown with pending tasks, panics,

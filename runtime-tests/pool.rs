@@ -1,4 +1,4 @@
-//! Issue 5: the work-stealing `ThreadPool`, each test for 1 and 2 workers.
+//! The work-stealing `ThreadPool`, each test for 1 and 2 workers.
 //!
 //! Spawns from inside and outside, yields, ping-pong, chained spawns, wakes
 //! from foreign threads, resource inheritance (Counting), panics, abort

@@ -1,4 +1,4 @@
-//! Issue 7: stackful tasks on the executors — spawning them from async code,
+//! Stackful tasks on the executors — spawning them from async code,
 //! waiting on futures inside, cancellation, memory per suspended task.
 
 use crate::panic_message;

@@ -1,4 +1,4 @@
-//! Issue 6: strands.
+//! Strands.
 //!
 //! Over a `LocalExecutor`: FIFO, `dispatch` inline vs queued, a strand
 //! dropped with queued work, panics (closures to the hook, futures to their

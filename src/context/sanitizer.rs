@@ -243,7 +243,7 @@ mod asan {
         unsafe { __sanitizer_start_switch_fiber(fake, bottom, size) }
     }
 
-    /// Never inlined, as every coframe thread-local accessor (invariant 7).
+    /// Kept out of line: sanitizer builds only, never hot.
     #[inline(never)]
     fn note_current(bottom: *const c_void, size: usize) {
         CURRENT.with(|c| c.set((bottom, size)))
@@ -312,7 +312,7 @@ mod tsan {
         }
     }
 
-    /// Never inlined, as every coframe thread-local accessor (invariant 7).
+    /// Kept out of line: sanitizer builds only, never hot.
     #[inline(never)]
     fn note_came_from(fiber: *mut c_void) {
         CAME_FROM.with(|c| c.set(fiber))

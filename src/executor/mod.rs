@@ -40,7 +40,7 @@
 //!
 //! # Adding an executor (thread pool, `Strand<E>`)
 //!
-//! The crate-internal contract, for the executors still to come:
+//! The crate-internal contract every executor implements:
 //! - implement `task::Schedule` for the executor's shared state:
 //!   `schedule` (any thread: queue the `Runnable`; once shut down, forget it
 //!   with `Runnable::into_raw`, never drop it off the owner), `bind` (a new
