@@ -819,6 +819,103 @@ fn pool_drop_cancels_stackful_tasks_suspended_on_a_strand() {
     assert_eq!(stacks.live(), 0);
 }
 
+/// Every combination of executors runs stackful tasks: on a strand over a
+/// strand over a 2-worker pool, 40 stackful tasks wait 20 times each for
+/// an outside thread and never change thread, while both workers are kept
+/// busy (either could take the drains); their runs and the inner strand's
+/// own work never overlap. Then 40 more are left suspended and the pool is
+/// dropped: each is unwound (on its worker) and every stack comes back.
+#[test]
+fn stackful_tasks_on_a_strand_over_a_strand_over_a_pool_stay_on_one_thread() {
+    let pool = pool(2);
+    let inner = coframe::Strand::new(&pool);
+    let outer = coframe::Strand::new(&inner);
+    let running = Arc::new(AtomicUsize::new(0));
+    let (feed_tx, feed_rx) = std::sync::mpsc::channel::<async_channel::Sender<()>>();
+    let feeder = std::thread::spawn(move || {
+        for s in feed_rx {
+            s.send_blocking(()).unwrap();
+        }
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            pool.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let exclusive = |running: &AtomicUsize| {
+        assert_eq!(
+            running.fetch_add(1, Ordering::SeqCst),
+            0,
+            "two strand runs at once"
+        );
+        running.fetch_sub(1, Ordering::SeqCst);
+    };
+    let mut handles = Vec::new();
+    for _ in 0..40 {
+        let (r, feed_tx) = (running.clone(), feed_tx.clone());
+        handles.push(outer.spawn_stackful(move || {
+            let me = std::thread::current().id();
+            for _ in 0..20 {
+                exclusive(&r);
+                let (s, done) = async_channel::bounded(1);
+                feed_tx.send(s).unwrap();
+                wait(done.recv()).unwrap();
+                assert_eq!(std::thread::current().id(), me, "migrated");
+            }
+        }));
+        let running = running.clone();
+        handles.push(inner.spawn(async move {
+            for _ in 0..20 {
+                exclusive(&running);
+                yield_now().await;
+            }
+        }));
+    }
+    drop(feed_tx);
+    for h in handles {
+        pool.block_on(h).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in busy {
+        pool.block_on(h).unwrap();
+    }
+    feeder.join().unwrap();
+
+    let unwound = Arc::new(AtomicUsize::new(0));
+    let (_tx, rx) = async_channel::bounded::<()>(1);
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    for _ in 0..40 {
+        let (rx, u, up) = (rx.clone(), unwound.clone(), up_tx.clone());
+        drop(outer.spawn_stackful(move || {
+            struct D(Arc<AtomicUsize>, std::thread::ThreadId);
+            impl Drop for D {
+                fn drop(&mut self) {
+                    assert_eq!(std::thread::current().id(), self.1, "unwound elsewhere");
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            let _d = D(u, std::thread::current().id());
+            up.send(()).unwrap();
+            wait(rx.recv()).ok();
+        }));
+    }
+    for _ in 0..40 {
+        up_rx.recv().unwrap();
+    }
+    let stacks = pool.stack_allocator().clone();
+    assert_eq!(stacks.live(), 40);
+    drop((outer, inner));
+    drop(pool);
+    assert_eq!(unwound.load(Ordering::SeqCst), 40);
+    assert_eq!(stacks.live(), 0);
+}
+
 /// Documented policy (module `coframe::stackful`, "Floating-point control
 /// state"): a stackful task shares the thread's FP control state, as async
 /// tasks do, so a rounding mode it sets before waiting is what the next task

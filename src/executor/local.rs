@@ -341,6 +341,10 @@ impl Schedule for Inner {
         true
     }
 
+    fn pinning(self: Arc<Self>) -> crate::executor::pinning::Pinning {
+        crate::executor::pinning::Pinning::Thread(self)
+    }
+
     fn acquire_ref(&self) {
         // Spawns onto a local executor happen on its owner thread.
         let c = self.credits.get();
@@ -563,6 +567,11 @@ where
         fn release(&self, _task: NonNull<Header>) {}
         fn is_local(&self) -> bool {
             false
+        }
+        fn pinning(self: Arc<Self>) -> crate::executor::pinning::Pinning {
+            // Never current (no executor runs its tasks): what is bound
+            // here is cancelled on this thread at once.
+            crate::executor::pinning::Pinning::Thread(self)
         }
     }
     // SAFETY: the future and its output are Send.

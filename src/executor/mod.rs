@@ -66,7 +66,7 @@ mod block_on;
 pub(crate) mod blocking;
 mod join_set;
 pub(crate) mod local;
-pub(crate) mod pinned;
+pub(crate) mod pinning;
 pub(crate) mod pool;
 mod run_async;
 pub(crate) mod stackful;
@@ -285,13 +285,6 @@ pub(crate) mod sealed {
     pub trait Executor {
         /// The executor's scheduler, counted by every task cell.
         fn scheduler(&self) -> &Arc<dyn Schedule>;
-
-        /// For a thread pool: a fresh, not yet pinned scheduler for a task
-        /// that must stay on one worker once it starts (a strand's drain,
-        /// so stackful tasks on the strand never migrate). Default: none.
-        fn new_pinned_scheduler(&self) -> Option<Arc<dyn Schedule>> {
-            None
-        }
     }
 
     #[diagnostic::on_unimplemented(

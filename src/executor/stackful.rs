@@ -61,17 +61,15 @@
 //! only the pages they touch. Pass another allocator per spawn for deeper
 //! code.
 
-use super::pinned::Pinned;
 use crate::context::{
     Coroutine, CoroutineResult, PooledStack, StackAllocator, StackError, Yielder,
 };
-use crate::task::Schedule;
 use crate::task::{JoinHandle, SpawnError};
 use std::future::{Future, IntoFuture};
 use std::mem::ManuallyDrop;
 use std::pin::{pin, Pin};
 use std::ptr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 /// Usable bytes of a stackful task's stack unless another allocator is
@@ -490,7 +488,7 @@ pub fn in_stackful_task() -> bool {
 }
 
 #[cold]
-fn spawn_failed(e: SpawnError<StackError>) -> ! {
+pub(crate) fn spawn_failed(e: SpawnError<StackError>) -> ! {
     match e {
         SpawnError::Alloc(e) => super::refused(e),
         SpawnError::Init(e) => panic!("coframe: cannot get a stack for a stackful task: {e}"),
@@ -632,52 +630,7 @@ where
             "coframe::spawn_stackful called outside a task: no executor is running on this thread"
         )
     });
-    spawn_on(sched, stacks, f)
-}
-
-/// Spawns a stackful task running `f` on a stack from `stacks`, bound to
-/// `sched` (the scheduler of the current task or of a strand), with its
-/// cell from the current frame resource:
-///
-/// - a local scheduler (a `LocalExecutor`, a strand over one) runs it on
-///   this thread;
-/// - a strand over a pool queues it on the strand, whose drain is pinned to
-///   the worker of the task's first poll;
-/// - the pool itself gets it with its own [`Pinned`] scheduler.
-fn spawn_on<F, R, S>(sched: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-    S: StackAllocator + Send + 'static,
-{
-    if sched.is_local() {
-        // SAFETY: a local scheduler runs (and cancels) the task on this
-        // thread only, so the coroutine never leaves it.
-        return unsafe {
-            crate::task::try_spawn_unchecked_with(
-                move || Stackful::new(stacks, f),
-                sched,
-                crate::frame::ResourceHandle::current(),
-            )
-        }
-        .unwrap_or_else(|e| spawn_failed(e));
-    }
-    if let Some(pin) = sched.stackful_pin() {
-        let resource: crate::frame::ResourceHandle =
-            crate::frame::SyncResourceHandle::current().into();
-        let init = move || PinnedStackful::new(stacks, pin, f);
-        // SAFETY: `PinnedStackful` is `Send` (see there): every poll of a
-        // strand task runs inside the strand's drain, pinned from the first.
-        return unsafe { crate::task::try_spawn_unchecked_with(init, sched, resource) }
-            .unwrap_or_else(|e| spawn_failed(e));
-    }
-    match sched.new_pinned() {
-        Some(pinned) => spawn_pinned(pinned, stacks, f),
-        None => panic!(
-            "coframe: stackful tasks cannot run on this executor \
-             (a strand over another strand over a thread pool cannot pin them)"
-        ),
-    }
+    super::pinning::spawn_stackful_on(sched, stacks, f)
 }
 
 impl<E: super::Executor> super::Strand<E> {
@@ -689,8 +642,7 @@ impl<E: super::Executor> super::Strand<E> {
     ///
     /// # Panics
     ///
-    /// Over an executor that cannot pin (a strand over a strand over a
-    /// pool), if no stack can be had, or if the resource refuses the cell.
+    /// If no stack can be had, or if the resource refuses the cell.
     ///
     /// ```
     /// let pool = coframe::ThreadPool::builder().worker_threads(2).build().unwrap();
@@ -708,69 +660,8 @@ impl<E: super::Executor> super::Strand<E> {
             Some(pool) => ExecutorStacks::Own(pool),
             None => ExecutorStacks::Default(DefaultStacks),
         };
-        spawn_on(sched, stacks, f)
+        super::pinning::spawn_stackful_on(sched, stacks, f)
     }
-}
-
-/// A stackful task bound to one pool worker (see [`Pinned`]).
-struct PinnedStackful<R>(Stackful<R>);
-
-impl<R> PinnedStackful<R> {
-    /// A stackful task that, first thing in its first run, pins `pin` (the
-    /// task's own [`Pinned`], or a strand's drain's scheduler) to the worker
-    /// running it. The coroutine's first run happens inside the task's first
-    /// poll, as `Schedule::pin_here` requires; keeping `pin` in the closure
-    /// on the stack, not in the cell, keeps the cell in the frame
-    /// allocator's 128-byte class.
-    #[inline(always)]
-    fn new<F, S>(stacks: S, pin: Arc<dyn Schedule>, f: F) -> Result<Self, StackError>
-    where
-        F: FnOnce() -> R + 'static,
-        S: StackAllocator + 'static,
-    {
-        let task = Stackful::new(stacks, move || {
-            pin.pin_here();
-            drop(pin);
-            f()
-        })?;
-        Ok(PinnedStackful(task))
-    }
-}
-
-// SAFETY: the coroutine (and everything on its stack) is touched only by
-// `poll` and `drop`. Before the first poll it has not run, so only the
-// closure (which is `Send`, as is the scheduler it captures to pin) crosses
-// threads. From the first poll on, its
-// `Pinned` scheduler queues it only on the worker that polled it, and the
-// pool cancels pinned tasks on that worker (abort schedules it there;
-// shutdown cancels it there before the worker exits); the output is `Send`.
-unsafe impl<R: Send> Send for PinnedStackful<R> {}
-
-impl<R> Future for PinnedStackful<R> {
-    type Output = R;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        // SAFETY: structural pinning of the only field.
-        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
-    }
-}
-
-/// Spawns a stackful task running `f` on a stack from `stacks` on `pool`,
-/// pinned to the worker of its first poll, with its cell from the current
-/// (thread-safe) frame resource.
-pub(crate) fn spawn_pinned<F, R, S>(pinned: Arc<dyn Schedule>, stacks: S, f: F) -> JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-    S: StackAllocator + Send + 'static,
-{
-    let pin = pinned.clone();
-    let init = move || PinnedStackful::new(stacks, pin, f);
-    let resource: crate::frame::ResourceHandle = crate::frame::SyncResourceHandle::current().into();
-    // SAFETY: `PinnedStackful` is `Send` (see there) and so is `R`.
-    unsafe { crate::task::try_spawn_unchecked_with(init, pinned, resource) }
-        .unwrap_or_else(|e| spawn_failed(e))
 }
 
 impl super::ThreadPool {
@@ -814,6 +705,6 @@ impl super::ThreadPool {
         R: Send + 'static,
         S: StackAllocator + Send + 'static,
     {
-        spawn_pinned(Pinned::placed(self.shared().clone()), stacks, f)
+        super::pinning::spawn_on_pool(self.shared().clone(), stacks, f)
     }
 }

@@ -83,6 +83,7 @@
 //! tasks only queue a `Runnable` and wake the drain through the inner
 //! executor's remote path.
 
+use super::pinning::{Pinned, Pinning};
 use super::{sealed, Affinity, EnterGuard, Executor, SpawnableOn};
 use crate::frame::{safe_resume, ResourceHandle};
 use crate::task::{cancel_now, Header, JoinHandle, Runnable, Schedule};
@@ -419,11 +420,12 @@ pub(crate) struct Shared {
     tasks: std::sync::Mutex<Tasks>,
     hook: std::sync::Mutex<Option<PanicHook>>,
     local: bool,
-    /// Over a thread pool: the drain task's scheduler, a [`Pinned`] that
-    /// stays unpinned until a stackful task bound to the strand first runs
-    /// (then every drain poll, hence every poll of that task, happens on one
-    /// worker: stackful tasks never migrate).
-    drain_pin: Option<Arc<dyn Schedule>>,
+    /// Over a thread pool (directly or through strands): the scheduler of
+    /// the innermost drain, a [`Pinned`] that stays unpinned until a
+    /// stackful task bound to a strand over it first runs (then every poll
+    /// of that drain, hence of every strand task inside it, happens on one
+    /// worker: stackful tasks never migrate). `None` on a local executor.
+    drain_pin: Option<Arc<Pinned>>,
     /// The inner executor's stacks for stackful tasks.
     stacks: Option<crate::context::PooledStack>,
 }
@@ -544,8 +546,14 @@ impl Schedule for Shared {
         self.stacks.clone()
     }
 
-    fn stackful_pin(&self) -> Option<Arc<dyn Schedule>> {
-        self.drain_pin.clone()
+    fn pinning(self: Arc<Self>) -> Pinning {
+        match self.drain_pin.clone() {
+            Some(pin) => Pinning::Drain { sched: self, pin },
+            None => {
+                debug_assert!(self.local, "a strand over a pool has a drain pin");
+                Pinning::Thread(self)
+            }
+        }
     }
 }
 
@@ -678,6 +686,18 @@ impl<E: Executor> Strand<E> {
     /// assert!(!strand.running_in_this_thread());
     /// ```
     pub fn new(executor: &E) -> Self {
+        // Where the drain runs, and the drain that keeps this strand's
+        // stackful tasks on one thread (`pinning.rs`): over a pool a lazy
+        // `Pinned` of its own; over a strand over a pool the inner
+        // strand's (this drain runs inside that one).
+        let (drain_sched, drain_pin) = match executor.scheduler().clone().pinning() {
+            Pinning::Thread(sched) => (sched, None),
+            Pinning::Worker(pool) => {
+                let pin = Pinned::lazy(pool);
+                (pin.clone() as Arc<dyn Schedule>, Some(pin))
+            }
+            Pinning::Drain { sched, pin } => (sched, Some(pin)),
+        };
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
             core: Core::new_scheduled(),
@@ -688,7 +708,7 @@ impl<E: Executor> Strand<E> {
             }),
             hook: std::sync::Mutex::new(None),
             local: <E::Affinity as sealed::Affinity>::LOCAL,
-            drain_pin: <E as sealed::Executor>::new_pinned_scheduler(executor),
+            drain_pin,
             stacks: executor.scheduler().stacks(),
         });
         let drain = Drain {
@@ -696,11 +716,6 @@ impl<E: Executor> Strand<E> {
             batch: VecDeque::new(),
             first: true,
         };
-        // Over a pool the drain gets a pinnable scheduler (see `drain_pin`).
-        let drain_sched = shared
-            .drain_pin
-            .clone()
-            .unwrap_or_else(|| executor.scheduler().clone());
         // SAFETY: the drain future and its output are `Send` (the items
         // it holds are, see `Item`), so any executor may run it anywhere.
         let handle = unsafe {

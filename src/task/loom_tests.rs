@@ -31,6 +31,9 @@ impl Schedule for Queue {
     fn is_local(&self) -> bool {
         false
     }
+    fn pinning(self: Arc<Self>) -> crate::executor::pinning::Pinning {
+        crate::executor::pinning::Pinning::Thread(self)
+    }
 }
 
 impl Queue {

@@ -167,18 +167,6 @@ pub trait Schedule: Send + Sync + 'static {
         None
     }
 
-    /// For a scheduler that queues onto a multi-threaded executor through a
-    /// single drain (a strand over a pool): the scheduler of that drain,
-    /// which a stackful task bound here pins to its worker at its first
-    /// poll (see [`pin_here`](Self::pin_here)). Default: none.
-    fn stackful_pin(&self) -> Option<std::sync::Arc<dyn Schedule>> {
-        None
-    }
-
-    /// Pins what this scheduler schedules to the pool worker running the
-    /// current poll, if it can be pinned and is not yet. Default: nothing.
-    fn pin_here(&self) {}
-
     /// The executor's shared state as `Any`, for the executor layer to
     /// recognise its own (a pool's handle). Default: none.
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
@@ -190,13 +178,12 @@ pub trait Schedule: Send + Sync + 'static {
     /// Default: nothing.
     fn task_panicked(&self) {}
 
-    /// For a thread pool: a fresh, not yet pinned scheduler for one
-    /// stackful task spawned onto it (from a worker, or from any other
-    /// thread: the task is pinned to the worker of its first poll).
-    /// Default: none.
-    fn new_pinned(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn Schedule>> {
-        None
-    }
+    /// How this scheduler keeps a stackful task on one thread
+    /// (`executor/pinning.rs`). Required: an executor that cannot say does
+    /// not compile. (`Schedule` is public only as a sealed trait's
+    /// supertrait; nothing outside the crate can name or call it.)
+    #[allow(private_interfaces)]
+    fn pinning(self: std::sync::Arc<Self>) -> crate::executor::pinning::Pinning;
 }
 
 /// Drops one strong count of a scheduler's `Arc` (after

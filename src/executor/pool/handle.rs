@@ -165,8 +165,8 @@ impl PoolHandle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::executor::stackful::spawn_pinned(
-            crate::executor::pinned::Pinned::placed(self.shared.clone()),
+        crate::executor::pinning::spawn_on_pool(
+            self.shared.clone(),
             self.shared.stacks().clone(),
             f,
         )

@@ -712,10 +712,6 @@ impl Drop for ThreadPool {
 }
 
 impl super::sealed::Executor for ThreadPool {
-    fn new_pinned_scheduler(&self) -> Option<Arc<dyn Schedule>> {
-        Some(super::pinned::Pinned::lazy(self.shared.clone()))
-    }
-
     fn scheduler(&self) -> &Arc<dyn Schedule> {
         &self.sched
     }

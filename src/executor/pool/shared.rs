@@ -235,7 +235,7 @@ pub(crate) struct Shared {
     shutdown_started: AtomicBool,
     /// Whether any task was ever pinned (skips the pinned pass otherwise).
     pinned_used: AtomicBool,
-    /// Live pinned tasks per worker (`pinned.rs` places a new one on the
+    /// Live pinned tasks per worker (`pinning.rs` places a new one on the
     /// least loaded).
     pinned_load: Box<[Padded<AtomicUsize>]>,
     pub(crate) stats: Box<[Padded<WorkerStats>]>,
@@ -549,7 +549,7 @@ impl Schedule for Shared {
         false
     }
 
-    fn new_pinned(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<dyn Schedule>> {
-        Some(crate::executor::pinned::Pinned::placed(self))
+    fn pinning(self: std::sync::Arc<Self>) -> crate::executor::pinning::Pinning {
+        crate::executor::pinning::Pinning::Worker(self)
     }
 }
