@@ -77,9 +77,9 @@
  * (full or lean) keeps the resumer's state, and the context starts in the
  * mode of whoever first resumes it, as a called closure would. (Boost
  * records the creator's state instead; that costs an stmxcsr per context
- * made, and stmxcsr is slow on some cores: measured ~4.3 ns back to back on
- * an AMD EPYC VM, where a store costs ~0.3 ns; a sizeable share of making,
- * running and dropping a coroutine.)
+ * made, and stmxcsr is slow on some cores, many times a store: a sizeable
+ * share of making, running and dropping a coroutine. README, Design
+ * measurements.)
  *
  * Fresh contexts. make_fcontext aligns `sp` down to 16 bytes and builds a
  * block in the 0x48 bytes below it (so it writes at most 0x48 + 15 bytes
@@ -96,17 +96,19 @@
  * If a fresh context is entered through ontop, fn's transfer_t is the value
  * the ontop function returned.
  *
- * Speed (asm/test/bench.c, ns per round trip = two switches, this 2-core
- * Sapphire Rapids VM, quiet): lean ~4.7, full ~8, a Boost-style switch ~9.7.
+ * Speed (asm/test/bench.c times a round trip = two switches; the figures
+ * are in the README, Design measurements): lean is the fastest, then full,
+ * then a Boost-style switch.
  * What was measured and chosen:
  *   - resumption by `jmp *%r8`, not `ret`: a `ret` always mispredicts in the
  *     return-stack buffer (it returns to the other context's call site) and
- *     costs ~6x; the indirect-branch predictor learns ping-pong patterns;
+ *     costs several times as much; the indirect-branch predictor learns
+ *     ping-pong patterns;
  *   - the block is built with push/pop (same layout as Boost's mov-based
- *     block) and RSP is moved only once per side: ~20% faster than lea+mov;
+ *     block) and RSP is moved only once per side: faster than lea+mov;
  *   - stmxcsr is most of the full-vs-lean difference; ldmxcsr/fldcw are only
  *     executed when a control bit actually differs (the "modes differ" case
- *     costs ~3x the common one).
+ *     costs several times the common one).
  *
  * CET. With `__CET__ & 1` (IBT) every entry point starts with endbr64, the
  * resume jump (whose target is a call's return address, never an endbr64)
@@ -157,7 +159,7 @@
  * caller's block (its fcontext_t), RSP = RAX + 0x10. `full` = 1 also stores
  * the FP control state, `full` = 0 the "no FP state" marker. The pushes
  * build exactly the block drawn above and measured faster than `lea` +
- * `mov` stores.
+ * `mov` stores (README, Design measurements).
  */
 .macro SAVE_CALLER full
         pushq   %rbp                    /* 0x38: RBP                         */
@@ -396,12 +398,12 @@
  * make_compact, never resumed): it reads the entry function with a `mov`
  * and enters the trampoline directly, instead of popping RBX, RBP and the
  * resume address like every later resumption. The pops of `jump` then
- * only ever load words that a `yield` (or `jump`) pushed. Measured on an
- * AMD EPYC VM: one fresh block resumed by `jump`'s pops, whose words
- * make_compact stored with plain moves, left every later lean round trip
- * through `jump` and `yield`, of any coroutine, at 3.3-3.5 ns instead of
- * 2.5 ns, until the thread slept (a load-forwarding predictor is the
- * likely culprit); with `start` the round trip stays at its fast speed.
+ * only ever load words that a `yield` (or `jump`) pushed. Measured: one
+ * fresh block resumed by `jump`'s pops, whose words make_compact stored
+ * with plain moves, left every later lean round trip through `jump` and
+ * `yield`, of any coroutine, markedly slower until the thread slept (a
+ * load-forwarding predictor is the likely culprit); with `start` the round
+ * trip stays at its fast speed (README, Design measurements).
  * A full `start` saves the resumer's FP control state and loads nothing
  * (a fresh context has none of its own: see "FP control state" at the top).
  * Of the fresh block `start` reads only the 0x00 word, fn: coframe's
@@ -413,9 +415,10 @@
  * stores and twelve loads for R12-R15, RBX and RBP whether or not anything
  * lives in them; the compact round trip saves two or three words per side
  * and lets the compiler spill what is live (in a loop, often nothing).
- * Measured (benches/context.rs, a lean Coroutine round trip): 9.0 ns
- * through the fcontext functions, 5-6.5 ns compact; corosensei, whose
- * switch is inlined into the caller, 4.5-5 ns in the runs of the latter.
+ * Measured with benches/context.rs (a lean Coroutine round trip): the
+ * compact round trip is markedly faster than the fcontext one and close to
+ * corosensei's, whose switch is inlined into the caller (README, Design
+ * measurements).
  */
 /*
  * Suspends the caller into a compact block on its own stack (shared by

@@ -90,7 +90,7 @@ pub mod time;
 /// a closure that runs on one runs on the others:
 /// enough for ordinary blocking-style code, formatting and a panic, while
 /// 100,000 suspended tasks reserve under 7 GiB of address space and commit
-/// only the pages they touch (about 4.5 KiB each, measured). Use
+/// only the pages they touch (a few KiB each: README, Benchmarks). Use
 /// [`spawn_stackful_with`] for another allocator per spawn. Running into a
 /// guard page ends the process with a message naming a coframe stack
 /// overflow.

@@ -50,13 +50,13 @@
 //!    (its `run_until` on the task's stack), or with a frame resource of
 //!    its own current, takes that with it, and the executor that polled it
 //!    never sees it. Everything happens on the executor's side of the
-//!    switch: measured, reading the context on the task's side right after
-//!    the switch cost 50-60 ns per task.
+//!    switch: reading the context on the task's side right after the
+//!    switch measured much slower (README, Design measurements).
 //!
-//! The executor's fields are not copied for every resume (measured: that
-//! copy was a tenth of spawning and joining a stackful task). They can
-//! change during a resume only through an executor entry, and every entry
-//! begins with [`Saved::new`], which writes nothing but may read: the
+//! The executor's fields are not copied for every resume (that copy was
+//! measured: README, Design measurements). They can change during a resume
+//! only through an executor entry, and every entry begins with
+//! [`Saved::new`], which writes nothing but may read: the
 //! first entry of a resume notes the fields, as they still are, in the
 //! resume's [`Resume`] record. Rule: **the executor fields (`scheduler`,
 //! `local`, `worker`, `strand`, `reactor`) are written only inside an
@@ -88,9 +88,9 @@
 //! address across a call that switches stacks. That is sound only because
 //! no stack ever resumes on another thread (rule 7): a stackful task is
 //! pinned to the thread of its first poll, and coroutines and fibers are
-//! not `Send`. Measured (AMD EPYC VM, 1,000 stackful tasks spawned and
-//! joined): calling a non-inlined accessor instead, eight times per task,
-//! cost 7% of the whole.
+//! not `Send`. Calling a non-inlined accessor instead, eight times per
+//! stackful task, measured slower on spawning and joining stackful tasks
+//! (README, Design measurements).
 
 use crate::context::Yielder;
 use crate::executor::local::Inner as LocalInner;
@@ -163,8 +163,9 @@ impl ThreadContext {
     /// Field by field, each word loaded with the width it was stored with:
     /// the executors write the frame slot once per poll, and a wider load
     /// that spans it and a neighbour cannot be forwarded from the store
-    /// buffer (on the AMD EPYC VM that stall, right before every stackful
-    /// resume, cost a fifth of spawning and joining a stackful task).
+    /// buffer (that stall, right before every stackful resume, was a large
+    /// share of spawning and joining a stackful task: README, Design
+    /// measurements).
     #[inline(always)]
     fn take_ambient(&self) -> Ambient {
         let frame = frame_load(&self.frame);
@@ -326,9 +327,9 @@ impl Resume {
 /// context: [`suspended`](Self::suspended) moves it into the task's
 /// [`TaskContext`], and the next `Resuming` puts it back before the switch.
 /// All of it happens here, on the executor's side of the switch: code on
-/// the task's stack reads nothing more than the stackful slot (measured:
-/// comparing the context there, right after the switch, cost half as much
-/// again as spawning and joining a stackful task).
+/// the task's stack reads nothing more than the stackful slot (comparing
+/// the context there, right after the switch, measured much slower: README,
+/// Design measurements).
 #[must_use = "the context is restored when this is dropped"]
 pub(crate) struct Resuming<'a> {
     cx: *const ThreadContext,

@@ -22,8 +22,8 @@
 //! without care the record, the closure and the first frames of every stack
 //! sit at the same offset in their page and compete for the same few cache
 //! sets: a thousand suspended coroutines resumed in turn would miss the
-//! cache on every control record (measured: most of the cost of spawning and
-//! running 1,000 stackful tasks). The layout therefore starts below an
+//! cache on every control record (measured with 1,000 stackful tasks: README,
+//! Design measurements). The layout therefore starts below an
 //! unused *colour* of 0 to 31 cache lines, chosen by hashing the stack's
 //! page number (Fibonacci hashing: any spacing of stacks spreads over all
 //! colours), so consecutive stacks use different cache sets. The colour
@@ -69,8 +69,8 @@ pub(crate) struct Placement<Rec, F, S> {
 /// coloured top of `stack`, where [`place`] will put the record (called
 /// for an allocator's *next* stack, so the misses overlap with the current
 /// task's work). Two lines, not more: the frames below are written first by
-/// the new stack's own code, late enough; prefetching eight lines cost
-/// 3.5 ns per stackful spawn, none cost 4.5 ns (1,000 tasks, AMD EPYC).
+/// the new stack's own code, late enough; prefetching eight lines, or none,
+/// measured slower per stackful spawn (README, Design measurements).
 #[inline]
 pub(crate) fn prefetch_top(stack: &Stack) {
     #[cfg(target_arch = "x86_64")]

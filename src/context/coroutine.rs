@@ -626,8 +626,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// Re-raises a panic from inside the coroutine (the coroutine is then
     /// finished). Panics if the coroutine has already finished.
     // Always inlined: a resume is a handful of instructions around the
-    // switch, and as a call of its own it cost the lean round trip 2 ns
-    // (benches/context.rs).
+    // switch, and as a call of its own it measurably slowed the lean round
+    // trip (benches/context.rs; README, Design measurements).
     #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
         let ctx = self.suspended_ctx();
@@ -737,8 +737,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// The coroutine's last switch (`OUT_DONE`) has happened.
     // Inlined into `resume`, not cold: for a short-lived coroutine this is
-    // the hot path, and the call saved and restored six registers (create,
-    // run and drop: 22.3 -> 20.1 ns lean, 27.1 -> 24.0 ns full, AMD EPYC).
+    // the hot path, and the call saved and restored six registers, a
+    // measurable share of create, run and drop (README, Design
+    // measurements).
     #[inline(always)]
     unsafe fn finish(&mut self, t: Transfer) -> Result<R, Payload> {
         debug_assert_eq!(t.data as usize, OUT_DONE);
@@ -1075,10 +1076,10 @@ where
         // with the `ret` that pops the return address its `call` pushed. A
         // `jump` here would push a return-stack entry that no `ret` ever
         // pops and resume the resumer by `jmp`, leaving its own entry too:
-        // the returns that follow in the executor then mispredict
-        // (measured: 25% of the cost of spawning and joining a stackful
-        // task). A finished coroutine is never resumed: the switch does not
-        // return.
+        // the returns that follow in the executor then mispredict, which
+        // measured as a large share of spawning and joining a stackful task
+        // (README, Design measurements). A finished coroutine is never
+        // resumed: the switch does not return.
         y.switch.yield_final(parent, code as *mut c_void)
     }
 }

@@ -32,8 +32,8 @@ use std::pin::Pin;
 /// and in `std::io::BufWriter` (flushed per reply) for formatted output:
 /// each `write` is one send, and `write!`/`writeln!` write a reply in
 /// pieces, which on TCP meets Nagle's algorithm and delayed
-/// acknowledgements (measured in the tour: 700 us per round trip instead
-/// of 16 us).
+/// acknowledgements: many times slower per round trip (measured in the
+/// tour: README, Design measurements).
 /// The streams implement the async traits for shared references too, so
 /// one connection can be read through one `Blocking` and written through
 /// another:
