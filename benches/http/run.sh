@@ -26,7 +26,11 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v taskset >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux; }
 
-CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -q --release --example http_hello --example tokio_hello
+# NO_BUILD=1 skips the build (run it first, e.g. when timing under
+# benches/tools/quiet.sh, which would stop cargo).
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} cargo build -q --release --example http_hello --example tokio_hello
+fi
 bin=target/release/examples
 
 # server_cmd NAME: the command line of one server.
