@@ -41,13 +41,13 @@
 //! # Adding an executor (thread pool, `Strand<E>`)
 //!
 //! The crate-internal contract, for the executors still to come:
-//! - implement `task::Schedule` for the executor's shared state:
-//!   `schedule` (any thread: queue the `Runnable`; once shut down, forget it
-//!   with `Runnable::into_raw`, never drop it off the owner), `bind` (a new
-//!   task: put it on the live list used by shutdown, queue it), `release`
-//!   (completion, on the thread that ran it: unlink it), `acquire_ref` /
-//!   `release_ref` (every cell counts its scheduler; free the state with
-//!   `task::free_scheduler` when `release_ref` returns `true`), `is_local`;
+//! - implement the `unsafe` trait `task::Schedule` for the executor's
+//!   shared state, kept in an `Arc`: `schedule` (any thread: queue the
+//!   `Runnable`; once shut down, forget it with `Runnable::into_raw`, never
+//!   drop it off the owner), `bind` (a new task: put it on the live list
+//!   used by shutdown, queue it), `release` (completion, on the thread that
+//!   ran it: unlink it), `is_local`; every cell holds a `task::SchedRef` to
+//!   it (one `Arc` strong count unless `count` says otherwise);
 //! - implement `sealed::Executor` (return that state as `&dyn Schedule`) and
 //!   [`Executor`] with `Affinity = Shared` for anything that may run a task on
 //!   more than one thread: [`SpawnableOn`] then demands `Send` futures and

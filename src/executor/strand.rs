@@ -513,7 +513,11 @@ impl Shared {
     }
 }
 
-impl Schedule for Shared {
+// SAFETY: lives in an `Arc`; runnables run inside the drain, on the inner
+// executor's threads (on a `Local` one, only its owner thread), and are
+// forgotten once the strand is closed; `bind` links every task on the live
+// list or cancels it, completion unlinks it.
+unsafe impl Schedule for Shared {
     fn schedule(&self, runnable: Runnable) {
         self.push(Item::Task(runnable))
     }

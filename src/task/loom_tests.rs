@@ -20,7 +20,8 @@ use std::task::{Context, Poll, Waker};
 
 struct Queue(Mutex<VecDeque<Runnable>>);
 
-impl Schedule for Queue {
+// SAFETY: lives in an `Arc`; the models' tasks are `Send`; no shutdown.
+unsafe impl Schedule for Queue {
     fn schedule(&self, runnable: Runnable) {
         self.0.lock().unwrap().push_back(runnable);
     }

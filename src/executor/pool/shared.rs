@@ -506,7 +506,11 @@ impl Shared {
     }
 }
 
-impl Schedule for Shared {
+// SAFETY: lives in an `Arc`; pool tasks are `Send` (pinned ones stay on
+// their worker, which also cancels them); runnables are forgotten after
+// shutdown (closed gate, `closed`); `bind` links every task on the live
+// list or cancels it, completion unlinks it.
+unsafe impl Schedule for Shared {
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(self)
     }
