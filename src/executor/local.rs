@@ -2,8 +2,8 @@
 //!
 //! Owns: a local run queue (a `VecDeque` touched only on the owner thread,
 //! no atomics), a remote queue (mutex) for `Runnable`s woken on other
-//! threads plus the unpark of the owner thread, and the intrusive list of
-//! live tasks used by shutdown.
+//! threads plus the unpark of the owner thread, and the live-task list used
+//! by shutdown (`task::LocalTasks`: no lock, owner thread only).
 //!
 //! Invariants:
 //! - the owner-thread fields of [`Inner`] are touched only on the thread that
@@ -24,7 +24,9 @@
 use super::EnterGuard;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
-use crate::task::{cancel_now, Count, Credits, Header, JoinHandle, Runnable, SchedRef, Schedule};
+use crate::task::{
+    cancel_now, Count, Credits, Header, JoinHandle, LocalTasks, Runnable, SchedRef, Schedule,
+};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -57,7 +59,8 @@ struct Remote {
 pub(crate) struct Inner {
     // Owner thread only.
     local: UnsafeCell<VecDeque<Runnable>>,
-    live: Cell<Option<NonNull<Header>>>,
+    /// Tasks bound and not completed (shutdown cancels them).
+    tasks: LocalTasks,
     closed: Cell<bool>,
     /// The count of the `SchedRef`s to this executor: its own, one per
     /// task cell, per main-future waker and per spawner. `Inner` is freed
@@ -298,43 +301,22 @@ unsafe impl Schedule for Inner {
 
     fn bind(&self, runnable: Runnable) {
         // Called on the owner thread (spawns come from the executor's methods
-        // or from its tasks).
-        let p = runnable.into_raw();
-        // SAFETY: the cell is alive; links are owner-thread data.
-        let hd = unsafe { &*p.as_ptr() };
-        hd.links.next.set(self.live.get());
-        hd.links.prev.set(None);
-        if let Some(head) = self.live.get() {
-            // SAFETY: live-list members are alive (they hold the executor's
-            // reference until they unlink).
-            unsafe { (*head.as_ptr()).links.prev.set(Some(p)) };
+        // or from its tasks, remote ones through `drain_remote`). Once shut
+        // down (after an unhandled panic, or a spawn from a destructor during
+        // the drop) the task is cancelled at once, so its handle gives a
+        // cancelled JoinError instead of waiting forever.
+        // SAFETY: the owner thread, which may drop the future; completion
+        // (on this thread) releases it below.
+        if let Some(r) = unsafe { self.tasks.bind(runnable) } {
+            // SAFETY: owner thread, short borrow; not closed (the list and
+            // `closed` close together).
+            unsafe { (*self.local.get()).push_back(r) }
         }
-        self.live.set(Some(p));
-        if self.closed.get() {
-            // Shut down (after an unhandled panic, or a spawn from a
-            // destructor during the drop): cancelled at once, so its
-            // handle gives a cancelled JoinError instead of waiting forever.
-            cancel_fresh(p);
-            return;
-        }
-        // SAFETY: owner thread, short borrow; not closed (checked above).
-        unsafe { (*self.local.get()).push_back(Runnable::from_raw(p)) }
     }
 
     fn release(&self, task: NonNull<Header>) {
-        // SAFETY: `task` and its neighbours are alive live-list members.
-        unsafe {
-            let hd = &*task.as_ptr();
-            let prev = hd.links.prev.get();
-            let next = hd.links.next.get();
-            match prev {
-                Some(p) => (*p.as_ptr()).links.next.set(next),
-                None => self.live.set(next),
-            }
-            if let Some(n) = next {
-                (*n.as_ptr()).links.prev.set(prev);
-            }
-        }
+        // SAFETY: a task of this executor completing on its thread.
+        unsafe { self.tasks.release(task) }
     }
 
     fn is_local(&self) -> bool {
@@ -352,16 +334,6 @@ unsafe impl Schedule for Inner {
             owner_here: self.on_owner_running(),
         }
     }
-}
-
-/// Cancels a task spawned on a closed executor, at its spawn.
-#[cold]
-#[inline(never)]
-fn cancel_fresh(p: NonNull<Header>) {
-    // SAFETY: a fresh task of a local executor (owner thread), linked in
-    // its live list, not running and not completed; its runnable was
-    // consumed by `bind` (forgotten), as shutdown forgets queued ones.
-    unsafe { cancel_now(p) }
 }
 
 /// A new reference to `inner`, on its owner thread.
@@ -667,7 +639,7 @@ impl LocalExecutor {
     ) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
-            live: Cell::new(None),
+            tasks: LocalTasks::new(),
             closed: Cell::new(false),
             remote: Mutex::new(Remote {
                 queue: Vec::new(),
@@ -1191,6 +1163,7 @@ impl LocalExecutor {
         let enter = self.enter_with(false);
         let inner = self.inner();
         inner.closed.set(true);
+        inner.tasks.close();
         let (remote, fresh) = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
             q.closed = true;
@@ -1207,12 +1180,11 @@ impl LocalExecutor {
         while let Some(r) = unsafe { inner.pop_local() } {
             r.into_raw();
         }
-        while let Some(task) = inner.live.get() {
-            // SAFETY: a live task of this executor, not running (we are not
-            // inside its poll: the executor is being dropped), on the owner
-            // thread. Completion unlinks it, so the loop advances.
-            unsafe { cancel_now(task) };
-        }
+        // SAFETY: no task is running (we are not inside a poll: the
+        // executor is being dropped or its loop is unwinding out), their
+        // runnables are forgotten (above, and on push once closed), and this
+        // is the owner thread.
+        unsafe { inner.tasks.cancel_where(|_| true) };
         // Queued blocking closures are dropped; running ones finish on
         // their (detached) threads.
         inner.blocking.shutdown();

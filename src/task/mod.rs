@@ -13,7 +13,8 @@
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),
 //! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` (`Runnable` and
-//! the executor interface), `sched_ref.rs` (`SchedRef`, a counted reference
+//! the executor interface), `list.rs` (the live-task list executors cancel
+//! at shutdown), `sched_ref.rs` (`SchedRef`, a counted reference
 //! to a scheduler), `yield_now.rs` ([`yield_now`]).
 //!
 //! # Safety
@@ -101,6 +102,7 @@
 //! a panic [`JoinError`].
 
 mod join;
+mod list;
 mod raw;
 mod runnable;
 mod sched_ref;
@@ -115,6 +117,7 @@ pub use join::{Id, JoinError, JoinHandle};
 pub(crate) use runnable::Runnable;
 pub use yield_now::{yield_now, YieldNow};
 
+pub(crate) use list::LocalTasks;
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::Schedule;
 pub(crate) use sched_ref::{Count, Credits, SchedRef};

@@ -11,7 +11,7 @@
 //! |   awaiter   UnsafeCell<Option<Waker>>  JoinHandle's waker    |
 //! |   scheduler SchedRef             (counted) where wakes go    |
 //! |   resource  RawHandle            how to free this cell       |
-//! |   links     owner-thread list links for the executor         |
+//! |   links     Links                the executor's live list    |
 //! +--------------------------------------------------------------+
 //! | stage: Running(F) | Finished(Result<F::Output, JoinError>)   |
 //! |        | Consumed     (future and output share the bytes)    |
@@ -25,6 +25,7 @@
 //! drop them), so freeing the cell on any thread drops only `Send` data.
 
 use super::join::Failure;
+use super::list::Links;
 use super::runnable::Schedule;
 use super::sched_ref::SchedRef;
 use super::state::*;
@@ -32,7 +33,6 @@ use super::waker::WAKER_VTABLE;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::alloc::Layout;
-use std::cell::Cell as StdCell;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -61,13 +61,6 @@ pub(crate) struct TaskVTable {
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// Links of the executor's intrusive list of live tasks (owner thread only).
-#[derive(Default)]
-pub(crate) struct Links {
-    pub(crate) prev: StdCell<Option<NonNull<Header>>>,
-    pub(crate) next: StdCell<Option<NonNull<Header>>>,
-}
-
 /// The hot, type-independent part of every task cell.
 #[repr(C)]
 pub struct Header {
@@ -78,8 +71,8 @@ pub struct Header {
     /// last, by `dealloc`).
     pub(crate) scheduler: ManuallyDrop<SchedRef>,
     pub(crate) resource: ManuallyDrop<RawHandle>,
-    /// Owned by the executor the task belongs to; only its owner thread
-    /// touches them (the local executor's shutdown list).
+    /// The task's place in its executor's live list (`list.rs`), touched
+    /// only under that list's guard.
     pub(crate) links: Links,
 }
 

@@ -37,6 +37,11 @@ impl Runnable {
         Self { ptr }
     }
 
+    /// The cell pointer (the runnable stays).
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
     /// The raw cell pointer, without running or cancelling.
     pub(crate) fn into_raw(self) -> NonNull<Header> {
         let ptr = self.ptr;
