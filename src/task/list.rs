@@ -48,8 +48,8 @@ use std::ptr::NonNull;
 /// and written only by the holder of that list's guard.
 #[derive(Default)]
 pub(crate) struct Links {
-    pub(crate) prev: Cell<Option<NonNull<Header>>>,
-    pub(crate) next: Cell<Option<NonNull<Header>>>,
+    prev: Cell<Option<NonNull<Header>>>,
+    next: Cell<Option<NonNull<Header>>>,
 }
 
 /// The list itself: plain data, touched only through its guard.

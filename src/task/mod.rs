@@ -117,7 +117,7 @@ pub use join::{Id, JoinError, JoinHandle};
 pub(crate) use runnable::Runnable;
 pub use yield_now::{yield_now, YieldNow};
 
-pub(crate) use list::{LocalTasks, ShardedTasks};
+pub(crate) use list::{LocalTasks, ShardedTasks, SharedTasks};
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::Schedule;
 pub(crate) use sched_ref::{Count, Credits, SchedRef};
