@@ -320,7 +320,7 @@ unsafe impl Send for Item {}
 impl Item {
     /// Disposes of an item a closed strand refused or dropped: a task's
     /// runnable is forgotten (the shutdown cancels the task through the
-    /// live set), a closure is dropped.
+    /// live list), a closure is dropped.
     fn discard(self) {
         match self {
             Item::Task(r) => {

@@ -97,7 +97,9 @@
 //! if it was running, the runner drops it when the poll returns. Dropping a
 //! `Runnable` cancels the task on the spot. Executor shutdown marks itself
 //! closed (later `schedule` calls forget their `Runnable`), forgets its
-//! queues and cancels every task on its live list. Panics in `poll` and in
+//! queues, closes its live-task list and cancels every task on it, each
+//! exactly once (`list.rs` argues it; binds after the close cancel their
+//! task at once). Panics in `poll` and in
 //! the future's destructor are caught (`catch_unwind`) and become
 //! a panic [`JoinError`].
 
