@@ -39,6 +39,7 @@ use std::sync::Arc;
 pub(crate) const CREDIT_BATCH: usize = 1024;
 
 /// How [`SchedRef`]s count a scheduler ([`Schedule::count`]).
+/// Crate-internal (not exported), as `Schedule` is.
 pub enum Count<'a> {
     /// Each reference is one strong count of the `Arc` the scheduler lives
     /// in.
@@ -57,7 +58,7 @@ pub enum Count<'a> {
 }
 
 /// The reference count of a scheduler that counts its references itself
-/// (see the module docs).
+/// (see the module docs). Crate-internal (not exported).
 pub struct Credits {
     /// References (counted by `SchedRef`s) plus unspent credits. The
     /// shared strong count of the scheduler's `Arc` exists while it is not
