@@ -2,8 +2,8 @@
 //!
 //! Owns: a local run queue (a `VecDeque` touched only on the owner thread,
 //! no atomics), a remote queue (mutex) for `Runnable`s woken on other
-//! threads plus the unpark of the owner thread, and the intrusive list of
-//! live tasks used by shutdown.
+//! threads plus the unpark of the owner thread, and the live-task list used
+//! by shutdown (`task::LocalTasks`: no lock, owner thread only).
 //!
 //! Invariants:
 //! - the owner-thread fields of [`Inner`] are touched only on the thread that
@@ -22,9 +22,11 @@
 //!   executor's own state.
 
 use super::EnterGuard;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
-use crate::task::{cancel_now, free_scheduler, Header, JoinHandle, Runnable, Schedule};
+use crate::task::{
+    cancel_now, Count, Credits, Header, JoinHandle, LocalTasks, Runnable, SchedRef, Schedule,
+};
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -38,10 +40,6 @@ use std::thread::{self, Thread};
 /// Tasks run per tick before the main future and the remote queue are
 /// looked at again (tokio's LocalSet uses 61).
 pub(crate) const BATCH: usize = 61;
-
-/// References to `Inner` the owner thread takes in one atomic operation and
-/// hands to new task cells without atomics.
-const CREDIT_BATCH: usize = 1024;
 
 /// The `Inner` whose loop is running on this thread, if any (the `local`
 /// field of the thread's context).
@@ -61,10 +59,13 @@ struct Remote {
 pub(crate) struct Inner {
     // Owner thread only.
     local: UnsafeCell<VecDeque<Runnable>>,
-    live: Cell<Option<NonNull<Header>>>,
+    /// Tasks bound and not completed (shutdown cancels them).
+    tasks: LocalTasks,
     closed: Cell<bool>,
-    /// References already counted in `refs` and not yet given to a cell.
-    credits: Cell<usize>,
+    /// The count of the `SchedRef`s to this executor: its own, one per
+    /// task cell, per main-future waker and per spawner. `Inner` is freed
+    /// with the last. On the owner thread they are credits (no atomic).
+    credits: Credits,
     // Any thread.
     remote: Mutex<Remote>,
     has_remote: AtomicBool,
@@ -77,9 +78,6 @@ pub(crate) struct Inner {
     driver: std::cell::RefCell<Option<crate::reactor::Driver>>,
     /// Its handle, for remote wake-ups (any thread).
     reactor: std::sync::OnceLock<crate::reactor::Handle>,
-    /// References: the executor's own, its unspent credits, one per task
-    /// cell and one per main-future waker. `Inner` is freed at zero.
-    refs: AtomicUsize,
     /// Whoever awaits a `LocalExecutor::run` of this executor while it is
     /// pending (any thread may wake it), and whether one ever did (a hint
     /// that spares `notify` the lock otherwise).
@@ -276,7 +274,12 @@ impl Inner {
     }
 }
 
-impl Schedule for Inner {
+// SAFETY: `Inner` lives in an `Arc`; tasks are run, and runnables dropped,
+// only on the owner thread (module invariants; remote wakes only queue);
+// `bind` links every task on the live list or cancels it, completion
+// unlinks it; `count` says `owner_here` only inside the owner's loop, on
+// its thread, while the executor (its own reference) is alive.
+unsafe impl Schedule for Inner {
     fn task_panicked(&self) {
         if self.shutdown_on_panic {
             self.panicked.store(true, Ordering::Relaxed);
@@ -298,43 +301,22 @@ impl Schedule for Inner {
 
     fn bind(&self, runnable: Runnable) {
         // Called on the owner thread (spawns come from the executor's methods
-        // or from its tasks).
-        let p = runnable.into_raw();
-        // SAFETY: the cell is alive; links are owner-thread data.
-        let hd = unsafe { &*p.as_ptr() };
-        hd.links.next.set(self.live.get());
-        hd.links.prev.set(None);
-        if let Some(head) = self.live.get() {
-            // SAFETY: live-list members are alive (they hold the executor's
-            // reference until they unlink).
-            unsafe { (*head.as_ptr()).links.prev.set(Some(p)) };
+        // or from its tasks, remote ones through `drain_remote`). Once shut
+        // down (after an unhandled panic, or a spawn from a destructor during
+        // the drop) the task is cancelled at once, so its handle gives a
+        // cancelled JoinError instead of waiting forever.
+        // SAFETY: the owner thread, which may drop the future; completion
+        // (on this thread) releases it below.
+        if let Some(r) = unsafe { self.tasks.bind(runnable) } {
+            // SAFETY: owner thread, short borrow; not closed (the list and
+            // `closed` close together).
+            unsafe { (*self.local.get()).push_back(r) }
         }
-        self.live.set(Some(p));
-        if self.closed.get() {
-            // Shut down (after an unhandled panic, or a spawn from a
-            // destructor during the drop): cancelled at once, so its
-            // handle gives a cancelled JoinError instead of waiting forever.
-            cancel_fresh(p);
-            return;
-        }
-        // SAFETY: owner thread, short borrow; not closed (checked above).
-        unsafe { (*self.local.get()).push_back(Runnable::from_raw(p)) }
     }
 
     fn release(&self, task: NonNull<Header>) {
-        // SAFETY: `task` and its neighbours are alive live-list members.
-        unsafe {
-            let hd = &*task.as_ptr();
-            let prev = hd.links.prev.get();
-            let next = hd.links.next.get();
-            match prev {
-                Some(p) => (*p.as_ptr()).links.next.set(next),
-                None => self.live.set(next),
-            }
-            if let Some(n) = next {
-                (*n.as_ptr()).links.prev.set(prev);
-            }
-        }
+        // SAFETY: a task of this executor completing on its thread.
+        unsafe { self.tasks.release(task) }
     }
 
     fn is_local(&self) -> bool {
@@ -345,78 +327,29 @@ impl Schedule for Inner {
         crate::executor::pinning::Pinning::Thread(self)
     }
 
-    fn acquire_ref(&self) {
-        // Spawns onto a local executor happen on its owner thread.
-        let c = self.credits.get();
-        if c == 0 {
-            self.refs.fetch_add(CREDIT_BATCH, Ordering::Relaxed);
-            self.credits.set(CREDIT_BATCH - 1);
-        } else {
-            self.credits.set(c - 1);
+    #[inline(always)]
+    fn count(&self) -> Count<'_> {
+        // Spawns onto a local executor happen on its owner thread; a
+        // reference dropped inside this executor's loop (the usual case: a
+        // JoinHandle dropped by a task) goes back as a credit, the running
+        // executor holding its own.
+        Count::Credits {
+            credits: &self.credits,
+            owner_here: self.on_owner_running(),
         }
     }
-
-    fn arc_counted(&self) -> bool {
-        false
-    }
-
-    fn release_ref(&self) -> bool {
-        if self.on_owner_running() {
-            // A cell freed inside this executor's loop (the usual case: a
-            // JoinHandle dropped by a task): hand the reference back as a
-            // credit, without an atomic. The running executor holds its own
-            // reference, so this was not the last.
-            self.credits.set(self.credits.get() + 1);
-            return false;
-        }
-        self.refs.fetch_sub(1, Ordering::AcqRel) == 1
-    }
 }
 
-/// Cancels a task spawned on a closed executor, at its spawn.
-#[cold]
-#[inline(never)]
-fn cancel_fresh(p: NonNull<Header>) {
-    // SAFETY: a fresh task of a local executor (owner thread), linked in
-    // its live list, not running and not completed; its runnable was
-    // consumed by `bind` (forgotten), as shutdown forgets queued ones.
-    unsafe { cancel_now(p) }
-}
-
-/// A counted pointer to an `Inner` (for the main-future waker).
-struct InnerRef(NonNull<Inner>);
-
-// SAFETY: `Inner` is Send + Sync; the count is atomic.
-unsafe impl Send for InnerRef {}
-// SAFETY: as above.
-unsafe impl Sync for InnerRef {}
-
-impl InnerRef {
-    fn new(inner: &Inner) -> Self {
-        inner.refs.fetch_add(1, Ordering::Relaxed);
-        Self(NonNull::from(inner))
-    }
-}
-
-impl std::ops::Deref for InnerRef {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        // SAFETY: our count keeps it alive.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl Drop for InnerRef {
-    fn drop(&mut self) {
-        if self.release_ref() {
-            // SAFETY: last counted reference: drop the shared strong count.
-            unsafe { free_scheduler(self.0) };
-        }
-    }
+/// A new reference to `inner`, on its owner thread.
+fn inner_ref(inner: &Inner) -> SchedRef<Inner> {
+    // SAFETY: callers are on the owner thread (the executor is !Send) and
+    // borrow `inner` from a live executor, whose own reference holds the
+    // shared strong count.
+    unsafe { SchedRef::from_ref(inner) }
 }
 
 /// Wakes the main future of `run_until`.
-struct MainWaker(InnerRef);
+struct MainWaker(SchedRef<Inner>);
 
 impl Wake for MainWaker {
     fn wake(self: Arc<Self>) {
@@ -465,7 +398,7 @@ impl std::fmt::Debug for LocalEnterGuard<'_> {
 /// ```
 #[derive(Clone)]
 pub struct LocalSpawner {
-    inner: Arc<InnerRef>,
+    inner: SchedRef<Inner>,
 }
 
 impl std::fmt::Debug for LocalSpawner {
@@ -497,7 +430,7 @@ impl LocalSpawner {
         // takes its own count.
         let inner = unsafe { &*p };
         Some(LocalSpawner {
-            inner: Arc::new(InnerRef::new(inner)),
+            inner: inner_ref(inner),
         })
     }
 
@@ -531,12 +464,11 @@ impl LocalSpawner {
         }
         // Allocated under the lock, so a concurrent shutdown either sees
         // it in `fresh` (and cancels it) or refuses it above.
+        let sched = self.inner.clone().into_dyn();
         // SAFETY: the future and its output are Send; the runnable goes to
-        // the owner thread's `bind` (through `fresh`), and the cell gets
-        // its executor reference just below.
-        let (handle, runnable) = unsafe { crate::task::allocate_unbound(future, inner, resource) }
+        // the owner thread's `bind` (through `fresh`).
+        let (handle, runnable) = unsafe { crate::task::allocate_unbound(future, sched, resource) }
             .unwrap_or_else(|e| super::refused(e));
-        inner.refs.fetch_add(1, Ordering::Relaxed);
         q.fresh.push(runnable);
         inner.has_remote.store(true, Ordering::SeqCst);
         drop(q);
@@ -555,7 +487,9 @@ where
 {
     /// Cancels every task bound to it.
     struct Refused;
-    impl Schedule for Refused {
+    // SAFETY: lives in an `Arc`; a bound task is cancelled at once on the
+    // spawning thread (its future is `Send`), and no runnable is dropped.
+    unsafe impl Schedule for Refused {
         fn schedule(&self, runnable: Runnable) {
             runnable.into_raw();
         }
@@ -584,7 +518,7 @@ where
 /// executor is running on this thread, which does not look at this flag).
 struct RunMain {
     woken: AtomicBool,
-    inner: InnerRef,
+    inner: SchedRef<Inner>,
 }
 
 impl Wake for RunMain {
@@ -619,10 +553,9 @@ impl Wake for RunMain {
 /// assert_eq!(*log.borrow(), ["child"]);
 /// ```
 pub struct LocalExecutor {
-    /// Lives in an `Arc`; this pointer owns the one strong count that all
-    /// references counted in `Inner::refs` share (dropped when that count
-    /// reaches zero: possibly after the executor, when the last cell goes).
-    inner: NonNull<Inner>,
+    /// The executor's own reference (its state is freed with the last
+    /// reference: possibly after the executor, when the last cell goes).
+    inner: SchedRef<Inner>,
     /// Another strong count, as the `dyn Schedule` the current-scheduler
     /// thread-local points to.
     sched: Arc<dyn Schedule>,
@@ -679,7 +612,7 @@ impl LocalExecutor {
     /// ```
     pub fn spawner(&self) -> LocalSpawner {
         LocalSpawner {
-            inner: Arc::new(InnerRef::new(self.inner())),
+            inner: inner_ref(self.inner()),
         }
     }
 
@@ -700,8 +633,7 @@ impl LocalExecutor {
 
     /// The stack allocator given to [`with_stack_allocator`](Self::with_stack_allocator), if any.
     pub(crate) fn own_stacks(&self) -> Option<&crate::context::PooledStack> {
-        // SAFETY: `inner` is alive while the executor is.
-        unsafe { self.inner.as_ref() }.stacks.as_ref()
+        self.inner().stacks.as_ref()
     }
 
     fn with_stacks(stacks: Option<crate::context::PooledStack>) -> Self {
@@ -716,7 +648,7 @@ impl LocalExecutor {
     ) -> Self {
         let inner = Arc::new(Inner {
             local: UnsafeCell::new(VecDeque::with_capacity(queue_capacity)),
-            live: Cell::new(None),
+            tasks: LocalTasks::new(),
             closed: Cell::new(false),
             remote: Mutex::new(Remote {
                 queue: Vec::new(),
@@ -729,8 +661,7 @@ impl LocalExecutor {
             driver: std::cell::RefCell::new(None),
             reactor: std::sync::OnceLock::new(),
             owner: thread::current(),
-            credits: Cell::new(0),
-            refs: AtomicUsize::new(1),
+            credits: Credits::new(),
             outer: Mutex::new(None),
             has_outer: AtomicBool::new(false),
             shutdown_on_panic,
@@ -740,8 +671,8 @@ impl LocalExecutor {
         });
         Self {
             sched: inner.clone(),
-            // SAFETY: `Arc::into_raw` is non-null.
-            inner: unsafe { NonNull::new_unchecked(Arc::into_raw(inner) as *mut Inner) },
+            // SAFETY: on the owner thread (this one).
+            inner: unsafe { SchedRef::from_arc(inner) },
             _not_send: PhantomData,
         }
     }
@@ -800,8 +731,7 @@ impl LocalExecutor {
 
     #[inline]
     pub(super) fn inner(&self) -> &Inner {
-        // SAFETY: the executor holds a reference until it is dropped.
-        unsafe { self.inner.as_ref() }
+        &self.inner
     }
 
     /// Running an executor's loop from inside one of its own tasks would
@@ -882,7 +812,7 @@ impl LocalExecutor {
         let _enter = self.enter_loop();
         let inner = self.inner();
         let mut future = pin!(future);
-        let waker = Waker::from(Arc::new(MainWaker(InnerRef::new(inner))));
+        let waker = Waker::from(Arc::new(MainWaker(inner_ref(inner))));
         let mut cx = Context::from_waker(&waker);
         inner.main_woken.store(true, Ordering::SeqCst);
         let _coop = crate::coop::EndOnDrop;
@@ -942,7 +872,7 @@ impl LocalExecutor {
         let mut future = pin!(future);
         let main = Arc::new(RunMain {
             woken: AtomicBool::new(true),
-            inner: InnerRef::new(self.inner()),
+            inner: inner_ref(self.inner()),
         });
         let main_waker = Waker::from(main.clone());
         std::future::poll_fn(|cx| self.run_step(future.as_mut(), &main, &main_waker, cx)).await
@@ -1219,14 +1149,13 @@ impl Drop for LocalExecutor {
             "coframe: a LocalExecutor was dropped from inside one of its own tasks"
         );
         self.close();
-        let inner = self.inner();
-        // The executor's own reference and its unspent credits; task cells
-        // still held by handles or wakers keep `Inner` alive after this.
-        let n = inner.credits.replace(0) + 1;
-        if inner.refs.fetch_sub(n, Ordering::AcqRel) == n {
-            // SAFETY: last counted reference: drop the shared strong count.
-            unsafe { free_scheduler(self.inner) };
-        }
+        // The unspent credits go back now, the executor's own reference
+        // with the `inner` field; task cells still held by handles or
+        // wakers keep `Inner` alive after this.
+        // SAFETY: owner thread (the executor is !Send); the own reference
+        // outlives the call, and nothing spends a credit once the executor
+        // is gone (borrows of `Inner` come from the executor or its loop).
+        unsafe { self.inner().credits.return_spare() };
     }
 }
 
@@ -1243,6 +1172,7 @@ impl LocalExecutor {
         let enter = self.enter_with(false);
         let inner = self.inner();
         inner.closed.set(true);
+        inner.tasks.close();
         let (remote, fresh) = {
             let mut q = inner.remote.lock().unwrap_or_else(|e| e.into_inner());
             q.closed = true;
@@ -1259,12 +1189,11 @@ impl LocalExecutor {
         while let Some(r) = unsafe { inner.pop_local() } {
             r.into_raw();
         }
-        while let Some(task) = inner.live.get() {
-            // SAFETY: a live task of this executor, not running (we are not
-            // inside its poll: the executor is being dropped), on the owner
-            // thread. Completion unlinks it, so the loop advances.
-            unsafe { cancel_now(task) };
-        }
+        // SAFETY: no task is running (we are not inside a poll: the
+        // executor is being dropped or its loop is unwinding out), their
+        // runnables are forgotten (above, and on push once closed), and this
+        // is the owner thread.
+        unsafe { inner.tasks.cancel_where(|_| true) };
         // Queued blocking closures are dropped; running ones finish on
         // their (detached) threads.
         inner.blocking.shutdown();

@@ -41,13 +41,15 @@
 //! # Adding an executor (thread pool, `Strand<E>`)
 //!
 //! The crate-internal contract every executor implements:
-//! - implement `task::Schedule` for the executor's shared state:
-//!   `schedule` (any thread: queue the `Runnable`; once shut down, forget it
-//!   with `Runnable::into_raw`, never drop it off the owner), `bind` (a new
-//!   task: put it on the live list used by shutdown, queue it), `release`
-//!   (completion, on the thread that ran it: unlink it), `acquire_ref` /
-//!   `release_ref` (every cell counts its scheduler; free the state with
-//!   `task::free_scheduler` when `release_ref` returns `true`), `is_local`;
+//! - implement the `unsafe` trait `task::Schedule` for the executor's
+//!   shared state, kept in an `Arc`: `schedule` (any thread: queue the
+//!   `Runnable`; once shut down, forget it with `Runnable::into_raw`, never
+//!   drop it off the owner), `bind` (a new task: put it on the executor's
+//!   live-task list, `task::LocalTasks`, `SharedTasks` or `ShardedTasks`,
+//!   then queue it), `release` (completion, on the thread that ran it:
+//!   unlink it), `is_local`, `pinning` (how it keeps a stackful task on
+//!   one thread: `executor/pinning.rs`); every cell holds a `task::SchedRef` to it (one
+//!   `Arc` strong count unless `count` says otherwise);
 //! - implement `sealed::Executor` (return that state as `&dyn Schedule`) and
 //!   [`Executor`] with `Affinity = Shared` for anything that may run a task on
 //!   more than one thread: [`SpawnableOn`] then demands `Send` futures and
@@ -58,9 +60,10 @@
 //!   `spawn` on a non-local scheduler takes `SyncResourceHandle::current()`,
 //!   which falls back to the default resource when the slot holds a
 //!   local-only one (rule 4);
-//! - on drop: mark closed, forget queued `Runnable`s, `cancel_now` every live
-//!   task (on a thread allowed to drop its future), then release the
-//!   executor's own reference.
+//! - on drop: mark closed, forget queued `Runnable`s, close the live-task
+//!   list and cancel what is on it (`cancel_where`, on a thread allowed to
+//!   drop the futures: each task exactly once), then release the executor's
+//!   own reference.
 
 mod block_on;
 pub(crate) mod blocking;

@@ -230,7 +230,9 @@ impl Drop for Pinned {
     }
 }
 
-impl Schedule for Pinned {
+// SAFETY: lives in an `Arc`; forwards to the pool (its live list, its
+// queues and inboxes), whose contract it shares.
+unsafe impl Schedule for Pinned {
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(&*self.pool)
     }

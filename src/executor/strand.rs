@@ -65,7 +65,8 @@
 //! `Pending` releases the strand at once: a future awaiting work on another
 //! executor never holds the strand meanwhile.
 //!
-//! The strand keeps its own live-task set for shutdown: when the inner
+//! The strand keeps its own live-task list for shutdown (the task layer's,
+//! under a mutex: `task::SharedTasks`): when the inner
 //! executor shuts down it cancels the drain task, and the drain's
 //! destructor closes the strand (later posts drop their handler, later
 //! spawns are cancelled at once), drops the queued closures, and cancels
@@ -86,9 +87,9 @@
 use super::pinning::{Pinned, Pinning};
 use super::{sealed, Affinity, EnterGuard, Executor, SpawnableOn};
 use crate::frame::{safe_resume, ResourceHandle};
-use crate::task::{cancel_now, Header, JoinHandle, Runnable, Schedule};
+use crate::task::{Header, JoinHandle, Runnable, Schedule, SharedTasks};
 use std::any::Any;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -320,7 +321,7 @@ unsafe impl Send for Item {}
 impl Item {
     /// Disposes of an item a closed strand refused or dropped: a task's
     /// runnable is forgotten (the shutdown cancels the task through the
-    /// live set), a closure is dropped.
+    /// live list), a closure is dropped.
     fn discard(self) {
         match self {
             Item::Task(r) => {
@@ -403,11 +404,6 @@ fn current_strand() -> *const Shared {
     crate::thread_context::with(|cx| cx.strand.get())
 }
 
-struct Tasks {
-    live: HashSet<usize>,
-    closed: bool,
-}
-
 /// The state every handle and every task of one strand shares.
 pub(crate) struct Shared {
     /// Itself, for the token's keep (always upgradable while `&self` is
@@ -417,7 +413,10 @@ pub(crate) struct Shared {
     /// The drain task's waker; set by its first poll, which happens while
     /// the drain holds the token, so before any poster can win it.
     waker: OnceLock<Waker>,
-    tasks: std::sync::Mutex<Tasks>,
+    /// Tasks bound and not completed (shutdown cancels them). Locked: a
+    /// task is bound on its spawner's thread and completes wherever the
+    /// drain runs (over a pool, any worker).
+    tasks: SharedTasks,
     hook: std::sync::Mutex<Option<PanicHook>>,
     local: bool,
     /// Over a thread pool (directly or through strands): the scheduler of
@@ -444,10 +443,6 @@ impl Shared {
                 .wake_by_ref(),
             Push::Closed(item) => item.discard(),
         }
-    }
-
-    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn run_item(&self, item: Item) {
@@ -494,48 +489,41 @@ impl Shared {
                 eprintln!("coframe: dropping a strand's unrun handler panicked");
             }
         }
-        // From here on `bind` cancels new tasks itself, so the set taken now
-        // is every task left to cancel. Each stays alive until cancelled
-        // (its executor reference goes at completion, and only this loop can
-        // complete it: the drain that would run it is gone).
-        let live = {
-            let mut tasks = self.lock_tasks();
-            tasks.closed = true;
-            std::mem::take(&mut tasks.live)
-        };
-        for task in live {
-            // SAFETY: a live task of this strand, alive (see above), not
-            // running: only the drain runs strand tasks and the drain is
-            // being dropped. On a Local strand this runs on the executor's
-            // thread (its shutdown drops the drain). `cancel_now` catches
-            // panics of the future's destructor.
-            unsafe { cancel_now(NonNull::new_unchecked(task as *mut Header)) };
-        }
+        // From here on `bind` cancels new tasks itself.
+        self.tasks.close();
+        // SAFETY: no task of the strand is running or can start: only the
+        // drain runs them, it is being dropped, and their runnables were
+        // discarded above (later ones are refused by the closed core). On a
+        // Local strand this runs on the executor's thread (its shutdown
+        // drops the drain); over a pool the futures are `Send`.
+        // `cancel_now` catches panics of the futures' destructors.
+        unsafe { self.tasks.cancel_where(|_| true) };
         drop(keep);
     }
 }
 
-impl Schedule for Shared {
+// SAFETY: lives in an `Arc`; runnables run inside the drain, on the inner
+// executor's threads (on a `Local` one, only its owner thread), and are
+// forgotten once the strand is closed; `bind` links every task on the live
+// list or cancels it, completion unlinks it.
+unsafe impl Schedule for Shared {
     fn schedule(&self, runnable: Runnable) {
         self.push(Item::Task(runnable))
     }
 
     fn bind(&self, runnable: Runnable) {
-        let ptr = runnable.into_raw();
-        let mut tasks = self.lock_tasks();
-        if tasks.closed {
-            drop(tasks);
-            // The executor is gone: cancel the new task on the spot.
-            drop(Runnable::from_raw(ptr));
-            return;
+        // SAFETY: completion releases the task (`release`); once the inner
+        // executor is gone the new task is cancelled on the spot, on the
+        // spawning thread: the executor's own on a Local strand, any over a
+        // pool (the future is `Send`).
+        if let Some(r) = unsafe { self.tasks.bind(runnable) } {
+            self.push(Item::Task(r));
         }
-        tasks.live.insert(ptr.as_ptr() as usize);
-        drop(tasks);
-        self.push(Item::Task(Runnable::from_raw(ptr)));
     }
 
     fn release(&self, task: NonNull<Header>) {
-        self.lock_tasks().live.remove(&(task.as_ptr() as usize));
+        // SAFETY: a task of this strand, completing.
+        unsafe { self.tasks.release(task) }
     }
 
     fn is_local(&self) -> bool {
@@ -702,10 +690,7 @@ impl<E: Executor> Strand<E> {
             me: me.clone(),
             core: Core::new_scheduled(),
             waker: OnceLock::new(),
-            tasks: std::sync::Mutex::new(Tasks {
-                live: HashSet::new(),
-                closed: false,
-            }),
+            tasks: SharedTasks::new(),
             hook: std::sync::Mutex::new(None),
             local: <E::Affinity as sealed::Affinity>::LOCAL,
             drain_pin,

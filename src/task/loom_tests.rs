@@ -5,6 +5,11 @@
 //! completes. Each model spawns one task on a test scheduler whose queue
 //! is a loom mutex, races one other loom thread against the runner, and
 //! checks the outcome and that the cell went back to its resource.
+//!
+//! `loom_list_close_races_with_completion_and_bind` models the live-task
+//! list's shutdown (`list.rs`, the locked flavour the pool and strands
+//! use): a close-and-cancel pass races a task completing on another
+//! thread (its release unlinks it) and a spawn on a third (its bind).
 
 use super::runnable::{Runnable, Schedule};
 use super::{try_spawn_unchecked, JoinError, JoinHandle};
@@ -20,7 +25,8 @@ use std::task::{Context, Poll, Waker};
 
 struct Queue(Mutex<VecDeque<Runnable>>);
 
-impl Schedule for Queue {
+// SAFETY: lives in an `Arc`; the models' tasks are `Send`; no shutdown.
+unsafe impl Schedule for Queue {
     fn schedule(&self, runnable: Runnable) {
         self.0.lock().unwrap().push_back(runnable);
     }
@@ -315,5 +321,147 @@ fn loom_join_handle_drop_races_with_waker_drop() {
         t.join().unwrap();
         assert_eq!(fx.drops.load(Ordering::SeqCst), 2);
         assert_eq!(fx.counting.live_frames(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The live-task list's shutdown.
+
+/// A scheduler with a locked live-task list and a queue that forgets its
+/// runnables once closed (as an executor's shutdown does).
+struct Listed {
+    list: super::SharedTasks,
+    queue: Mutex<(VecDeque<Runnable>, bool)>,
+    /// Binds that linked their task.
+    linked: AtomicUsize,
+}
+
+// SAFETY: lives in an `Arc`; the models' futures are `Send`; every bound
+// task is linked or cancelled, and unlinked at completion; runnables are
+// forgotten once the queue is closed.
+unsafe impl Schedule for Listed {
+    fn schedule(&self, runnable: Runnable) {
+        let mut q = self.queue.lock().unwrap();
+        if q.1 {
+            runnable.into_raw();
+        } else {
+            q.0.push_back(runnable);
+        }
+    }
+    fn bind(&self, runnable: Runnable) {
+        // SAFETY: `release` unlinks; the futures are `Send`.
+        if let Some(r) = unsafe { self.list.bind(runnable) } {
+            self.linked.fetch_add(1, Ordering::SeqCst);
+            self.schedule(r);
+        }
+    }
+    fn release(&self, task: NonNull<super::Header>) {
+        // SAFETY: a task of this scheduler, completing.
+        unsafe { self.list.release(task) }
+    }
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+/// Ready at its first poll, or never; counts its drops.
+struct Once {
+    ready: bool,
+    drops: LoomArc<AtomicUsize>,
+}
+
+impl Future for Once {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Once {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn spawn_listed(
+    s: &Arc<Listed>,
+    counting: &Arc<Counting<System>>,
+    ready: bool,
+) -> (JoinHandle<()>, LoomArc<AtomicUsize>) {
+    let drops = LoomArc::new(AtomicUsize::new(0));
+    let fut = Once {
+        ready,
+        drops: drops.clone(),
+    };
+    let resource = SyncResourceHandle::owning(counting.clone()).into();
+    // SAFETY: the future and its output are Send.
+    let h = unsafe { try_spawn_unchecked(fut, s.clone(), resource) }.unwrap();
+    (h, drops)
+}
+
+#[test]
+fn loom_list_close_races_with_completion_and_bind() {
+    loom::model(|| {
+        let s = Arc::new(Listed {
+            list: super::SharedTasks::new(),
+            queue: Mutex::new((VecDeque::new(), false)),
+            linked: AtomicUsize::new(0),
+        });
+        let counting = Arc::new(Counting::new(System));
+        // Task a completes on thread A; task b waits, its runnable already
+        // forgotten (a shutdown forgets its queues); task c is spawned on
+        // thread C while the list closes.
+        let (mut ha, da) = spawn_listed(&s, &counting, true);
+        let (mut hb, db) = spawn_listed(&s, &counting, false);
+        let (ra, rb) = {
+            let mut q = s.queue.lock().unwrap();
+            (q.0.pop_front().unwrap(), q.0.pop_front().unwrap())
+        };
+        let a_addr = ra.as_ptr().as_ptr() as usize;
+        rb.into_raw();
+        let a = loom::thread::spawn(move || ra.run());
+        let c = {
+            let (s, counting) = (s.clone(), counting.clone());
+            loom::thread::spawn(move || spawn_listed(&s, &counting, false))
+        };
+        // Shutdown: forget the queue (later runnables are forgotten on
+        // push), close the list, cancel every task not running (all but a).
+        {
+            let mut q = s.queue.lock().unwrap();
+            q.1 = true;
+            for r in q.0.drain(..) {
+                r.into_raw();
+            }
+        }
+        s.list.close();
+        let cancelled = std::cell::Cell::new(0);
+        // SAFETY: every task but a is idle with its runnable forgotten (or
+        // held by C until C's push forgets it); futures are `Send`.
+        unsafe {
+            s.list.cancel_where(|hd| {
+                let other = hd as *const super::Header as usize != a_addr;
+                cancelled.set(cancelled.get() + other as usize);
+                other
+            })
+        };
+        a.join().unwrap();
+        let (mut hc, dc) = c.join().unwrap();
+        // Every linked task but a was cancelled by the pass, exactly once;
+        // a c bound after the close was cancelled by its bind.
+        assert_eq!(cancelled.get(), s.linked.load(Ordering::SeqCst) - 1);
+        assert!(matches!(poll_once(&mut ha), Poll::Ready(Ok(()))));
+        for h in [&mut hb, &mut hc] {
+            assert!(matches!(poll_once(h), Poll::Ready(Err(e)) if e.is_cancelled()));
+        }
+        for d in [&da, &db, &dc] {
+            assert_eq!(d.load(Ordering::SeqCst), 1, "a future dropped once");
+        }
+        drop((ha, hb, hc));
+        // No cell is left (a linked one would hold its executor reference).
+        assert_eq!(counting.live_frames(), 0);
     });
 }

@@ -13,7 +13,9 @@
 //! Files, one concept each: `state.rs` (the state word), `raw.rs` (the cell
 //! and the run/complete/cancel transitions), `waker.rs` (the waker vtable),
 //! `join.rs` ([`JoinHandle`], [`JoinError`]), `runnable.rs` (`Runnable` and
-//! the executor interface), `yield_now.rs` ([`yield_now`]).
+//! the executor interface), `list.rs` (the live-task list executors cancel
+//! at shutdown), `sched_ref.rs` (`SchedRef`, a counted reference
+//! to a scheduler), `yield_now.rs` ([`yield_now`]).
 //!
 //! # Safety
 //!
@@ -36,6 +38,23 @@
 //! of one frees the cell without a read-modify-write — with the executor's
 //! reference gone, references can only be cloned from existing ones, so
 //! none can appear.
+//!
+//! **The scheduler reference.** A cell holds one `SchedRef` to its
+//! scheduler from its allocation to its free: `dealloc` drops it last,
+//! after the block went back to its resource. So the scheduler outlives
+//! every task it ever had: a waker or a handle on any thread can reach
+//! `schedule`, and a completion always finds the live list its `release`
+//! unlinks from. `SchedRef` is the only shape a count on a scheduler takes
+//! in the crate (cells, the local executor's own, its wakers and
+//! spawners): made from an `Arc` the spawner hands over (adopting its
+//! strong count), from a borrow, or by `Clone`; its `Drop` frees the
+//! scheduler with the last one. How it counts is the scheduler's to say
+//! (`Schedule::count`): one `Arc` strong count each, or the local
+//! executor's credits, which its owner thread spends and takes back
+//! without atomics (`sched_ref.rs`). `Schedule` is an `unsafe trait`: the
+//! task layer trusts its implementors to keep runnables on the threads
+//! allowed to poll and drop their futures (`is_local`), to register and
+//! release every task, and to report `owner_here` truthfully.
 //!
 //! **The future** (stage `Running`) is accessed only by whoever set
 //! `RUNNING`: `Runnable::run` (CAS `SCHEDULED -> RUNNING`), or the
@@ -78,13 +97,17 @@
 //! if it was running, the runner drops it when the poll returns. Dropping a
 //! `Runnable` cancels the task on the spot. Executor shutdown marks itself
 //! closed (later `schedule` calls forget their `Runnable`), forgets its
-//! queues and cancels every task on its live list. Panics in `poll` and in
+//! queues, closes its live-task list and cancels every task on it, each
+//! exactly once (`list.rs` argues it; binds after the close cancel their
+//! task at once). Panics in `poll` and in
 //! the future's destructor are caught (`catch_unwind`) and become
 //! a panic [`JoinError`].
 
 mod join;
+mod list;
 mod raw;
 mod runnable;
+mod sched_ref;
 mod state;
 mod waker;
 mod yield_now;
@@ -96,25 +119,28 @@ pub use join::{Id, JoinError, JoinHandle};
 pub(crate) use runnable::Runnable;
 pub use yield_now::{yield_now, YieldNow};
 
+pub(crate) use list::{LocalTasks, ShardedTasks, SharedTasks};
 pub(crate) use raw::{cancel_now, Header, SpawnError};
-pub(crate) use runnable::{free_scheduler, Schedule};
+pub(crate) use runnable::Schedule;
+pub(crate) use sched_ref::{Count, Credits, SchedRef};
 
 use crate::frame::{AllocError, ResourceHandle};
 use std::convert::Infallible;
 use std::future::Future;
-use std::mem;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Allocates a task for `future` from `resource`, registers it with
-/// `scheduler` and queues its first run.
+/// `scheduler` and queues its first run. The cell's scheduler reference
+/// is `scheduler`'s count ([`SchedRef::from_arc`]).
 ///
 /// # Safety
 ///
 /// As [`raw::allocate`]: if `F` or `F::Output` is not `Send`, the scheduler
 /// must run the task only on the current thread, and the handle must stay on
 /// it when the output is not `Send` (the handle's own `Send` bound ensures
-/// that).
+/// that). As [`SchedRef::from_arc`]: a credits-counted scheduler is its
+/// owner thread's.
 pub(crate) unsafe fn try_spawn_unchecked<F: Future>(
     future: F,
     scheduler: Arc<dyn Schedule>,
@@ -138,25 +164,18 @@ pub(crate) unsafe fn try_spawn_unchecked_with<F: Future, E>(
     scheduler: Arc<dyn Schedule>,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
-    // SAFETY: forwarded contract; the cell gets its count below.
-    let ptr = unsafe { raw::allocate(init, NonNull::from(&*scheduler), resource) }?;
-    if scheduler.arc_counted() {
-        // The cell adopts the caller's strong count.
-        mem::forget(scheduler);
-    } else {
-        scheduler.acquire_ref();
-    }
-    // SAFETY: a fresh cell holding its scheduler reference.
-    Ok(unsafe { bind(ptr) })
+    // SAFETY: forwarded contract.
+    unsafe { spawn_with(init, SchedRef::from_arc(scheduler), resource) }
 }
 
 /// Like [`try_spawn_unchecked`] with a borrowed scheduler: the cell takes
-/// its own reference with [`Schedule::acquire_ref`] (the local executor
-/// hands out pre-counted credits, no atomic).
+/// a new reference ([`SchedRef::from_ref`]: on the local executor a credit,
+/// no atomic).
 ///
 /// # Safety
 ///
-/// As [`try_spawn_unchecked`].
+/// As [`try_spawn_unchecked`], and `scheduler` lives in an `Arc` with a
+/// strong count held for the call.
 #[inline(always)]
 pub(crate) unsafe fn try_spawn_ref<F: Future>(
     future: F,
@@ -172,16 +191,31 @@ pub(crate) unsafe fn try_spawn_ref<F: Future>(
 ///
 /// # Safety
 ///
-/// As [`try_spawn_unchecked`].
+/// As [`try_spawn_ref`].
 #[inline(always)]
 pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
     init: impl FnOnce() -> Result<F, E>,
     scheduler: &dyn Schedule,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
-    // SAFETY: forwarded contract; the cell gets its count just below.
-    let ptr = unsafe { raw::allocate(init, NonNull::from(scheduler), resource) }?;
-    scheduler.acquire_ref();
+    // SAFETY: forwarded contract.
+    unsafe { spawn_with(init, SchedRef::from_ref(scheduler), resource) }
+}
+
+/// Allocates a task whose cell holds `scheduler`, builds its future with
+/// `init`, and hands it to the scheduler's `bind`.
+///
+/// # Safety
+///
+/// As [`raw::allocate`].
+#[inline(always)]
+unsafe fn spawn_with<F: Future, E>(
+    init: impl FnOnce() -> Result<F, E>,
+    scheduler: SchedRef,
+    resource: ResourceHandle,
+) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
+    // SAFETY: forwarded contract.
+    let ptr = unsafe { raw::allocate(init, scheduler, resource) }?;
     // SAFETY: a fresh cell holding its scheduler reference.
     Ok(unsafe { bind(ptr) })
 }
@@ -193,23 +227,16 @@ pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
 ///
 /// # Safety
 ///
-/// As [`try_spawn_unchecked`]; on success the caller gives the cell its
-/// scheduler reference (the executor's own count protocol) and hands the
-/// runnable to `bind` on the executor's thread, or cancels the task there.
+/// As [`raw::allocate`]; on success the caller hands the runnable to
+/// `bind` on the executor's thread, or cancels the task there.
 pub(crate) unsafe fn allocate_unbound<F: Future>(
     future: F,
-    scheduler: &dyn Schedule,
+    scheduler: SchedRef,
     resource: ResourceHandle,
 ) -> Result<(JoinHandle<F::Output>, Runnable), AllocError> {
     // SAFETY: forwarded contract.
-    let ptr = unsafe {
-        raw::allocate(
-            move || Ok::<F, Infallible>(future),
-            NonNull::from(scheduler),
-            resource,
-        )
-    }
-    .map_err(SpawnError::into_alloc)?;
+    let ptr = unsafe { raw::allocate(move || Ok::<F, Infallible>(future), scheduler, resource) }
+        .map_err(SpawnError::into_alloc)?;
     // SAFETY: a fresh cell: its HANDLE bit and reference go to the handle.
     let handle = unsafe { JoinHandle::from_raw(ptr) };
     Ok((handle, Runnable::from_raw(ptr)))

@@ -9,9 +9,9 @@
 //! |   state     AtomicUsize          the state word (state.rs)   |
 //! |   vtable    &'static TaskVTable  monomorphised for F         |
 //! |   awaiter   UnsafeCell<Option<Waker>>  JoinHandle's waker    |
-//! |   scheduler NonNull<dyn Schedule> (counted) where wakes go    |
+//! |   scheduler SchedRef             (counted) where wakes go    |
 //! |   resource  RawHandle            how to free this cell       |
-//! |   links     owner-thread list links for the executor         |
+//! |   links     Links                the executor's live list    |
 //! +--------------------------------------------------------------+
 //! | stage: Running(F) | Finished(Result<F::Output, JoinError>)   |
 //! |        | Consumed     (future and output share the bytes)    |
@@ -25,13 +25,14 @@
 //! drop them), so freeing the cell on any thread drops only `Send` data.
 
 use super::join::Failure;
-use super::runnable::{free_scheduler, Schedule};
+use super::list::Links;
+use super::runnable::Schedule;
+use super::sched_ref::SchedRef;
 use super::state::*;
 use super::waker::WAKER_VTABLE;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use std::alloc::Layout;
-use std::cell::Cell as StdCell;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -60,24 +61,18 @@ pub(crate) struct TaskVTable {
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// Links of the executor's intrusive list of live tasks (owner thread only).
-#[derive(Default)]
-pub(crate) struct Links {
-    pub(crate) prev: StdCell<Option<NonNull<Header>>>,
-    pub(crate) next: StdCell<Option<NonNull<Header>>>,
-}
-
 /// The hot, type-independent part of every task cell.
 #[repr(C)]
 pub struct Header {
     pub(crate) state: AtomicUsize,
     pub(crate) vtable: &'static TaskVTable,
     pub(crate) awaiter: UnsafeCell<Option<Waker>>,
-    /// Counted (`Schedule::acquire_ref`): the scheduler outlives the cell.
-    pub(crate) scheduler: SchedRef,
+    /// The cell's reference: the scheduler outlives the cell (released
+    /// last, by `dealloc`).
+    pub(crate) scheduler: ManuallyDrop<SchedRef>,
     pub(crate) resource: ManuallyDrop<RawHandle>,
-    /// Owned by the executor the task belongs to; only its owner thread
-    /// touches them (the local executor's shutdown list).
+    /// The task's place in its executor's live list (`list.rs`), touched
+    /// only under that list's guard.
     pub(crate) links: Links,
 }
 
@@ -85,19 +80,7 @@ impl Header {
     /// The task's scheduler.
     #[inline(always)]
     pub(crate) fn scheduler(&self) -> &dyn Schedule {
-        &*self.scheduler
-    }
-}
-
-/// A cell's counted pointer to its scheduler (released by `dealloc`).
-pub(crate) struct SchedRef(pub(crate) NonNull<dyn Schedule>);
-
-impl std::ops::Deref for SchedRef {
-    type Target = dyn Schedule;
-    #[inline(always)]
-    fn deref(&self) -> &(dyn Schedule + 'static) {
-        // SAFETY: the cell holds a count on its scheduler until it is freed.
-        unsafe { self.0.as_ref() }
+        &**self.scheduler
     }
 }
 
@@ -140,9 +123,8 @@ pub(crate) enum SpawnError<E> {
 /// stack temporary that is then copied. If `init` fails or panics the block
 /// goes back to `resource` and nothing else has happened.
 ///
-/// Returns the raw pointer the `JoinHandle` wraps; the cell's scheduler
-/// reference is *not* taken here: the caller hands its count to the cell
-/// only on success.
+/// Returns the raw pointer the `JoinHandle` wraps; the cell keeps
+/// `scheduler` as its reference (dropped if the spawn fails).
 ///
 /// # Safety
 ///
@@ -155,7 +137,7 @@ pub(crate) enum SpawnError<E> {
 #[inline(always)]
 pub(crate) unsafe fn allocate<F: Future, E>(
     init: impl FnOnce() -> Result<F, E>,
-    scheduler: NonNull<dyn Schedule>,
+    scheduler: SchedRef,
     resource: ResourceHandle,
 ) -> Result<NonNull<Header>, SpawnError<E>> {
     /// Gives the block back if `init` fails or unwinds.
@@ -191,7 +173,7 @@ pub(crate) unsafe fn allocate<F: Future, E>(
             state: AtomicUsize::new(INITIAL),
             vtable: &Cell::<F>::VTABLE,
             awaiter: UnsafeCell::new(None),
-            scheduler: SchedRef(scheduler),
+            scheduler: ManuallyDrop::new(scheduler),
             resource: ManuallyDrop::new(resource.into_raw()),
             links: Links::default(),
         });
@@ -354,17 +336,15 @@ unsafe fn dealloc<F: Future>(h: NonNull<Header>) {
             .stage
             .with(|s| debug_assert!(matches!(&*s, Stage::Consumed)));
         let resource = ManuallyDrop::take(&mut (*cell).header.resource);
-        let scheduler = (*cell).header.scheduler.0;
+        let scheduler = ManuallyDrop::take(&mut (*cell).header.scheduler);
         ptr::drop_in_place(cell);
         resource.deallocate(
             NonNull::new_unchecked(cell.cast()),
             Layout::new::<Cell<F>>(),
         );
         drop(resource);
-        // The cell's count on its scheduler goes last.
-        if scheduler.as_ref().release_ref() {
-            free_scheduler(scheduler);
-        }
+        // The cell's reference to its scheduler goes last.
+        drop(scheduler);
     }
 }
 

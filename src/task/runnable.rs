@@ -8,6 +8,7 @@
 //! dropping it without running cancels the task on the spot (shutdown).
 
 use super::raw::{self, Header};
+use super::sched_ref::Count;
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -34,6 +35,11 @@ impl Runnable {
     /// Wraps the task's only runnable.
     pub(crate) fn from_raw(ptr: NonNull<Header>) -> Self {
         Self { ptr }
+    }
+
+    /// The cell pointer (the runnable stays).
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
     }
 
     /// The raw cell pointer, without running or cancelling.
@@ -108,38 +114,36 @@ impl fmt::Debug for Runnable {
 }
 
 /// What a task needs from its executor. Implemented by each executor's
-/// shared state and stored (as `Arc<dyn Schedule>`) in every task cell.
-pub trait Schedule: Send + Sync + 'static {
+/// shared state, which lives in a `std::sync::Arc`; every task cell holds a
+/// [`SchedRef`](super::SchedRef) to it.
+///
+/// # Safety
+///
+/// Implementors uphold what the task layer relies on and cannot check:
+///
+/// - the scheduler lives in a `std::sync::Arc` (a `SchedRef` frees it
+///   through one);
+/// - a `Runnable` is run or dropped only on a thread allowed to poll or
+///   drop its future: with [`is_local`](Self::is_local), only on the thread
+///   that owns the executor (the spawns that accept `!Send` futures rely on
+///   it); after shutdown `schedule` forgets it (`into_raw`);
+/// - a task passed to `bind` is registered so that shutdown cancels it
+///   (or it is cancelled at once), and `release` unregisters it (a live
+///   list never names a freed cell);
+/// - [`count`](Self::count) says `owner_here` only on the thread that owns
+///   the credits, while the owner's own reference is held.
+pub unsafe trait Schedule: Send + Sync + 'static {
     /// Queues a woken task. Called from any thread (wakers are `Send`).
     /// Implementations that can no longer run tasks (shut down) must
     /// `forget` the runnable (via `into_raw`), never drop it: the task is
     /// then cancelled by the shutdown's pass over live tasks.
     fn schedule(&self, runnable: Runnable);
 
-    /// Takes a reference for a new task cell (on the spawning thread). The
-    /// scheduler stays alive while any cell holds one.
-    ///
-    /// Every scheduler lives in a `std::sync::Arc`. Default: the reference
-    /// is one strong count of that `Arc`.
-    fn acquire_ref(&self) {
-        // SAFETY: schedulers live in an `Arc` (trait contract), and the
-        // caller's borrow proves a count is held.
-        unsafe { std::sync::Arc::increment_strong_count(self as *const Self) }
-    }
-
-    /// Drops a task cell's reference (any thread). Returns `true` when the
-    /// caller must now drop one strong count of the scheduler's `Arc` (with
-    /// [`free_scheduler`], after this borrow ends). Default: always (the
-    /// reference was a strong count).
-    fn release_ref(&self) -> bool {
-        true
-    }
-
-    /// Whether a cell's reference is one `Arc` strong count (the default
-    /// protocol), so a strong count handed over by a spawner can be adopted
-    /// as is. Schedulers that count their cells themselves return `false`.
-    fn arc_counted(&self) -> bool {
-        true
+    /// How references to this scheduler are counted; called by
+    /// `SchedRef` only. Default: each is one strong count of its `Arc`.
+    #[inline(always)]
+    fn count(&self) -> Count<'_> {
+        Count::Arc
     }
 
     /// Registers a newly spawned task and queues its first runnable.
@@ -184,15 +188,4 @@ pub trait Schedule: Send + Sync + 'static {
     /// supertrait; nothing outside the crate can name or call it.)
     #[allow(private_interfaces)]
     fn pinning(self: std::sync::Arc<Self>) -> crate::executor::pinning::Pinning;
-}
-
-/// Drops one strong count of a scheduler's `Arc` (after
-/// [`Schedule::release_ref`] returned `true`), freeing it if it was the
-/// last.
-///
-/// # Safety
-/// `sched` points into a live `Arc` and the caller owns one strong count.
-pub(crate) unsafe fn free_scheduler(sched: NonNull<dyn Schedule>) {
-    // SAFETY: by contract.
-    drop(unsafe { std::sync::Arc::from_raw(sched.as_ptr() as *const dyn Schedule) });
 }

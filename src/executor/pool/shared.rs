@@ -23,11 +23,12 @@
 //! # The live list and shutdown
 //!
 //! Every task spawned on the pool is linked, from `bind` until `release`
-//! (its completion), on a sharded intrusive list (the `links` of the task
-//! header, touched only under the shard's mutex). Shards have a `closed`
-//! flag: a `bind` on a closed shard does not link the task and cancels it on
-//! the spot (its `JoinHandle` sees `Cancelled`), so a spawn racing with
-//! shutdown is run or cancelled, never leaked.
+//! (its completion), on the task layer's live-task list, sharded by cell
+//! address (`task::ShardedTasks`, each shard under its own mutex). A `bind`
+//! after the list closed does not link the task and cancels it on the spot
+//! (its `JoinHandle` sees `Cancelled`), so a spawn racing with shutdown is
+//! run or cancelled, never leaked; the list's module docs argue that its
+//! cancelling pass cancels every task exactly once.
 //!
 //! Shutdown, in order:
 //! 1. close the remote gate, close every shard, set `closed` (workers check
@@ -52,8 +53,7 @@ use super::queue::{Injector, Local, Stealer};
 use super::worker;
 use crate::context::PooledStack;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::loom::sync::Mutex;
-use crate::task::{cancel_now, Header, Runnable, Schedule};
+use crate::task::{Header, Runnable, Schedule, ShardedTasks};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
@@ -93,131 +93,6 @@ pub(crate) fn bump(c: &AtomicU64) {
 const GATE_CLOSED: usize = 1;
 const GATE_ONE: usize = 2;
 
-struct Shard {
-    head: Option<NonNull<Header>>,
-    closed: bool,
-}
-
-// SAFETY: the list's pointers are only followed under the shard's mutex.
-unsafe impl Send for Shard {}
-
-/// The sharded list of live (bound, not yet completed) tasks.
-pub(crate) struct LiveList {
-    shards: Box<[Padded<Mutex<Shard>>]>,
-    mask: usize,
-}
-
-impl LiveList {
-    fn new(workers: usize) -> Self {
-        let n = (workers * 4).next_power_of_two().clamp(4, 1024);
-        LiveList {
-            shards: (0..n)
-                .map(|_| {
-                    Padded(Mutex::new(Shard {
-                        head: None,
-                        closed: false,
-                    }))
-                })
-                .collect(),
-            mask: n - 1,
-        }
-    }
-
-    #[inline]
-    fn shard(&self, h: NonNull<Header>) -> crate::loom::sync::MutexGuard<'_, Shard> {
-        // Cells are at least 64-byte aligned blocks: mix the higher bits.
-        let a = h.as_ptr() as usize >> 6;
-        let i = (a ^ (a >> 7) ^ (a >> 13)) & self.mask;
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Links `h`; `false` (and not linked) if the list is closed.
-    #[inline]
-    fn insert(&self, h: NonNull<Header>) -> bool {
-        let mut s = self.shard(h);
-        if s.closed {
-            return false;
-        }
-        // SAFETY: `h` is alive (its Runnable is held by the caller); links
-        // are only touched under this shard's mutex.
-        unsafe {
-            let hd = &*h.as_ptr();
-            hd.links.prev.set(None);
-            hd.links.next.set(s.head);
-            if let Some(old) = s.head {
-                (*old.as_ptr()).links.prev.set(Some(h));
-            }
-        }
-        s.head = Some(h);
-        true
-    }
-
-    /// Unlinks `h` if it is linked (a task cancelled in `bind` never was).
-    #[inline]
-    fn remove(&self, h: NonNull<Header>) {
-        let mut s = self.shard(h);
-        // SAFETY: `h` is alive (its completer holds the executor's
-        // reference); linked neighbours are alive (they hold theirs until
-        // they unlink, under this mutex).
-        unsafe {
-            let hd = &*h.as_ptr();
-            let prev = hd.links.prev.get();
-            let next = hd.links.next.get();
-            match prev {
-                Some(p) => (*p.as_ptr()).links.next.set(next),
-                None if s.head == Some(h) => s.head = next,
-                None => return, // not linked
-            }
-            if let Some(n) = next {
-                (*n.as_ptr()).links.prev.set(prev);
-            }
-            hd.links.prev.set(None);
-            hd.links.next.set(None);
-        }
-    }
-
-    fn close(&self) {
-        for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
-        }
-    }
-
-    /// Cancels every linked task accepted by `filter`, one at a time (the
-    /// shard lock is released before `cancel_now`, whose completion
-    /// unlinks the task and whose destructors may spawn or wake).
-    ///
-    /// # Safety
-    /// No task accepted by `filter` is running or can start running (its
-    /// runnables are forgotten or forgotten-on-push), and this thread may
-    /// drop their futures.
-    unsafe fn cancel_where(&self, filter: impl Fn(&Header) -> bool) {
-        for shard in self.shards.iter() {
-            loop {
-                let found = {
-                    let s = shard.lock().unwrap_or_else(|e| e.into_inner());
-                    let mut cur = s.head;
-                    while let Some(h) = cur {
-                        // SAFETY: linked nodes are alive under the lock.
-                        let hd = unsafe { &*h.as_ptr() };
-                        if filter(hd) {
-                            break;
-                        }
-                        cur = hd.links.next.get();
-                    }
-                    cur
-                };
-                match found {
-                    // SAFETY: forwarded contract; the task is linked, so it
-                    // is not completed, and its executor reference keeps it
-                    // alive until `cancel_now` completes it.
-                    Some(h) => unsafe { cancel_now(h) },
-                    None => break,
-                }
-            }
-        }
-    }
-}
-
 /// State shared by the pool handle, its workers and every task cell.
 pub(crate) struct Shared {
     /// Set when shutdown begins; workers check it between tasks.
@@ -229,7 +104,8 @@ pub(crate) struct Shared {
     pub(crate) stealers: Box<[Stealer]>,
     pub(crate) parkers: Box<[Padded<Parker>]>,
     pub(crate) idle: Idle,
-    live: LiveList,
+    /// Tasks bound and not completed (shutdown cancels them).
+    live: ShardedTasks,
     /// Countdown to the final cleanup: workers + the shutdown's starter.
     remaining: AtomicUsize,
     shutdown_started: AtomicBool,
@@ -295,7 +171,7 @@ impl Shared {
                 .map(|_| Padded(Parker::new(reactor.clone())))
                 .collect(),
             idle: Idle::new(workers),
-            live: LiveList::new(workers),
+            live: ShardedTasks::new((workers * 4).clamp(4, 1024)),
             remaining: AtomicUsize::new(workers + 1),
             shutdown_started: AtomicBool::new(false),
             pinned_used: AtomicBool::new(false),
@@ -413,13 +289,12 @@ impl Shared {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let p = runnable.into_raw();
-        if !self.live.insert(p) {
-            // Shut down: cancel on the spot (drops the future here).
-            drop(Runnable::from_raw(p));
-            return;
-        }
-        let runnable = Runnable::from_raw(p);
+        // SAFETY: pool futures are `Send` (a pinned one has not run yet),
+        // so a task bound after shutdown may be cancelled on this thread;
+        // completion releases it (`release`).
+        let Some(runnable) = (unsafe { self.live.bind(runnable) }) else {
+            return; // shut down: cancelled on the spot
+        };
         match (pinned, core) {
             (Some(w), _) => self.schedule_on(w, runnable),
             (None, Some(c)) => c.schedule_local(runnable),
@@ -484,7 +359,7 @@ impl Shared {
         // forgotten (inbox) or are forgotten on push (gate closed).
         unsafe {
             self.live
-                .cancel_where(|hd| hd.scheduler.pinned_worker() == Some(worker))
+                .cancel_where(|hd| hd.scheduler().pinned_worker() == Some(worker))
         }
     }
 
@@ -506,7 +381,11 @@ impl Shared {
     }
 }
 
-impl Schedule for Shared {
+// SAFETY: lives in an `Arc`; pool tasks are `Send` (pinned ones stay on
+// their worker, which also cancels them); runnables are forgotten after
+// shutdown (closed gate, `closed`); `bind` links every task on the live
+// list or cancels it, completion unlinks it.
+unsafe impl Schedule for Shared {
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(self)
     }
@@ -542,7 +421,8 @@ impl Schedule for Shared {
 
     #[inline]
     fn release(&self, task: NonNull<Header>) {
-        self.live.remove(task)
+        // SAFETY: a task of this pool (bound by `bind_on`), completing.
+        unsafe { self.live.release(task) }
     }
 
     fn is_local(&self) -> bool {
