@@ -95,9 +95,9 @@
 use crate::context::Yielder;
 use crate::executor::local::Inner as LocalInner;
 use crate::executor::pool::Core;
-use crate::executor::strand::Shared as StrandShared;
+use crate::executor::strand::StrandState;
 use crate::frame::FrameSlot;
-use crate::reactor::Shared as ReactorShared;
+use crate::reactor::LoopState;
 use crate::task::Schedule;
 use std::cell::Cell;
 use std::ptr;
@@ -115,12 +115,12 @@ pub(crate) struct ThreadContext {
     /// The core of the pool worker running on this thread.
     pub(crate) worker: Cell<*const Core>,
     /// The strand whose drain runs on this thread.
-    pub(crate) strand: Cell<*const StrandShared>,
+    pub(crate) strand: Cell<*const StrandState>,
     /// The current frame resource (`frame/current.rs`).
     pub(crate) frame: Cell<FrameSlot>,
     /// The event loop current here (`reactor/current.rs`): the shared
     /// state of a handle that outlives the guard that set it.
-    pub(crate) reactor: Cell<*const ReactorShared>,
+    pub(crate) reactor: Cell<*const LoopState>,
     /// The yielder of the stackful task being polled (null outside one).
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// The waker of that poll.
@@ -350,8 +350,8 @@ struct ExecutorFields {
     scheduler: *const Arc<dyn Schedule>,
     local: *const LocalInner,
     worker: *const Core,
-    strand: *const StrandShared,
-    reactor: *const ReactorShared,
+    strand: *const StrandState,
+    reactor: *const LoopState,
 }
 
 impl ExecutorFields {

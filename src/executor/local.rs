@@ -13,7 +13,7 @@
 //!   only ever set on its owner thread);
 //! - every task spawned on it and not yet completed is on the live list and
 //!   holds its executor reference; completion unlinks it;
-//! - a tick runs at most [`BATCH`] tasks, then looks at the main future and
+//! - a tick runs at most [`TASKS_PER_TICK`] tasks, then looks at the main future and
 //!   the remote queue again, so a task that keeps waking itself goes to the
 //!   back of the queue and cannot starve the others;
 //! - `Drop` is shutdown: mark closed (later schedules forget their
@@ -39,7 +39,7 @@ use std::thread::{self, Thread};
 
 /// Tasks run per tick before the main future and the remote queue are
 /// looked at again (tokio's LocalSet uses 61).
-pub(crate) const BATCH: usize = 61;
+pub(crate) const TASKS_PER_TICK: usize = 61;
 
 /// The `Inner` whose loop is running on this thread, if any (the `local`
 /// field of the thread's context).
@@ -220,7 +220,7 @@ impl Inner {
         }
     }
 
-    /// Runs up to `BATCH` queued tasks; returns how many ran. Owner thread.
+    /// Runs up to `TASKS_PER_TICK` queued tasks; returns how many ran. Owner thread.
     ///
     /// The current-resource slot is saved and restored once per tick; each
     /// poll writes its task's resource into it (`run_batched`).
@@ -231,7 +231,7 @@ impl Inner {
 
     fn run_batch(&self) -> usize {
         let mut n = 0;
-        while n < BATCH {
+        while n < TASKS_PER_TICK {
             // SAFETY: owner thread; the borrow ends before `run`.
             let Some(r) = (unsafe { self.pop_local() }) else {
                 break;
@@ -830,7 +830,7 @@ impl LocalExecutor {
                 drop(_enter);
                 self.shut_down_after_panic();
             }
-            if ran == BATCH {
+            if ran == TASKS_PER_TICK {
                 // Busy: I/O and timers are not starved by ready tasks.
                 inner.poll_events();
             } else if ran == 0 && !inner.main_woken.load(Ordering::Acquire) && !inner.has_local() {
@@ -914,7 +914,7 @@ impl LocalExecutor {
             // Tasks the event loop of this executor woke (if it has one
             // from an earlier `run_until`).
             let events = inner.poll_events();
-            if ran == BATCH || (inner.has_local() && ran > 0) {
+            if ran == TASKS_PER_TICK || (inner.has_local() && ran > 0) {
                 // Busy: give the driver's thread back, then come back.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;

@@ -44,7 +44,7 @@
 //! this scheduler, after the store). So every `schedule` call that can
 //! happen after the first poll began sees the worker index.
 
-use super::pool::{current_worker, Shared as PoolShared};
+use super::pool::{current_worker, PoolState};
 use super::stackful::{spawn_failed, Stackful};
 use crate::context::{StackAllocator, StackError};
 use crate::frame::{ResourceHandle, SyncResourceHandle};
@@ -62,7 +62,7 @@ pub(crate) enum Pinning {
     /// Every task of this scheduler runs on the current thread.
     Thread(Arc<dyn Schedule>),
     /// A thread pool: each stackful task gets its own placed [`Pinned`].
-    Worker(Arc<PoolShared>),
+    Worker(Arc<PoolState>),
     /// Tasks run inside a drain that `pin` pins at their first run; they
     /// are spawned on `sched`.
     Drain {
@@ -110,7 +110,7 @@ where
 /// Spawns a stackful task on `pool` with its own [`Pinned`] scheduler,
 /// placed on a worker now, its cell from the current (thread-safe) frame
 /// resource.
-pub(crate) fn spawn_on_pool<F, R, S>(pool: Arc<PoolShared>, stacks: S, f: F) -> JoinHandle<R>
+pub(crate) fn spawn_on_pool<F, R, S>(pool: Arc<PoolState>, stacks: S, f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
@@ -176,14 +176,14 @@ const UNPINNED: usize = usize::MAX;
 
 /// A per-task scheduler that keeps the task on one pool worker.
 pub(crate) struct Pinned {
-    pool: Arc<PoolShared>,
+    pool: Arc<PoolState>,
     worker: AtomicUsize,
 }
 
 impl Pinned {
     /// A scheduler for a new stackful task of `pool`, placed on a worker
     /// now (see the module docs).
-    pub(crate) fn placed(pool: Arc<PoolShared>) -> Arc<Self> {
+    pub(crate) fn placed(pool: Arc<PoolState>) -> Arc<Self> {
         let here = current_worker()
             .filter(|(p, _)| Arc::ptr_eq(p, &pool))
             .map(|(_, w)| w);
@@ -196,7 +196,7 @@ impl Pinned {
 
     /// A scheduler that pins its task to the worker of the first
     /// [`pin_here`](Self::pin_here) (a strand's drain).
-    pub(crate) fn lazy(pool: Arc<PoolShared>) -> Arc<Self> {
+    pub(crate) fn lazy(pool: Arc<PoolState>) -> Arc<Self> {
         Arc::new(Pinned {
             pool,
             worker: AtomicUsize::new(UNPINNED),

@@ -1,6 +1,6 @@
 //! [`Strand`]: serialized execution on any [`Executor`] (Asio's strand).
 //!
-//! Owns: the per-strand state ([`Shared`]: the queue, the scheduled token,
+//! Owns: the per-strand state ([`StrandState`]: the queue, the scheduled token,
 //! the drain task's waker, the strand's live tasks, the panic hook) and the
 //! *drain*, one long-lived task per strand spawned on the inner executor
 //! that runs the strand's queued work. Each strand has its own state; two
@@ -22,7 +22,7 @@
 //!   buffers), run it outside the lock, refill when empty. When the lock
 //!   finds the queue empty, it clears `scheduled` and takes `keep` in the
 //!   same critical section (*releases the token*), and the poll returns.
-//!   After [`BATCH`] items the drain wakes itself and returns while still
+//!   After [`ITEMS_PER_POLL`] items the drain wakes itself and returns while still
 //!   holding the token: it goes to the back of the inner executor's queue
 //!   (fairness) and continues in FIFO order on its next poll.
 //!
@@ -102,7 +102,7 @@ use std::task::{Context, Poll, Waker};
 
 /// Items a drain runs per poll before it re-posts itself to the inner
 /// executor (so one busy strand cannot starve the executor's other work).
-pub(crate) const BATCH: usize = 128;
+pub(crate) const ITEMS_PER_POLL: usize = 128;
 
 // ---------------------------------------------------------------------------
 // Core: the queue and the scheduled token (generic so loom can model it).
@@ -395,21 +395,21 @@ pub(crate) mod handler {
 type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 
 // ---------------------------------------------------------------------------
-// Shared: the per-strand state.
+// StrandState: the per-strand state.
 
 /// The strand whose drain runs on this thread (the `strand` field of the
 /// thread's context), or null.
 #[inline]
-fn current_strand() -> *const Shared {
+fn current_strand() -> *const StrandState {
     crate::thread_context::with(|cx| cx.strand.get())
 }
 
 /// The state every handle and every task of one strand shares.
-pub(crate) struct Shared {
+pub(crate) struct StrandState {
     /// Itself, for the token's keep (always upgradable while `&self` is
     /// reachable: a caller holds a strong reference).
-    me: Weak<Shared>,
-    core: Core<Item, Arc<Shared>>,
+    me: Weak<StrandState>,
+    core: Core<Item, Arc<StrandState>>,
     /// The drain task's waker; set by its first poll, which happens while
     /// the drain holds the token, so before any poster can win it.
     waker: OnceLock<Waker>,
@@ -429,7 +429,7 @@ pub(crate) struct Shared {
     stacks: Option<crate::context::PooledStack>,
 }
 
-impl Shared {
+impl StrandState {
     fn push(&self, item: Item) {
         match self
             .core
@@ -506,7 +506,7 @@ impl Shared {
 // executor's threads (on a `Local` one, only its owner thread), and are
 // forgotten once the strand is closed; `bind` links every task on the live
 // list or cancels it, completion unlinks it.
-unsafe impl Schedule for Shared {
+unsafe impl Schedule for StrandState {
     fn schedule(&self, runnable: Runnable) {
         self.push(Item::Task(runnable))
     }
@@ -545,7 +545,7 @@ unsafe impl Schedule for Shared {
     }
 }
 
-impl Drop for Shared {
+impl Drop for StrandState {
     fn drop(&mut self) {
         // The drain holds only a Weak: wake it so it completes.
         if let Some(w) = self.waker.take() {
@@ -558,7 +558,7 @@ impl Drop for Shared {
 // The drain task.
 
 struct Drain {
-    weak: Weak<Shared>,
+    weak: Weak<StrandState>,
     /// The batch taken from the queue; non-empty only while holding the
     /// token.
     batch: VecDeque<Item>,
@@ -582,7 +582,7 @@ impl Future for Drain {
         // after it).
         let _enter = unsafe { EnterGuard::new(&sched) };
         crate::thread_context::with(|cx| cx.strand.set(Arc::as_ptr(&shared)));
-        let mut budget = BATCH;
+        let mut budget = ITEMS_PER_POLL;
         loop {
             if this.batch.is_empty() {
                 match shared.core.refill_or_release(&mut this.batch) {
@@ -654,7 +654,7 @@ impl Drop for Drain {
 /// assert_eq!(*log.borrow(), [0, 1, 2]);
 /// ```
 pub struct Strand<E: Executor> {
-    shared: Arc<Shared>,
+    shared: Arc<StrandState>,
     sched: Arc<dyn Schedule>,
     _executor: PhantomData<E>,
 }
@@ -686,7 +686,7 @@ impl<E: Executor> Strand<E> {
             }
             Pinning::Drain { sched, pin } => (sched, Some(pin)),
         };
-        let shared = Arc::new_cyclic(|me| Shared {
+        let shared = Arc::new_cyclic(|me| StrandState {
             me: me.clone(),
             core: Core::new_scheduled(),
             waker: OnceLock::new(),
@@ -902,7 +902,7 @@ impl<E: Executor> Executor for Strand<E> {
 /// assert!(weak.upgrade().unwrap() == strand);
 /// ```
 pub struct WeakStrand<E: Executor> {
-    weak: Weak<Shared>,
+    weak: Weak<StrandState>,
     _executor: PhantomData<E>,
 }
 

@@ -110,7 +110,7 @@ const MIN_SHIFT: u32 = 6;
 /// Number of size classes (64 .. 4096 bytes).
 const NUM_CLASSES: usize = 7;
 /// Blocks per batch moved between a thread cache and the global pool.
-const BATCH: [u32; NUM_CLASSES] = [64, 64, 64, 32, 32, 32, 16];
+const TRANSFER_BLOCKS: [u32; NUM_CLASSES] = [64, 64, 64, 32, 32, 32, 16];
 /// The global pool keeps at most this many bytes per class.
 const GLOBAL_BYTES_PER_CLASS: usize = 4 << 20;
 
@@ -231,7 +231,7 @@ impl Drop for Janitor {
                     let mut tail = first;
                     // SAFETY: the list links valid free blocks we own.
                     unsafe {
-                        while n < BATCH[class] as usize && !(*tail).next.is_null() {
+                        while n < TRANSFER_BLOCKS[class] as usize && !(*tail).next.is_null() {
                             tail = (*tail).next;
                             n += 1;
                         }
@@ -352,7 +352,7 @@ fn arm(cache: &mut ThreadCache) -> bool {
         if JANITOR.try_with(|_| ()).is_ok() {
             cache.state = STATE_LIVE;
             for (class, cc) in cache.classes.iter_mut().enumerate() {
-                cc.limit = 2 * BATCH[class];
+                cc.limit = 2 * TRANSFER_BLOCKS[class];
             }
         } else {
             cache.state = STATE_DEAD;
@@ -435,7 +435,7 @@ fn free_slow(cache: &mut ThreadCache, class: usize, ptr: NonNull<u8>) {
         return;
     }
     publish_hits(cache);
-    let batch = BATCH[class];
+    let batch = TRANSFER_BLOCKS[class];
     let cc = &mut cache.classes[class];
     let b = ptr.as_ptr().cast::<FreeBlock>();
     // SAFETY: we own the block.
@@ -726,7 +726,7 @@ mod tests {
     #[test]
     fn spill_and_refill_move_batches() {
         let l = Layout::from_size_align(100, 8).unwrap();
-        let n = 3 * BATCH[1] as usize;
+        let n = 3 * TRANSFER_BLOCKS[1] as usize;
         let blocks: Vec<_> = (0..n).map(|_| Recycling.allocate(l).unwrap()).collect();
         let before = Recycling::thread_stats();
         for b in &blocks {

@@ -14,7 +14,7 @@
 //! outlives the [`EnterGuard`] that set it; the guard puts the previous
 //! value back when it is dropped (also when unwinding), so entries nest.
 
-use super::driver::{Handle, Shared};
+use super::driver::{Handle, LoopState};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ impl Handle {
 /// # Panics
 /// If no event loop is current: the message says so and names the fix.
 #[inline]
-pub(crate) fn current_raw() -> (*const Shared, usize) {
+pub(crate) fn current_raw() -> (*const LoopState, usize) {
     let (p, token) = crate::thread_context::with(|cx| (cx.reactor.get(), cx as *const _ as usize));
     if p.is_null() {
         no_event_loop();
@@ -108,7 +108,7 @@ pub(crate) fn make_current_in_entry(handle: &Handle) {
 
 #[must_use = "the event loop is current only while the guard lives"]
 pub(crate) struct EnterGuard<'a> {
-    prev: *const Shared,
+    prev: *const LoopState,
     _handle: PhantomData<&'a Handle>,
 }
 

@@ -143,7 +143,7 @@ fn wait(
 }
 
 /// What every handle of one event loop shares.
-pub(crate) struct Shared {
+pub(crate) struct LoopState {
     /// A duplicate of the poll's registry: registers and deregisters from
     /// any thread.
     pub(super) registry: mio::Registry,
@@ -156,7 +156,7 @@ pub(crate) struct Shared {
     pub(crate) timers: Timers,
 }
 
-impl Shared {
+impl LoopState {
     /// [`Handle::unpark`], for holders of a plain pointer (timers).
     pub(crate) fn unpark(&self) {
         // Fails only if the eventfd were gone, which the shared state owns.
@@ -174,7 +174,7 @@ impl Shared {
 /// wheel's (the delta came from the timers) and the caller does not touch
 /// the state afterwards unless it holds another count.
 #[inline]
-pub(crate) unsafe fn apply_delta(shared: *const Shared, delta: crate::time::timers::Delta) {
+pub(crate) unsafe fn apply_delta(shared: *const LoopState, delta: crate::time::timers::Delta) {
     match delta {
         0 => {}
         // SAFETY: forwarded contract.
@@ -189,11 +189,11 @@ pub(crate) unsafe fn apply_delta(shared: *const Shared, delta: crate::time::time
 /// clone, `Send + Sync`.
 #[derive(Clone)]
 pub(crate) struct Handle {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<LoopState>,
 }
 
 impl Handle {
-    pub(crate) fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &LoopState {
         &self.shared
     }
 
@@ -258,7 +258,7 @@ impl Driver {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             handle: Handle {
-                shared: Arc::new(Shared {
+                shared: Arc::new(LoopState {
                     registry,
                     waker,
                     io: Mutex::new(Registrations::new()),

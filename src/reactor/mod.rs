@@ -29,4 +29,4 @@ pub(crate) mod test_util;
 #[allow(unused_imports)] // `enter` and `EnterGuard` are used by tests only
 pub(crate) use current::{current_raw, enter, make_current_in_entry, EnterGuard};
 #[allow(unused_imports)]
-pub(crate) use driver::{Driver, Handle, Shared};
+pub(crate) use driver::{Driver, Handle, LoopState};

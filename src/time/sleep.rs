@@ -38,7 +38,7 @@
 //!   loop's shared state it points to is alive.
 
 use crate::reactor::driver::{apply_delta, wake_all};
-use crate::reactor::Shared;
+use crate::reactor::LoopState;
 use crate::time::clock::{self, Stamp};
 use crate::time::timers::{thread_token, Armed, SetWaker, Timers};
 use crate::time::wheel::Key;
@@ -294,18 +294,18 @@ pub struct Sleep {
 struct Entry {
     /// The event loop the timer is armed in, alive while its node exists
     /// (module invariants).
-    shared: NonNull<Shared>,
+    shared: NonNull<LoopState>,
     key: Key,
 }
 
-// SAFETY: `Shared` is `Send + Sync` and outlives the entry (module
+// SAFETY: `LoopState` is `Send + Sync` and outlives the entry (module
 // invariants); the key is plain data.
 unsafe impl Send for Entry {}
-// SAFETY: as above; `&Entry` gives only `&Shared`.
+// SAFETY: as above; `&Entry` gives only `&LoopState`.
 unsafe impl Sync for Entry {}
 
 impl Entry {
-    fn shared(&self) -> &Shared {
+    fn shared(&self) -> &LoopState {
         // SAFETY: alive while the node exists (module invariants).
         unsafe { self.shared.as_ref() }
     }

@@ -6,7 +6,7 @@
 //! workers stop when the `ThreadPool` is dropped or shut down, after which
 //! what a handle spawns is cancelled at once.
 
-use super::{Shared, ThreadPool};
+use super::{PoolState, ThreadPool};
 use crate::executor::EnterGuard;
 use crate::frame::SyncResourceHandle;
 use crate::task::{JoinHandle, Schedule};
@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct PoolHandle {
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
     sched: Arc<dyn Schedule>,
 }
 
@@ -88,9 +88,9 @@ impl PoolHandle {
     /// ```
     pub fn try_current() -> Option<PoolHandle> {
         let from_scheduler = crate::executor::current_scheduler().and_then(|sched| {
-            let shared: &Shared = sched.as_any()?.downcast_ref()?;
-            let ptr: *const Shared = shared;
-            // SAFETY: a pool's `Shared` lives in an `Arc` (`build` makes
+            let shared: &PoolState = sched.as_any()?.downcast_ref()?;
+            let ptr: *const PoolState = shared;
+            // SAFETY: a pool's `PoolState` lives in an `Arc` (`build` makes
             // it so, and `as_any` reaches it only through that `Arc`'s
             // schedulers), alive while `sched` is: take one more count.
             let shared = unsafe {

@@ -37,7 +37,7 @@
 //! the task cells are the real code.
 
 use super::queue::Local;
-use super::shared::Shared;
+use super::shared::PoolState;
 use super::worker::Core;
 use crate::frame::{Counting, SyncResourceHandle, System};
 use crate::task::{try_spawn_unchecked, JoinHandle, Schedule};
@@ -68,7 +68,7 @@ fn blocking() -> crate::executor::blocking::BlockingPool {
     crate::executor::blocking::BlockingPool::new(1, std::time::Duration::ZERO, "loom".into())
 }
 
-fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
+fn run_worker(shared: Arc<PoolState>, index: usize, local: Local) -> loom::thread::JoinHandle<()> {
     loom::thread::spawn(move || {
         let core = Core::new(shared, index, local);
         let _saved = crate::thread_context::Saved::new();
@@ -79,7 +79,7 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local) -> loom::thread::
 }
 
 fn spawn_on<F: Future + Send + 'static>(
-    shared: &Arc<Shared>,
+    shared: &Arc<PoolState>,
     counting: &Arc<Counting<System>>,
     f: F,
 ) -> JoinHandle<F::Output>
@@ -92,7 +92,7 @@ where
     unsafe { try_spawn_unchecked(f, sched, res) }.unwrap()
 }
 
-fn shutdown(shared: &Shared, workers: Vec<loom::thread::JoinHandle<()>>) {
+fn shutdown(shared: &PoolState, workers: Vec<loom::thread::JoinHandle<()>>) {
     assert!(shared.begin_shutdown());
     shared.finish_participant();
     for w in workers {
@@ -114,7 +114,7 @@ impl Future for Signal {
 fn loom_pool_park_unpark_no_lost_wakeup() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1, stacks(), blocking());
+        let (shared, mut locals) = PoolState::new(1, stacks(), blocking());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let done = Arc::new(Notify::new());
@@ -157,7 +157,7 @@ impl Future for WaitFlag {
 fn loom_pool_wake_races_with_steal() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(2, stacks(), blocking());
+        let (shared, mut locals) = PoolState::new(2, stacks(), blocking());
         let shared = Arc::new(shared);
         let local1 = locals.pop().unwrap();
         let local0 = locals.pop().unwrap();
@@ -224,7 +224,7 @@ impl Drop for DropCount {
 fn loom_pool_spawn_races_with_shutdown() {
     model(|| {
         let counting = Arc::new(Counting::new(System));
-        let (shared, mut locals) = Shared::new(1, stacks(), blocking());
+        let (shared, mut locals) = PoolState::new(1, stacks(), blocking());
         let shared = Arc::new(shared);
         let w = run_worker(shared.clone(), 0, locals.pop().unwrap());
         let drops = Arc::new(AtomicUsize::new(0));
@@ -246,9 +246,9 @@ fn loom_pool_spawn_races_with_shutdown() {
     });
 }
 
-fn pool_with_event_loop(workers: usize) -> (Arc<Shared>, Vec<Local>) {
+fn pool_with_event_loop(workers: usize) -> (Arc<PoolState>, Vec<Local>) {
     let driver = crate::reactor::Driver::new().unwrap();
-    let (shared, locals) = Shared::with_event_loop(workers, stacks(), blocking(), Some(driver));
+    let (shared, locals) = PoolState::with_event_loop(workers, stacks(), blocking(), Some(driver));
     (Arc::new(shared), locals)
 }
 

@@ -35,7 +35,7 @@ mod worker;
 mod loom_tests;
 
 pub use handle::{PoolEnterGuard, PoolHandle};
-pub(crate) use shared::Shared;
+pub(crate) use shared::PoolState;
 pub(crate) use worker::{current_worker, Core};
 
 use super::{EnterGuard, Executor, Shared as SharedAffinity};
@@ -327,7 +327,7 @@ impl ThreadPoolBuilder {
                 .unwrap_or(super::blocking::DEFAULT_BLOCKING_KEEP_ALIVE),
             format!("{}-blocking", self.name),
         );
-        let (mut shared, locals) = Shared::new(workers, stacks, blocking);
+        let (mut shared, locals) = PoolState::new(workers, stacks, blocking);
         shared.shutdown_on_panic = self.unhandled_panic == super::UnhandledPanic::ShutDown;
         let shared = Arc::new(shared);
         let sched: Arc<dyn Schedule> = shared.clone();
@@ -440,7 +440,7 @@ pub struct PoolMetrics {
 /// assert_eq!(counting.live_frames(), 0);
 /// ```
 pub struct ThreadPool {
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
     sched: Arc<dyn Schedule>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
@@ -489,7 +489,7 @@ impl ThreadPool {
     }
 
     /// The pool's shared state (for pinned stackful tasks).
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<PoolState> {
         &self.shared
     }
 

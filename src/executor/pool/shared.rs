@@ -94,7 +94,7 @@ const GATE_CLOSED: usize = 1;
 const GATE_ONE: usize = 2;
 
 /// State shared by the pool handle, its workers and every task cell.
-pub(crate) struct Shared {
+pub(crate) struct PoolState {
     /// Set when shutdown begins; workers check it between tasks.
     pub(crate) closed: Padded<AtomicBool>,
     /// The remote gate (module docs).
@@ -130,7 +130,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown_on_panic: bool,
 }
 
-impl Shared {
+impl PoolState {
     /// The shared state for `workers` workers, and their local queues.
     pub(crate) fn new(
         workers: usize,
@@ -150,7 +150,7 @@ impl Shared {
         Self::with_event_loop(workers, stacks, blocking, driver)
     }
 
-    /// [`Shared::new`] with `driver` as the pool's event loop (`None`:
+    /// [`PoolState::new`] with `driver` as the pool's event loop (`None`:
     /// workers park on their condition variables only). The loom models
     /// that check the driver's hand-off pass one in.
     pub(crate) fn with_event_loop(
@@ -161,7 +161,7 @@ impl Shared {
     ) -> (Self, Vec<Local>) {
         let (locals, stealers): (Vec<_>, Vec<_>) = (0..workers).map(|_| Local::new()).unzip();
         let reactor = driver.as_ref().map(|d| d.handle().clone());
-        let shared = Shared {
+        let shared = PoolState {
             closed: Padded(AtomicBool::new(false)),
             gate: Padded(AtomicUsize::new(0)),
             injector: Injector::new(),
@@ -385,7 +385,7 @@ impl Shared {
 // their worker, which also cancels them); runnables are forgotten after
 // shutdown (closed gate, `closed`); `bind` links every task on the live
 // list or cancels it, completion unlinks it.
-unsafe impl Schedule for Shared {
+unsafe impl Schedule for PoolState {
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         Some(self)
     }

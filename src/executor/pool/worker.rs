@@ -38,7 +38,7 @@
 //! the slot is restored.
 
 use super::queue::Local;
-use super::shared::{bump, Shared};
+use super::shared::{bump, PoolState};
 use crate::task::{Header, Runnable};
 use std::cell::Cell;
 use std::ptr;
@@ -60,7 +60,7 @@ fn current_ptr() -> *const Core {
 
 /// The core of the worker running on this thread, if it belongs to `shared`.
 #[inline]
-pub(crate) fn current_for(shared: &Shared) -> Option<&'static Core> {
+pub(crate) fn current_for(shared: &PoolState) -> Option<&'static Core> {
     let p = current_ptr();
     if p.is_null() {
         return None;
@@ -79,7 +79,7 @@ pub(crate) fn on_any_worker() -> bool {
 
 /// The pool and index of the worker running on this thread (for pinned
 /// tasks, rule 7).
-pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
+pub(crate) fn current_worker() -> Option<(Arc<PoolState>, usize)> {
     let p = current_ptr();
     // SAFETY: as in `current_for`.
     (!p.is_null()).then(|| unsafe { ((*p).shared.clone(), (*p).index) })
@@ -88,7 +88,7 @@ pub(crate) fn current_worker() -> Option<(Arc<Shared>, usize)> {
 /// A worker's own state; lives on its thread's stack.
 pub(crate) struct Core {
     pub(crate) index: usize,
-    shared: Arc<Shared>,
+    shared: Arc<PoolState>,
     local: Local,
     lifo: Cell<Option<Runnable>>,
     lifo_enabled: Cell<bool>,
@@ -100,7 +100,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize, local: Local) -> Self {
+    pub(crate) fn new(shared: Arc<PoolState>, index: usize, local: Local) -> Self {
         Core {
             index,
             shared,
@@ -359,7 +359,7 @@ impl Core {
 
 /// A worker thread's body: sets this thread's current core and scheduler,
 /// runs the loop, then the exit path.
-pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, local: Local) {
+pub(crate) fn worker_main(shared: Arc<PoolState>, index: usize, local: Local) {
     let core = Core::new(shared.clone(), index, local);
     let sched: Arc<dyn crate::task::Schedule> = shared;
     // SAFETY: `sched` outlives the guard (declared before it).
