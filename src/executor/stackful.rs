@@ -46,8 +46,8 @@
 //! executor runs next, and so does a stackful task that changes it and then
 //! [`wait`]s. Its coroutine therefore switches with
 //! [`Switch::Lean`](crate::context::Switch::Lean), which leaves that state
-//! alone (measured: about a tenth of the cost of spawning and joining a
-//! stackful task). Code that changes the mode must restore it before it
+//! alone (a measurable share of spawning and joining a stackful task:
+//! README, Design measurements). Code that changes the mode must restore it before it
 //! waits, as in async code; plain coroutines and fibers keep the default
 //! [`Switch::Full`](crate::context::Switch::Full), which gives each context
 //! its own mode as Boost.Context does.
@@ -76,9 +76,9 @@ use std::task::{Context, Poll, Waker};
 /// given, on every executor: the default stacks of a `LocalExecutor` (and
 /// of `spawn_stackful` outside a pool) and a `ThreadPool`'s default
 /// [`stack_allocator`](crate::ThreadPool::stack_allocator) alike. 64 KiB:
-/// a suspended task keeps only the pages it touched resident, measured at
-/// 6.3 KiB per task in a debug build and 4.4 KiB in a release build
-/// (100,000 tasks suspended in `wait`); see the module docs.
+/// a suspended task keeps only the pages it touched resident, a few KiB
+/// (the README's benchmark section gives the figure per build); see the
+/// module docs.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 
 /// The process-wide pool stackful tasks take their stacks from by default.

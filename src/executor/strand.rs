@@ -113,8 +113,9 @@ pub(crate) struct Core<T, K> {
 }
 
 /// The core's lock: `parking_lot`'s (it spins briefly before it parks;
-/// measured on `strand_counter`, std's futex lock went to its contended
-/// path on every other post from two workers), loom's in models.
+/// under `strand_counter` std's futex lock kept taking its contended path
+/// with posts from two workers: README, Design measurements), loom's in
+/// models.
 #[cfg(not(loom))]
 type CoreLock<T> = parking_lot::Mutex<T>;
 #[cfg(not(loom))]
@@ -237,9 +238,9 @@ pub(crate) enum Item {
 
 /// A posted closure, type-erased: stored in the item itself when it fits
 /// in [`Inline`] (most handlers capture a few pointers), boxed otherwise.
-/// Measured (`strand_counter`, AMD EPYC VM): a box per post, allocated on
-/// the posting worker and freed on the draining one, was a third of a
-/// post's time in the allocator.
+/// A box per post, allocated on the posting worker and freed on the
+/// draining one, was a large share of a post's time (README, Design
+/// measurements).
 pub(crate) struct Handler {
     /// Runs (`true`) or drops (`false`) the closure stored in `data`,
     /// consuming it.

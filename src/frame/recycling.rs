@@ -47,8 +47,8 @@
 //!   allocate through the global allocator).
 //! - **Out of line.** The fast paths are each one `#[inline(never)]`
 //!   function that computes the thread-local address itself (rule 7 makes
-//!   an inlined form sound too; it measured the same, see below).
-//!   Measured cost of the extra call on this machine: see the table below.
+//!   an inlined form sound too; it measured the same: README, Design
+//!   measurements).
 //!
 //! The pools are process-wide statics that are never destroyed, so frees
 //! during process shutdown are safe. Cached memory is not returned to the
@@ -56,24 +56,8 @@
 //!
 //! # Why these classes and batches
 //!
-//! Measured on the 2-core CI machine (min of 200 interleaved rounds, ns per
-//! allocate or free through `&dyn MemoryResource`; a no-op resource costs
-//! 2.1–2.9 ns in the same harness; the machine was shared, so only ratios
-//! measured in the same run are compared):
-//!
-//! | batch (blocks)            | 64 live, 64..2048 B, LIFO | FIFO  | 256 live, LIFO | FIFO  | cross-thread |
-//! |---------------------------|------|------|------|------|------|
-//! | 8 every class             | 0.39 | 0.47 | 0.47 | 0.45 | 0.23 |
-//! | 16 every class            | 0.35 | 0.32 | 0.40 | 0.40 | 0.12 |
-//! | 32 every class            | 0.32 | 0.36 | 0.32 | 0.37 | 0.30 |
-//! | 64 every class            | 0.36 | 0.34 | 0.32 | 0.29 | 0.28 |
-//! | 64,64,64,32,32,32,16 (chosen) | 0.39 | 0.39 | 0.38 | 0.38 | 0.33 |
-//! | chosen, leaf fast path (final) | 0.31 | 0.30 | 0.31 | 0.34 | 0.30 |
-//!
-//! (ratio recycling / system; the chosen row ran under heavier load; the
-//! final row is after moving every cold path out of line, which made the
-//! default handle's allocate/deallocate leaf functions ending in tail
-//! calls). Batches
+//! Batch sizes from 8 to 64 blocks per class were measured against the
+//! system allocator (README, Design measurements). Batches
 //! of 8 make a mixed workload spill and refill every few frames; from 16 up
 //! the differences are within the noise, so the batch is chosen by memory:
 //! 64 blocks for the classes up to 512 bytes, 32 for 1–2 KiB, 16 for 4 KiB,
@@ -84,11 +68,9 @@
 //! worst-case cache memory for rare sizes. Power-of-two classes waste at
 //! most half a block and make the class a leading-zero count.
 //!
-//! The fast path costs about 3–3.5 ns per operation above the no-op
-//! resource (system: 12–17 ns for these sizes, many above glibc's tcache).
 //! Making the cache access `#[inline(always)]` instead of `#[inline(never)]`
-//! (rule 7) measured no difference beyond the noise (ratios 0.33–0.37
-//! both ways), so the `#[inline(never)]` form is kept. The default handle
+//! (rule 7) measured no difference beyond the noise, so the
+//! `#[inline(never)]` form is kept. The default handle
 //! calls the recycler directly (no virtual call), as capy does.
 //!
 //! # Statistics
