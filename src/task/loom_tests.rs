@@ -362,6 +362,9 @@ unsafe impl Schedule for Listed {
     fn is_local(&self) -> bool {
         false
     }
+    fn pinning(self: Arc<Self>) -> crate::executor::pinning::Pinning {
+        crate::executor::pinning::Pinning::Thread(self)
+    }
 }
 
 /// Ready at its first poll, or never; counts its drops.
