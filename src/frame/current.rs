@@ -5,12 +5,20 @@
 //! values with no destructor, so reading it is a bare thread-local load (no
 //! lazy-init or destructor-state check) and it stays readable during
 //! thread-local teardown. Its address is the context's, which holds across
-//! stack switches because no stack changes threads (rule 7). The executors save and restore it with the
-//! rest of the context on entry and around stackful switches (rule 11).
+//! stack switches because no stack changes threads (rule 7). The executors
+//! save and restore it with the rest of the context on entry and around
+//! stackful switches (rule 11).
+//!
+//! Invariant: the slot's value is alive and may be used on this thread (a
+//! thread-safe resource, or a local root on its owner thread), so
+//! [`current`] hands out a `ThisThread` handle to it. The safe setters take
+//! only `Direct` handles (a [`ResourceHandle`] never leaves its owner
+//! thread); task cells, which keep `Frame` handles, install theirs through
+//! the crate-internal `unsafe` setters on the owner thread.
 //!
 //! # Ownership of the slot's value
 //!
-//! The slot holds a raw [`HandleRepr`] plus a `counted` flag:
+//! The slot holds a raw `HandleRepr` plus a `counted` flag:
 //!
 //! - *uncounted*: installed by [`safe_resume_with`] (the executors' per-poll
 //!   call, which must not touch the refcount) or by [`safe_resume`] (which
@@ -25,7 +33,7 @@
 //! or restore a value out of order — never leave a dangling pointer in the
 //! slot. In correct (LIFO) use the slot behaves exactly like a stack.
 
-use super::handle::{HandleRepr, ResourceHandle, RootHeader};
+use super::handle::{Direct, Handle, HandleRepr, Kind, ResourceHandle, RootHeader};
 use super::resource::MemoryResource;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -166,8 +174,9 @@ fn slot_replace(new: Slot) -> Slot {
 pub fn current() -> ResourceHandle {
     match slot_get().repr() {
         None => ResourceHandle::default_resource(),
-        // The value is alive (slot invariant); take our own count.
-        Some(r) => ResourceHandle::from_repr(r.acquire()),
+        // SAFETY: the value is alive and may be used on this thread (slot
+        // invariants); we take our own count.
+        Some(r) => unsafe { ResourceHandle::from_repr(r.acquire()) },
     }
 }
 
@@ -196,7 +205,7 @@ impl Drop for Restore {
 /// assert!(current().is_default());
 /// ```
 #[must_use = "the slot is restored when the guard is dropped"]
-pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
+pub fn set_current<K: Direct>(h: &Handle<K>) -> CurrentGuard<'_> {
     let prev = slot_replace(Slot::counted(h.repr.acquire()));
     CurrentGuard {
         prev: prev.into_counted(),
@@ -216,7 +225,7 @@ pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
 /// ```
 pub struct CurrentGuard<'a> {
     prev: Slot,
-    _borrow: PhantomData<&'a ResourceHandle>,
+    _borrow: PhantomData<&'a ()>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -266,8 +275,8 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// accesses and no reference-count traffic (the slot holds an uncounted copy
 /// kept alive by the borrow of `h`).
 ///
-/// A [`SyncResourceHandle`](super::SyncResourceHandle) dereferences to
-/// [`ResourceHandle`], so `safe_resume_with(&sync_handle, f)` works too.
+/// It takes a handle of either kind: a [`ResourceHandle`] or a
+/// [`SyncResourceHandle`](super::SyncResourceHandle).
 ///
 /// ```
 /// use coframe::frame::{current, safe_resume_with, SyncResourceHandle, System};
@@ -277,7 +286,24 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// assert!(current().is_default());
 /// ```
 #[inline]
-pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
+pub fn safe_resume_with<K: Direct, R>(h: &Handle<K>, f: impl FnOnce() -> R) -> R {
+    // SAFETY: a `Direct` handle's resource may be used on this thread.
+    unsafe { safe_resume_with_unchecked(h, f) }
+}
+
+/// [`safe_resume_with`] for a handle of any kind (task cells keep `Frame`
+/// handles).
+///
+/// # Safety
+///
+/// `h`'s resource may be used on this thread: it is thread-safe, or this is
+/// its root's owner thread (what is allocated while it is current goes
+/// through it, unchecked).
+#[inline]
+pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
+    h: &Handle<K>,
+    f: impl FnOnce() -> R,
+) -> R {
     let saved = slot_replace(Slot::uncounted_of(h.repr));
     let _restore = Restore(saved);
     f()
@@ -294,10 +320,11 @@ pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
 /// The caller runs inside a [`safe_resume`] (or [`safe_resume_with`]) on
 /// this thread and keeps `h` alive for as long as it is current: until the
 /// next `replace_current_uncounted` or `set_current` on this slot, or the end
-/// of the enclosing `safe_resume`, whichever comes first.
+/// of the enclosing `safe_resume`, whichever comes first. `h`'s resource may
+/// be used on this thread (as for [`safe_resume_with_unchecked`]).
 #[inline]
 #[allow(dead_code)] // used by the executors' batch loops
-pub(crate) unsafe fn replace_current_uncounted(h: &ResourceHandle) {
+pub(crate) unsafe fn replace_current_uncounted<K: Kind>(h: &Handle<K>) {
     slot_replace(Slot::uncounted_of(h.repr)).release();
 }
 
