@@ -18,92 +18,100 @@
 //!
 //! # Ownership of the slot's value
 //!
-//! The slot holds a raw `HandleRepr` plus a `counted` flag:
+//! The slot holds a raw `HandleRepr` (or nothing: the default) and a
+//! `Count` saying whether the slot owns one reference count of it:
 //!
-//! - *uncounted*: installed by [`safe_resume_with`] (the executors' per-poll
+//! - *borrowed*: installed by [`safe_resume_with`] (the executors' per-poll
 //!   call, which must not touch the refcount) or by [`safe_resume`] (which
 //!   keeps the saved value in its own frame). It is kept alive by that call's
 //!   borrow, and the call restores the slot before returning, also when
-//!   unwinding: an uncounted value never outlives its backing frame.
-//! - *counted*: installed by [`set_current`]; the slot owns one count.
+//!   unwinding: a borrowed value never outlives its backing frame.
+//! - *owned*: installed by [`set_current`]; the slot owns one count.
 //!
-//! [`CurrentGuard`] owns the previous value, upgraded to a counted one if it
-//! was uncounted. So a guard that is leaked (`mem::forget`) or dropped out of
+//! [`CurrentGuard`] owns the previous value, upgraded to an owned one if it
+//! was borrowed. So a guard that is leaked (`mem::forget`) or dropped out of
 //! order, or that escapes a `safe_resume_with` closure, can only leak a count
 //! or restore a value out of order — never leave a dangling pointer in the
 //! slot. In correct (LIFO) use the slot behaves exactly like a stack.
+//!
+//! # Cost
+//!
+//! The slot is four machine words (the three-word value and the word-sized
+//! count), written on every poll and restored after every poll or batch, and
+//! copied with the rest of the ambient context. Every copy out of the live
+//! slot reads it a word at a time (`load_slot`), so a read never spans two
+//! of the narrower stores that wrote it; the count is a whole word for the
+//! same reason (a `bool` would be a byte store under a word load).
 
-use super::handle::{Direct, Handle, HandleRepr, Kind, ResourceHandle, RootHeader};
-use super::resource::MemoryResource;
+use super::handle::{Direct, Handle, HandleRepr, Kind, ResourceHandle};
 use std::marker::PhantomData;
-use std::ptr::NonNull;
 
-/// The slot's value: three machine words, no byte fields (cheap to copy).
-/// `res == None` means unset (the default). `root` is the root header's
-/// address (0 if unrooted) with bit 0 set when the slot owns a count.
+/// Whether the slot's value owns one reference count. A whole word (see the
+/// module docs: the slot is read a word at a time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Count {
+    /// Kept alive by a borrow that outlives the value's stay in the slot.
+    Borrowed = 0,
+    /// The slot (or the copy holding the value) owns one count.
+    Owned = 1,
+}
+
+/// The slot's value: the resource (`None`: unset, the default) and whether
+/// the value owns a count. Four machine words, no byte fields.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct Slot {
-    res: Option<NonNull<dyn MemoryResource>>,
-    root: usize,
+    value: Option<HandleRepr>,
+    count: Count,
 }
 
-const COUNTED: usize = 1;
-
 impl Slot {
-    pub(crate) const EMPTY: Slot = Slot { res: None, root: 0 };
+    pub(crate) const EMPTY: Slot = Slot {
+        value: None,
+        count: Count::Borrowed,
+    };
 
     /// The same value, not owning a count.
     #[inline(always)]
     pub(crate) fn uncounted(self) -> Slot {
         Slot {
-            res: self.res,
-            root: self.root & !COUNTED,
+            count: Count::Borrowed,
+            ..self
         }
     }
 
-    #[inline]
-    fn uncounted_of(r: HandleRepr) -> Slot {
+    #[inline(always)]
+    fn borrowed(r: HandleRepr) -> Slot {
         Slot {
-            res: Some(r.res),
-            root: r.root.map_or(0, |p| p.as_ptr() as usize),
+            value: Some(r),
+            count: Count::Borrowed,
         }
     }
 
-    #[inline]
-    fn counted(r: HandleRepr) -> Slot {
-        let mut s = Slot::uncounted_of(r);
-        if s.root != 0 {
-            s.root |= COUNTED;
+    #[inline(always)]
+    fn owned(r: HandleRepr) -> Slot {
+        Slot {
+            value: Some(r),
+            count: Count::Owned,
         }
-        s
-    }
-
-    #[inline]
-    fn repr(self) -> Option<HandleRepr> {
-        self.res.map(|res| HandleRepr {
-            res,
-            root: NonNull::new((self.root & !COUNTED) as *mut RootHeader),
-        })
     }
 
     /// Gives up the slot's count if it owns one.
     #[inline]
     pub(crate) fn release(self) {
-        if self.root & COUNTED != 0 {
-            if let Some(r) = self.repr() {
-                // SAFETY: a counted slot value owns one count.
-                unsafe { r.release() }
-            }
+        if let (Count::Owned, Some(r)) = (self.count, self.value) {
+            // SAFETY: an owned slot value owns one count.
+            unsafe { r.release() }
         }
     }
 
     /// A value that owns its count (for a guard that may outlive the
-    /// frame backing an uncounted value).
+    /// frame backing a borrowed value).
     #[inline]
     fn into_counted(self) -> Slot {
-        match self.repr() {
-            Some(r) if self.root & COUNTED == 0 => Slot::counted(r.acquire()),
+        match (self.count, self.value) {
+            (Count::Borrowed, Some(r)) => Slot::owned(r.acquire()),
             _ => self,
         }
     }
@@ -116,14 +124,14 @@ fn slot_get() -> Slot {
 }
 
 /// Reads a slot one word at a time. The executors write the slot for every
-/// poll and restore it after every poll or batch; a copy of the three-word
-/// value made with a 16-byte load spanning two of those 8-byte stores
-/// cannot be forwarded from the store buffer (perf on `stackful_wait`, AMD
-/// EPYC VM: half of the `LocalExecutor`'s tick waited on that load).
+/// poll and restore it after every poll or batch; a copy of the slot made
+/// with a 16-byte load spanning two of those 8-byte stores cannot be
+/// forwarded from the store buffer (perf on `stackful_wait`, AMD EPYC VM:
+/// half of the `LocalExecutor`'s tick waited on that load).
 ///
 /// # Safety
 ///
-/// `p` is a valid, aligned slot of this thread.
+/// `p` points to a valid, aligned slot value (this thread's slot or a copy).
 #[inline(always)]
 pub(crate) unsafe fn load_slot(p: *const Slot) -> Slot {
     use std::mem::{size_of, MaybeUninit};
@@ -172,7 +180,7 @@ fn slot_replace(new: Slot) -> Slot {
 /// ```
 #[inline]
 pub fn current() -> ResourceHandle {
-    match slot_get().repr() {
+    match slot_get().value {
         None => ResourceHandle::default_resource(),
         // SAFETY: the value is alive and may be used on this thread (slot
         // invariants); we take our own count.
@@ -206,7 +214,7 @@ impl Drop for Restore {
 /// ```
 #[must_use = "the slot is restored when the guard is dropped"]
 pub fn set_current<K: Direct>(h: &Handle<K>) -> CurrentGuard<'_> {
-    let prev = slot_replace(Slot::counted(h.repr.acquire()));
+    let prev = slot_replace(Slot::owned(h.repr.acquire()));
     CurrentGuard {
         prev: prev.into_counted(),
         _borrow: PhantomData,
@@ -304,7 +312,7 @@ pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
     h: &Handle<K>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let saved = slot_replace(Slot::uncounted_of(h.repr));
+    let saved = slot_replace(Slot::borrowed(h.repr));
     let _restore = Restore(saved);
     f()
 }
@@ -325,7 +333,7 @@ pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
 #[inline]
 #[allow(dead_code)] // used by the executors' batch loops
 pub(crate) unsafe fn replace_current_uncounted<K: Kind>(h: &Handle<K>) {
-    slot_replace(Slot::uncounted_of(h.repr)).release();
+    slot_replace(Slot::borrowed(h.repr)).release();
 }
 
 #[cfg(test)]

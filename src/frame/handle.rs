@@ -84,12 +84,12 @@ static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
 /// current-resource slot holds.
 #[derive(Clone, Copy)]
 pub(super) struct HandleRepr {
-    pub(super) res: NonNull<dyn MemoryResource>,
-    pub(super) root: Option<NonNull<RootHeader>>,
+    res: NonNull<dyn MemoryResource>,
+    root: Option<NonNull<RootHeader>>,
 }
 
 /// Header at the start of every owner root.
-pub(super) struct RootHeader {
+struct RootHeader {
     count: AtomicUsize,
     /// 0 for a thread-safe root, else the owner thread's token.
     owner: u64,
