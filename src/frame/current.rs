@@ -160,13 +160,23 @@ fn slot_ptr() -> *mut Slot {
 
 #[inline(always)]
 fn slot_replace(new: Slot) -> Slot {
+    slot_replace_with(|| new)
+}
+
+/// [`slot_replace`] with the new value made once the slot's address is
+/// known: a handle's words are then read right before they are stored,
+/// not kept across the thread-local lookup (in a vector register that the
+/// lookup's call would make the compiler spill, as it did on the per-poll
+/// path in `task/raw.rs`).
+#[inline(always)]
+fn slot_replace_with(new: impl FnOnce() -> Slot) -> Slot {
     crate::thread_context::with(|t| {
         // A write of the slot: a stackful task that suspends after one
         // keeps its own value (`thread_context.rs`).
         t.bump();
         // SAFETY: this thread's slot.
         let old = unsafe { load_slot(t.frame.as_ptr()) };
-        t.frame.set(new);
+        t.frame.set(new());
         old
     })
 }
@@ -194,7 +204,11 @@ struct Restore(Slot);
 impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        slot_replace(self.0).release();
+        // Word by word: the copy was stored a word at a time right before
+        // a poll that may be short (see `load_slot`).
+        // SAFETY: our own slot copy, valid and aligned.
+        let saved = unsafe { load_slot(&self.0) };
+        slot_replace(saved).release();
     }
 }
 
@@ -312,7 +326,7 @@ pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
     h: &Handle<K>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let saved = slot_replace(Slot::borrowed(h.repr));
+    let saved = slot_replace_with(|| Slot::borrowed(h.repr));
     let _restore = Restore(saved);
     f()
 }
@@ -333,7 +347,7 @@ pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
 #[inline]
 #[allow(dead_code)] // used by the executors' batch loops
 pub(crate) unsafe fn replace_current_uncounted<K: Kind>(h: &Handle<K>) {
-    slot_replace(Slot::borrowed(h.repr)).release();
+    slot_replace_with(|| Slot::borrowed(h.repr)).release();
 }
 
 #[cfg(test)]
