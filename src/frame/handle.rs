@@ -392,9 +392,9 @@ pub trait Kind: sealed::Sealed + Sized + 'static {
 }
 
 /// The kinds whose handles use their resource directly wherever the handle
-/// is: [`ThisThread`] (the handle never leaves the owner thread of a local root)
-/// and [`AnyThread`] (the resource is `Sync`). Allocating, freeing and making
-/// the resource current are safe through them.
+/// is: [`ThisThread`] (the handle never leaves the owner thread of a local
+/// root) and [`AnyThread`] (the resource is `Sync`). Allocating, freeing and
+/// making the resource current are safe through them.
 ///
 /// ```
 /// use coframe::frame::{Direct, Handle, ResourceHandle, SyncResourceHandle};
@@ -532,9 +532,9 @@ pub type SyncResourceHandle = Handle<AnyThread>;
 /// `Clone`), `Send + Sync`, and frees from any thread (see the module docs).
 pub(crate) type RawHandle = Handle<Frame>;
 
-// SAFETY: a `AnyThread` handle only refers to resources that are `Send + Sync`
-// (the default, `from_static` with `R: Sync`, `owning` with `A: Send +
-// Sync`, or a handle of another kind whose root `into_sync` found not
+// SAFETY: an `AnyThread` handle only refers to resources that are `Send +
+// Sync` (the default, `from_static` with `R: Sync`, `owning` with `A: Send
+// + Sync`, or a handle of another kind whose root `into_sync` found not
 // local) and its count is atomic.
 unsafe impl Send for Handle<AnyThread> {}
 // SAFETY: as above; `&Handle<AnyThread>` only allows allocate/deallocate
@@ -556,8 +556,8 @@ impl<K: Kind> Handle<K> {
     /// # Safety
     ///
     /// The caller gives up that count, and `repr` fits the kind: for
-    /// `AnyThread`, not a local root; for `ThisThread`, a local root only on its
-    /// owner thread.
+    /// `AnyThread`, not a local root; for `ThisThread`, a local root only on
+    /// its owner thread.
     #[inline]
     pub(super) unsafe fn from_repr(repr: HandleRepr) -> Self {
         Handle {
@@ -612,15 +612,6 @@ impl<K: Kind> Handle<K> {
     /// let b = a.clone();
     /// assert!(a.same_resource(&b));
     /// assert!(!a.same_resource(&ResourceHandle::default()));
-    /// ```
-    ///
-    /// Across kinds:
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, SyncResourceHandle, System};
-    /// let s = SyncResourceHandle::owning(System);
-    /// let l: ResourceHandle = s.clone().into();
-    /// assert!(s.same_resource(&l) && l.same_resource(&s));
     /// ```
     #[inline]
     pub fn same_resource<K2: Kind>(&self, other: &Handle<K2>) -> bool {
@@ -700,9 +691,9 @@ impl<K: Direct> Handle<K> {
     #[inline]
     pub unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: a `Direct` handle is on a thread allowed to use its
-        // resource (`ThisThread` is `!Send`, so a local root's owner; `AnyThread`
-        // resources are `Sync`); the block belongs to this resource by the
-        // caller's contract.
+        // resource (`ThisThread` is `!Send`, so a local root's owner;
+        // `AnyThread` resources are `Sync`); the block belongs to this
+        // resource by the caller's contract.
         unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 
@@ -820,7 +811,6 @@ impl Handle<AnyThread> {
     }
 }
 
-#[allow(dead_code)] // parts are used only by task cells
 impl Handle<Frame> {
     /// Returns a block to the resource, from any thread: off the owner
     /// thread of a local root, the block is queued on the root.
@@ -848,12 +838,6 @@ impl Handle<Frame> {
 
 impl From<Handle<AnyThread>> for Handle<ThisThread> {
     /// Any resource may back a `ThisThread` handle; the count moves.
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, SyncResourceHandle, System};
-    /// let h: ResourceHandle = SyncResourceHandle::owning(System).into();
-    /// assert!(!h.is_local());
-    /// ```
     #[inline]
     fn from(h: Handle<AnyThread>) -> Self {
         // SAFETY: a thread-safe resource fits any kind.
