@@ -5,97 +5,113 @@
 //! values with no destructor, so reading it is a bare thread-local load (no
 //! lazy-init or destructor-state check) and it stays readable during
 //! thread-local teardown. Its address is the context's, which holds across
-//! stack switches because no stack changes threads (rule 7). The executors save and restore it with the
-//! rest of the context on entry and around stackful switches (rule 11).
+//! stack switches because no stack changes threads (rule 7). The executors
+//! save and restore it with the rest of the context on entry and around
+//! stackful switches (rule 11).
+//!
+//! Invariant: the slot's value is alive and may be used on this thread (a
+//! thread-safe resource, or a local root on its owner thread), so
+//! [`current`] hands out a `ThisThread` handle to it. The safe setters take
+//! only `Direct` handles (a [`ResourceHandle`] never leaves its owner
+//! thread); task cells, which keep `Frame` handles, install theirs through
+//! the crate-internal `unsafe` setters on the owner thread.
 //!
 //! # Ownership of the slot's value
 //!
-//! The slot holds a raw [`HandleRepr`] plus a `counted` flag:
+//! The slot holds a raw `HandleRepr` (or nothing: the default) and a
+//! `Count` saying whether the slot owns one reference count of it:
 //!
-//! - *uncounted*: installed by [`safe_resume_with`] (the executors' per-poll
+//! - *borrowed*: installed by [`safe_resume_with`] (the executors' per-poll
 //!   call, which must not touch the refcount) or by [`safe_resume`] (which
 //!   keeps the saved value in its own frame). It is kept alive by that call's
 //!   borrow, and the call restores the slot before returning, also when
-//!   unwinding: an uncounted value never outlives its backing frame.
-//! - *counted*: installed by [`set_current`]; the slot owns one count.
+//!   unwinding: a borrowed value never outlives its backing frame.
+//! - *owned*: installed by [`set_current`]; the slot owns one count.
 //!
-//! [`CurrentGuard`] owns the previous value, upgraded to a counted one if it
-//! was uncounted. So a guard that is leaked (`mem::forget`) or dropped out of
+//! [`CurrentGuard`] owns the previous value, upgraded to an owned one if it
+//! was borrowed. So a guard that is leaked (`mem::forget`) or dropped out of
 //! order, or that escapes a `safe_resume_with` closure, can only leak a count
 //! or restore a value out of order — never leave a dangling pointer in the
 //! slot. In correct (LIFO) use the slot behaves exactly like a stack.
+//!
+//! # Cost
+//!
+//! The slot is four machine words (the three-word value and the word-sized
+//! count), written on every poll and restored after every poll or batch, and
+//! copied with the rest of the ambient context. Every copy out of the live
+//! slot reads it a word at a time (`load_slot`), so a read never spans two
+//! of the narrower stores that wrote it; the count is a whole word for the
+//! same reason (a `bool` would be a byte store under a word load).
 
-use super::handle::{HandleRepr, ResourceHandle, RootHeader};
-use super::resource::MemoryResource;
+use super::handle::{Direct, Handle, HandleRepr, Kind, ResourceHandle};
 use std::marker::PhantomData;
-use std::ptr::NonNull;
 
-/// The slot's value: three machine words, no byte fields (cheap to copy).
-/// `res == None` means unset (the default). `root` is the root header's
-/// address (0 if unrooted) with bit 0 set when the slot owns a count.
+/// Whether the slot's value owns one reference count. A whole word (see the
+/// module docs: the slot is read a word at a time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Count {
+    /// Kept alive by a borrow that outlives the value's stay in the slot.
+    Borrowed = 0,
+    /// The slot (or the copy holding the value) owns one count.
+    Owned = 1,
+}
+
+/// The slot's value: the resource (`None`: unset, the default) and whether
+/// the value owns a count. Four machine words, no byte fields.
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub(crate) struct Slot {
-    res: Option<NonNull<dyn MemoryResource>>,
-    root: usize,
+    value: Option<HandleRepr>,
+    count: Count,
 }
 
-const COUNTED: usize = 1;
-
 impl Slot {
-    pub(crate) const EMPTY: Slot = Slot { res: None, root: 0 };
+    pub(crate) const EMPTY: Slot = Slot {
+        value: None,
+        count: Count::Borrowed,
+    };
 
     /// The same value, not owning a count.
     #[inline(always)]
     pub(crate) fn uncounted(self) -> Slot {
         Slot {
-            res: self.res,
-            root: self.root & !COUNTED,
+            count: Count::Borrowed,
+            ..self
         }
     }
 
-    #[inline]
-    fn uncounted_of(r: HandleRepr) -> Slot {
+    #[inline(always)]
+    fn borrowed(r: HandleRepr) -> Slot {
         Slot {
-            res: Some(r.res),
-            root: r.root.map_or(0, |p| p.as_ptr() as usize),
+            value: Some(r),
+            count: Count::Borrowed,
         }
     }
 
-    #[inline]
-    fn counted(r: HandleRepr) -> Slot {
-        let mut s = Slot::uncounted_of(r);
-        if s.root != 0 {
-            s.root |= COUNTED;
+    #[inline(always)]
+    fn owned(r: HandleRepr) -> Slot {
+        Slot {
+            value: Some(r),
+            count: Count::Owned,
         }
-        s
-    }
-
-    #[inline]
-    fn repr(self) -> Option<HandleRepr> {
-        self.res.map(|res| HandleRepr {
-            res,
-            root: NonNull::new((self.root & !COUNTED) as *mut RootHeader),
-        })
     }
 
     /// Gives up the slot's count if it owns one.
     #[inline]
     pub(crate) fn release(self) {
-        if self.root & COUNTED != 0 {
-            if let Some(r) = self.repr() {
-                // SAFETY: a counted slot value owns one count.
-                unsafe { r.release() }
-            }
+        if let (Count::Owned, Some(r)) = (self.count, self.value) {
+            // SAFETY: an owned slot value owns one count.
+            unsafe { r.release() }
         }
     }
 
     /// A value that owns its count (for a guard that may outlive the
-    /// frame backing an uncounted value).
+    /// frame backing a borrowed value).
     #[inline]
     fn into_counted(self) -> Slot {
-        match self.repr() {
-            Some(r) if self.root & COUNTED == 0 => Slot::counted(r.acquire()),
+        match (self.count, self.value) {
+            (Count::Borrowed, Some(r)) => Slot::owned(r.acquire()),
             _ => self,
         }
     }
@@ -108,14 +124,14 @@ fn slot_get() -> Slot {
 }
 
 /// Reads a slot one word at a time. The executors write the slot for every
-/// poll and restore it after every poll or batch; a copy of the three-word
-/// value made with a 16-byte load spanning two of those 8-byte stores
-/// cannot be forwarded from the store buffer (perf on `stackful_wait`, AMD
-/// EPYC VM: half of the `LocalExecutor`'s tick waited on that load).
+/// poll and restore it after every poll or batch; a copy of the slot made
+/// with a 16-byte load spanning two of those 8-byte stores cannot be
+/// forwarded from the store buffer (perf on `stackful_wait`, AMD EPYC VM:
+/// half of the `LocalExecutor`'s tick waited on that load).
 ///
 /// # Safety
 ///
-/// `p` is a valid, aligned slot of this thread.
+/// `p` points to a valid, aligned slot value (this thread's slot or a copy).
 #[inline(always)]
 pub(crate) unsafe fn load_slot(p: *const Slot) -> Slot {
     use std::mem::{size_of, MaybeUninit};
@@ -144,13 +160,23 @@ fn slot_ptr() -> *mut Slot {
 
 #[inline(always)]
 fn slot_replace(new: Slot) -> Slot {
+    slot_replace_with(|| new)
+}
+
+/// [`slot_replace`] with the new value made once the slot's address is
+/// known: a handle's words are then read right before they are stored,
+/// not kept across the thread-local lookup (in a vector register that the
+/// lookup's call would make the compiler spill, as it did on the per-poll
+/// path in `task/raw.rs`).
+#[inline(always)]
+fn slot_replace_with(new: impl FnOnce() -> Slot) -> Slot {
     crate::thread_context::with(|t| {
         // A write of the slot: a stackful task that suspends after one
         // keeps its own value (`thread_context.rs`).
         t.bump();
         // SAFETY: this thread's slot.
         let old = unsafe { load_slot(t.frame.as_ptr()) };
-        t.frame.set(new);
+        t.frame.set(new());
         old
     })
 }
@@ -164,10 +190,11 @@ fn slot_replace(new: Slot) -> Slot {
 /// ```
 #[inline]
 pub fn current() -> ResourceHandle {
-    match slot_get().repr() {
+    match slot_get().value {
         None => ResourceHandle::default_resource(),
-        // The value is alive (slot invariant); take our own count.
-        Some(r) => ResourceHandle::from_repr(r.acquire()),
+        // SAFETY: the value is alive and may be used on this thread (slot
+        // invariants); we take our own count.
+        Some(r) => unsafe { ResourceHandle::from_repr(r.acquire()) },
     }
 }
 
@@ -177,7 +204,11 @@ struct Restore(Slot);
 impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        slot_replace(self.0).release();
+        // Word by word: the copy was stored a word at a time right before
+        // a poll that may be short (see `load_slot`).
+        // SAFETY: our own slot copy, valid and aligned.
+        let saved = unsafe { load_slot(&self.0) };
+        slot_replace(saved).release();
     }
 }
 
@@ -196,8 +227,8 @@ impl Drop for Restore {
 /// assert!(current().is_default());
 /// ```
 #[must_use = "the slot is restored when the guard is dropped"]
-pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
-    let prev = slot_replace(Slot::counted(h.repr.acquire()));
+pub fn set_current<K: Direct>(h: &Handle<K>) -> CurrentGuard<'_> {
+    let prev = slot_replace(Slot::owned(h.repr.acquire()));
     CurrentGuard {
         prev: prev.into_counted(),
         _borrow: PhantomData,
@@ -216,7 +247,7 @@ pub fn set_current(h: &ResourceHandle) -> CurrentGuard<'_> {
 /// ```
 pub struct CurrentGuard<'a> {
     prev: Slot,
-    _borrow: PhantomData<&'a ResourceHandle>,
+    _borrow: PhantomData<&'a ()>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -266,8 +297,8 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// accesses and no reference-count traffic (the slot holds an uncounted copy
 /// kept alive by the borrow of `h`).
 ///
-/// A [`SyncResourceHandle`](super::SyncResourceHandle) dereferences to
-/// [`ResourceHandle`], so `safe_resume_with(&sync_handle, f)` works too.
+/// It takes a handle of either kind: a [`ResourceHandle`] or a
+/// [`SyncResourceHandle`](super::SyncResourceHandle).
 ///
 /// ```
 /// use coframe::frame::{current, safe_resume_with, SyncResourceHandle, System};
@@ -277,8 +308,25 @@ pub fn safe_resume<R>(f: impl FnOnce() -> R) -> R {
 /// assert!(current().is_default());
 /// ```
 #[inline]
-pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
-    let saved = slot_replace(Slot::uncounted_of(h.repr));
+pub fn safe_resume_with<K: Direct, R>(h: &Handle<K>, f: impl FnOnce() -> R) -> R {
+    // SAFETY: a `Direct` handle's resource may be used on this thread.
+    unsafe { safe_resume_with_unchecked(h, f) }
+}
+
+/// [`safe_resume_with`] for a handle of any kind (task cells keep `Frame`
+/// handles).
+///
+/// # Safety
+///
+/// `h`'s resource may be used on this thread: it is thread-safe, or this is
+/// its root's owner thread (what is allocated while it is current goes
+/// through it, unchecked).
+#[inline]
+pub(crate) unsafe fn safe_resume_with_unchecked<K: Kind, R>(
+    h: &Handle<K>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let saved = slot_replace_with(|| Slot::borrowed(h.repr));
     let _restore = Restore(saved);
     f()
 }
@@ -294,11 +342,12 @@ pub fn safe_resume_with<R>(h: &ResourceHandle, f: impl FnOnce() -> R) -> R {
 /// The caller runs inside a [`safe_resume`] (or [`safe_resume_with`]) on
 /// this thread and keeps `h` alive for as long as it is current: until the
 /// next `replace_current_uncounted` or `set_current` on this slot, or the end
-/// of the enclosing `safe_resume`, whichever comes first.
+/// of the enclosing `safe_resume`, whichever comes first. `h`'s resource may
+/// be used on this thread (as for [`safe_resume_with_unchecked`]).
 #[inline]
 #[allow(dead_code)] // used by the executors' batch loops
-pub(crate) unsafe fn replace_current_uncounted(h: &ResourceHandle) {
-    slot_replace(Slot::uncounted_of(h.repr)).release();
+pub(crate) unsafe fn replace_current_uncounted<K: Kind>(h: &Handle<K>) {
+    slot_replace_with(|| Slot::borrowed(h.repr)).release();
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! [`FrameBox`]: a box whose memory comes from the current frame resource
 //! and which remembers that resource (rule 1).
 //!
-//! The box keeps a counted raw handle, so it frees into the resource it came
+//! The box keeps a counted handle of the `Frame` kind, so it frees into the resource it came
 //! from whatever the slot holds when it is dropped and on whichever thread:
 //! for a local root, a free on a foreign thread is queued on the root (see
 //! `handle.rs`). While a box lives, its resource's root lives (rule 2).
@@ -14,7 +14,7 @@
 //! Failure: the `try_` constructors return [`AllocError`] (the value is
 //! dropped); the others panic with a message naming the resource failure.
 
-use super::handle::{RawHandle, ResourceHandle, SyncResourceHandle};
+use super::handle::{Direct, Handle, Kind, RawHandle, ResourceHandle, SyncResourceHandle};
 use super::resource::{dangling, AllocError};
 use std::alloc::Layout;
 use std::fmt;
@@ -75,23 +75,19 @@ fn refused(layout: Layout) -> ! {
 }
 
 /// Allocates and writes `value` through `handle` (given up into the box).
-fn alloc_value<T>(
-    value: T,
-    handle: RawHandle,
-    h: &ResourceHandle,
-) -> Result<FrameBox<T>, AllocError> {
+fn alloc_value<T, K: Direct>(value: T, handle: Handle<K>) -> Result<FrameBox<T>, AllocError> {
     let layout = Layout::new::<T>();
     let ptr = if layout.size() == 0 {
         dangling(layout)
     } else {
-        h.allocate(layout)?
+        handle.allocate(layout)?
     };
     let ptr = ptr.cast::<T>();
     // SAFETY: fresh block for `T` (or dangling aligned for a ZST).
     unsafe { ptr.as_ptr().write(value) };
     Ok(FrameBox {
         ptr,
-        handle,
+        handle: handle.into_raw(),
         _owns: PhantomData,
     })
 }
@@ -139,7 +135,7 @@ impl<T> FrameBox<T> {
     /// assert_eq!(*b, 1);
     /// ```
     #[track_caller]
-    pub fn new_in(value: T, resource: &ResourceHandle) -> Self {
+    pub fn new_in<K: Direct>(value: T, resource: &Handle<K>) -> Self {
         Self::try_new_in(value, resource).unwrap_or_else(|_| refused(Layout::new::<T>()))
     }
 
@@ -150,8 +146,8 @@ impl<T> FrameBox<T> {
     /// let b = FrameBox::try_new_in(2u16, &ResourceHandle::default()).unwrap();
     /// assert_eq!(*b, 2);
     /// ```
-    pub fn try_new_in(value: T, resource: &ResourceHandle) -> Result<Self, AllocError> {
-        alloc_value(value, resource.clone().into_raw(), resource)
+    pub fn try_new_in<K: Direct>(value: T, resource: &Handle<K>) -> Result<Self, AllocError> {
+        alloc_value(value, resource.clone())
     }
 
     /// Pins the box (the value never moves: it lives in the frame block).
@@ -236,9 +232,9 @@ impl<'a, T> FrameBox<dyn Future<Output = T> + 'a> {
     /// let r = ResourceHandle::owning_local(System);
     /// assert!(FrameBox::try_pin_in(async { 1 }, &r).is_ok());
     /// ```
-    pub fn try_pin_in<F: Future<Output = T> + 'a>(
+    pub fn try_pin_in<F: Future<Output = T> + 'a, K: Direct>(
         future: F,
-        resource: &ResourceHandle,
+        resource: &Handle<K>,
     ) -> Result<Pin<Self>, AllocError> {
         let b = FrameBox::try_new_in(future, resource)?;
         let b = b.coerce(|p| -> NonNull<dyn Future<Output = T> + 'a> { p });
@@ -275,8 +271,7 @@ impl<'a, T> FrameBox<dyn Future<Output = T> + Send + 'a> {
     pub fn try_pin_send<F: Future<Output = T> + Send + 'a>(
         future: F,
     ) -> Result<Pin<Self>, AllocError> {
-        let h = SyncResourceHandle::current();
-        let b = alloc_value(future, h.clone().into_raw(), &h)?;
+        let b = alloc_value(future, SyncResourceHandle::current())?;
         let b = b.coerce(|p| -> NonNull<dyn Future<Output = T> + Send + 'a> { p });
         // SAFETY: heap value, never moved.
         Ok(unsafe { Pin::new_unchecked(b) })
@@ -291,7 +286,7 @@ impl<T: ?Sized> FrameBox<T> {
     /// let b = FrameBox::new(1);
     /// assert!(FrameBox::came_from(&b, &ResourceHandle::default()));
     /// ```
-    pub fn came_from(this: &Self, resource: &ResourceHandle) -> bool {
+    pub fn came_from<K: Kind>(this: &Self, resource: &Handle<K>) -> bool {
         this.handle.same_resource(resource)
     }
 }

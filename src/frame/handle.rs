@@ -2,15 +2,41 @@
 //! (rule 1), and the refcounted owner roots that keep an allocator alive
 //! until its last frame is gone (rule 2).
 //!
+//! # One handle type, three kinds
+//!
+//! [`Handle<K>`] is the only handle type. Its kind `K` is a zero-sized
+//! type that says, to the type system, where the handle may go and what its
+//! resource may be (rule 4):
+//!
+//! | kind             | named                  | local roots | `Send + Sync` | frees          |
+//! |------------------|------------------------|-------------|---------------|----------------|
+//! | [`ThisThread`]   | [`ResourceHandle`]     | yes         | no            | directly       |
+//! | [`AnyThread`]    | [`SyncResourceHandle`] | no          | yes           | directly       |
+//! | `Frame` (crate)  | `RawHandle`            | yes         | yes           | on any thread  |
+//!
+//! `Frame` is the kind a frame records (task cells, [`FrameBox`](super::FrameBox)):
+//! frames travel (a task cell's last waker may be dropped on a foreign
+//! thread), so a frame handle is `Send + Sync` and its `deallocate` checks
+//! the thread (below); allocating or making it current needs the owner
+//! thread, which only its `unsafe` crate-internal users can promise.
+//!
+//! Every conversion moves the handle and its count: `AnyThread` →
+//! `ThisThread` ([`From`]), any kind → `AnyThread` if the resource is
+//! thread-safe ([`Handle::into_sync`]), `ThisThread` or `AnyThread` →
+//! `Frame` (`into_raw`). Code that only reads a handle (allocation,
+//! [`safe_resume_with`](super::safe_resume_with), [`set_current`](super::set_current),
+//! [`FrameBox::new_in`](super::FrameBox::new_in)) is generic over the kind
+//! instead of borrowing one kind as another.
+//!
 //! # Representation
 //!
-//! Every handle is the same three words, [`HandleRepr`]: a fat pointer to the
+//! Every handle is the same three words, `HandleRepr`: a fat pointer to the
 //! resource and an optional pointer to the root header that owns it.
 //!
 //! - No root: the resource is `'static` and thread-safe (the process-wide
 //!   [`Recycling`](super::Recycling) default, or [`SyncResourceHandle::from_static`]).
 //!   Cloning and dropping such a handle costs no atomic operation.
-//! - A root: a heap block holding a [`RootHeader`] followed by the allocator
+//! - A root: a heap block holding a `RootHeader` followed by the allocator
 //!   by value. The header's atomic count is held once by every handle (and by
 //!   every frame, which keeps a handle); the last decrement drops the
 //!   allocator and frees the block (Arc's protocol: `Release` decrement,
@@ -20,19 +46,19 @@
 //!
 //! [`SyncResourceHandle::owning`] takes `A: Send + Sync`: any thread may
 //! allocate and free through it. [`ResourceHandle::owning_local`] takes an
-//! `A: Send` that need not be `Sync` (e.g. `bumpalo::Bump`). Its handles are
-//! `!Send`, so every allocation happens on the thread that created the root
-//! (the *owner*), by construction. Frames, however, travel: a task cell's last
-//! waker may be dropped on a foreign thread. The crate-internal [`RawHandle`]
-//! a frame keeps therefore checks the thread on `deallocate`: on the owner it
-//! frees directly; on any other thread it must not touch the allocator, so it
-//! queues `(ptr, layout)` on the root's mutex-protected list. The owner gives
-//! the queued blocks back on its next allocation through the root (one
-//! relaxed-cost atomic flag load on that path, no lock around the allocator),
-//! and the root's destruction gives back whatever is still queued (the count
-//! is zero then, so access is exclusive). The count itself is atomic because
-//! foreign threads drop counts. `A: Send` is what makes dropping the
-//! allocator on whichever thread drops the last count sound.
+//! `A: Send` that need not be `Sync` (e.g. `bumpalo::Bump`). Its `ThisThread`
+//! handles are `!Send`, so every allocation happens on the thread that
+//! created the root (the *owner*), by construction. A `Frame` handle's
+//! `deallocate` checks the thread: on the owner it frees directly; on any
+//! other thread it must not touch the allocator, so it queues
+//! `(ptr, layout)` on the root's mutex-protected list. The owner gives the
+//! queued blocks back on its next allocation through the root (one
+//! relaxed-cost atomic flag load on that path, no lock around the
+//! allocator), and the root's destruction gives back whatever is still
+//! queued (the count is zero then, so access is exclusive). The count
+//! itself is atomic because foreign threads drop counts. `A: Send` is what
+//! makes dropping the allocator on whichever thread drops the last count
+//! sound.
 //!
 //! Threads are identified by a per-thread token drawn from a process-wide
 //! counter (never reused, unlike a thread-local address), stored in a
@@ -40,9 +66,6 @@
 //! even during thread-local teardown.
 
 use super::recycling::{recycling_allocate, recycling_deallocate, DEFAULT_RESOURCE};
-
-/// The one fat pointer every default handle copies.
-static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
 use super::resource::{AllocError, MemoryResource};
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
@@ -50,19 +73,23 @@ use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-/// The raw, uncounted three-word form shared by every handle type and the
-/// current-resource slot.
+/// The one fat pointer every default handle copies.
+static DEFAULT_DYN: &(dyn MemoryResource + Sync) = &DEFAULT_RESOURCE;
+
+/// The raw, uncounted three-word form inside every handle, and the value the
+/// current-resource slot holds.
 #[derive(Clone, Copy)]
-pub(crate) struct HandleRepr {
-    pub(crate) res: NonNull<dyn MemoryResource>,
-    pub(crate) root: Option<NonNull<RootHeader>>,
+pub(super) struct HandleRepr {
+    res: NonNull<dyn MemoryResource>,
+    root: Option<NonNull<RootHeader>>,
 }
 
 /// Header at the start of every owner root.
-pub(crate) struct RootHeader {
+struct RootHeader {
     count: AtomicUsize,
     /// 0 for a thread-safe root, else the owner thread's token.
     owner: u64,
@@ -170,7 +197,7 @@ fn new_root<A: MemoryResource + Send + 'static>(alloc: A, owner: u64) -> HandleR
 impl HandleRepr {
     /// The process-wide default (`Recycling`), unrooted.
     #[inline]
-    pub(crate) fn default_repr() -> Self {
+    fn default_repr() -> Self {
         let r: &'static dyn MemoryResource = DEFAULT_DYN;
         HandleRepr {
             res: NonNull::from(r),
@@ -180,7 +207,7 @@ impl HandleRepr {
 
     /// Adds one count (no-op when unrooted).
     #[inline]
-    pub(crate) fn acquire(self) -> Self {
+    pub(super) fn acquire(self) -> Self {
         if let Some(root) = self.root {
             // SAFETY: the caller holds a count (or a borrow of a handle that
             // does), so the root is alive.
@@ -200,7 +227,7 @@ impl HandleRepr {
     ///
     /// The caller owns one count of this repr and gives it up.
     #[inline]
-    pub(crate) unsafe fn release(self) {
+    pub(super) unsafe fn release(self) {
         if let Some(root) = self.root {
             // SAFETY: we own a count, so the root is alive.
             let header = unsafe { root.as_ref() };
@@ -214,7 +241,7 @@ impl HandleRepr {
     }
 
     #[inline]
-    pub(crate) fn is_local(&self) -> bool {
+    fn is_local(&self) -> bool {
         match self.root {
             // SAFETY: a repr is only inspected while a count or borrow keeps
             // its root alive.
@@ -224,7 +251,7 @@ impl HandleRepr {
     }
 
     #[inline]
-    pub(crate) fn is_default(&self) -> bool {
+    fn is_default(&self) -> bool {
         // Every default handle copies the fat pointer stored in
         // `DEFAULT_DYN`, so the comparison (data and vtable) is exact; a
         // zero-sized static that happens to share the address differs in its
@@ -234,7 +261,7 @@ impl HandleRepr {
     }
 
     #[inline]
-    pub(crate) fn same(&self, other: &Self) -> bool {
+    fn same(&self, other: &Self) -> bool {
         // Thin data pointers plus roots; for unrooted handles also compare
         // the vtable so two distinct zero-sized statics never compare equal.
         self.root == other.root
@@ -244,7 +271,7 @@ impl HandleRepr {
 
     /// Allocation on the owner thread (or through a thread-safe resource).
     #[inline]
-    pub(crate) fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         match self.root {
             // The default: a direct call, no virtual dispatch (as capy).
             None if self.is_default() => recycling_allocate(layout),
@@ -284,7 +311,7 @@ impl HandleRepr {
     /// `ptr` came from this resource with `layout`; for a local root the
     /// caller is on the owner thread.
     #[inline]
-    pub(crate) unsafe fn deallocate_here(&self, ptr: NonNull<u8>, layout: Layout) {
+    unsafe fn deallocate_here(&self, ptr: NonNull<u8>, layout: Layout) {
         if self.is_default() {
             // SAFETY: the block came from the default resource.
             unsafe { recycling_deallocate(ptr, layout) }
@@ -326,7 +353,7 @@ static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 
 /// This thread's never-reused token (`#[inline(never)]`: rule 7).
 #[inline(never)]
-pub(crate) fn thread_token() -> u64 {
+fn thread_token() -> u64 {
     THREAD_TOKEN.with(|t| {
         let v = t.get();
         if v != 0 {
@@ -339,7 +366,117 @@ pub(crate) fn thread_token() -> u64 {
     })
 }
 
-/// An owned, counted reference to a frame memory resource: what a frame
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A [`Handle`]'s kind: what the type system knows about where the handle
+/// may go and what its resource may be. Sealed; the public kinds are
+/// [`ThisThread`] and [`AnyThread`].
+///
+/// ```
+/// use coframe::frame::{AnyThread, Handle, Kind, ThisThread};
+/// fn describe<K: Kind>(h: &Handle<K>) -> &'static str {
+///     if h.is_local() { "local root" } else { "thread-safe" }
+/// }
+/// assert_eq!(describe(&Handle::<ThisThread>::default()), "thread-safe");
+/// assert_eq!(describe(&Handle::<AnyThread>::default()), "thread-safe");
+/// ```
+pub trait Kind: sealed::Sealed + Sized + 'static {
+    /// Whether a handle of this kind may refer to a local-only root.
+    #[doc(hidden)]
+    const MAY_BE_LOCAL: bool;
+    /// The name `Debug` prints.
+    #[doc(hidden)]
+    const NAME: &'static str;
+}
+
+/// The kinds whose handles use their resource directly wherever the handle
+/// is: [`ThisThread`] (the handle never leaves the owner thread of a local
+/// root) and [`AnyThread`] (the resource is `Sync`). Allocating, freeing and
+/// making the resource current are safe through them.
+///
+/// ```
+/// use coframe::frame::{Direct, Handle, ResourceHandle, SyncResourceHandle};
+/// use std::alloc::Layout;
+/// fn roundtrip<K: Direct>(h: &Handle<K>) {
+///     let l = Layout::new::<u64>();
+///     let p = h.allocate(l).unwrap();
+///     // SAFETY: allocated just above with `l`.
+///     unsafe { h.deallocate(p, l) };
+/// }
+/// roundtrip(&ResourceHandle::default());
+/// roundtrip(&SyncResourceHandle::default());
+/// ```
+pub trait Direct: Kind {}
+
+/// The kind of a handle that may refer to any resource, local-only roots
+/// included, and so never leaves its thread: [`ResourceHandle`].
+///
+/// ```
+/// use coframe::frame::{Handle, System, ThisThread};
+/// let h: Handle<ThisThread> = Handle::owning_local(System);
+/// assert!(h.is_local());
+/// ```
+#[derive(Debug)]
+pub enum ThisThread {}
+
+/// The kind of a handle to a thread-safe resource, which may go to any
+/// thread (thread pools take these): [`SyncResourceHandle`].
+///
+/// ```
+/// use coframe::frame::{AnyThread, Handle, System};
+/// let h: Handle<AnyThread> = Handle::owning(System);
+/// std::thread::spawn(move || assert!(!h.is_local())).join().unwrap();
+/// ```
+#[derive(Debug)]
+pub enum AnyThread {}
+
+/// The kind of the handle a frame records (task cells, `FrameBox`): any
+/// resource, `Send + Sync`, frees from any thread (queued for a local root
+/// off its owner thread); allocating or making it current needs the owner
+/// thread (crate-internal `unsafe` callers only).
+pub(crate) enum Frame {}
+
+impl sealed::Sealed for ThisThread {}
+impl sealed::Sealed for AnyThread {}
+impl sealed::Sealed for Frame {}
+impl Kind for ThisThread {
+    const MAY_BE_LOCAL: bool = true;
+    const NAME: &'static str = "ResourceHandle";
+}
+impl Kind for AnyThread {
+    const MAY_BE_LOCAL: bool = false;
+    const NAME: &'static str = "SyncResourceHandle";
+}
+impl Kind for Frame {
+    const MAY_BE_LOCAL: bool = true;
+    const NAME: &'static str = "RawHandle";
+}
+impl Direct for ThisThread {}
+impl Direct for AnyThread {}
+
+/// An owned, counted reference to a frame memory resource, of kind `K`
+/// ([`ThisThread`] or [`AnyThread`]; see [`ResourceHandle`] and
+/// [`SyncResourceHandle`], the names the crate uses).
+///
+/// Cloning adds one count on the resource's root (none for the default
+/// resource); the last count drops the allocator. Conversions between
+/// kinds move the handle.
+///
+/// ```
+/// use coframe::frame::{AnyThread, Handle, System, ThisThread};
+/// let shared: Handle<AnyThread> = Handle::owning(System);
+/// let local: Handle<ThisThread> = shared.clone().into(); // always allowed
+/// assert!(local.same_resource(&shared));
+/// assert!(local.into_sync().is_ok()); // the resource is thread-safe
+/// ```
+pub struct Handle<K: Kind> {
+    pub(super) repr: HandleRepr,
+    _kind: PhantomData<K>,
+}
+
+/// An owned, counted reference to any frame memory resource: what a frame
 /// keeps to free itself.
 ///
 /// `!Send` and `!Sync`: it may refer to a local-only root (an allocator that
@@ -364,68 +501,158 @@ pub(crate) fn thread_token() -> u64 {
 /// fn assert_send<T: Send>(_: T) {}
 /// assert_send(coframe::frame::ResourceHandle::default());
 /// ```
-#[repr(transparent)]
-pub struct ResourceHandle {
-    pub(crate) repr: HandleRepr,
-    _not_send: PhantomData<*const ()>,
-}
+pub type ResourceHandle = Handle<ThisThread>;
 
-impl ResourceHandle {
+/// A counted, `Send + Sync` reference to a thread-safe frame resource.
+///
+/// It can only ever refer to a resource that is `Sync` (the default, a
+/// `'static` `Sync` resource, or a root made by
+/// [`owning`](Handle::owning)), so it may reach thread pools (rule 4).
+/// Everything that takes a handle by reference (such as
+/// [`safe_resume_with`](super::safe_resume_with)) is generic over the kind,
+/// so it takes this one too.
+///
+/// ```
+/// use coframe::frame::{SyncResourceHandle, System};
+/// use std::alloc::Layout;
+/// let h = SyncResourceHandle::owning(System);
+/// let h2 = h.clone();
+/// std::thread::spawn(move || {
+///     let l = Layout::new::<[u64; 4]>();
+///     let p = h2.allocate(l).unwrap();
+///     // SAFETY: allocated just above with `l`.
+///     unsafe { h2.deallocate(p, l) };
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub type SyncResourceHandle = Handle<AnyThread>;
+
+/// The handle a frame records (task cells name it so): moves only (no
+/// `Clone`), `Send + Sync`, and frees from any thread (see the module docs).
+pub(crate) type RawHandle = Handle<Frame>;
+
+// SAFETY: an `AnyThread` handle only refers to resources that are `Send +
+// Sync` (the default, `from_static` with `R: Sync`, `owning` with `A: Send
+// + Sync`, or a handle of another kind whose root `into_sync` found not
+// local) and its count is atomic.
+unsafe impl Send for Handle<AnyThread> {}
+// SAFETY: as above; `&Handle<AnyThread>` only allows allocate/deallocate
+// through a `Sync` resource and atomic count increments.
+unsafe impl Sync for Handle<AnyThread> {}
+// SAFETY: a `Frame` handle's deallocation through a local root from a
+// foreign thread only touches the root's mutex-protected queue and atomic
+// count; thread-safe resources are `Sync`. Allocating through it or making
+// it current is `unsafe` (owner thread only), and a local root's allocator
+// is `Send`, so dropping the last count anywhere is sound.
+unsafe impl Send for Handle<Frame> {}
+// SAFETY: as above; `&Handle<Frame>` exposes the same thread-checked
+// operations.
+unsafe impl Sync for Handle<Frame> {}
+
+impl<K: Kind> Handle<K> {
     /// Takes ownership of one count held by `repr`.
+    ///
+    /// # Safety
+    ///
+    /// The caller gives up that count, and `repr` fits the kind: for
+    /// `AnyThread`, not a local root; for `ThisThread`, a local root only on
+    /// its owner thread.
     #[inline]
-    pub(crate) fn from_repr(repr: HandleRepr) -> Self {
-        ResourceHandle {
+    pub(super) unsafe fn from_repr(repr: HandleRepr) -> Self {
+        Handle {
             repr,
-            _not_send: PhantomData,
+            _kind: PhantomData,
         }
     }
 
-    /// A counted copy of the current resource slot (the default
-    /// [`Recycling`](super::Recycling) when the slot is unset).
+    /// The same handle and count, as kind `K2`.
     ///
-    /// ```
-    /// use coframe::frame::{set_current, ResourceHandle, System, SyncResourceHandle};
-    /// let sys: ResourceHandle = SyncResourceHandle::owning(System).into();
-    /// let _g = set_current(&sys);
-    /// assert!(ResourceHandle::current().same_resource(&sys));
-    /// ```
+    /// # Safety
+    ///
+    /// The resource fits `K2` (as for [`from_repr`](Self::from_repr)).
     #[inline]
-    pub fn current() -> Self {
-        super::current::current()
+    unsafe fn into_kind<K2: Kind>(self) -> Handle<K2> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so its count moves; fit by contract.
+        unsafe { Handle::from_repr(this.repr) }
     }
 
+    /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// assert!(ResourceHandle::default().is_default());
+    /// assert!(!ResourceHandle::owning_local(System).is_default());
+    /// ```
+    #[inline]
+    pub fn is_default(&self) -> bool {
+        self.repr.is_default()
+    }
+
+    /// Whether this refers to a local-only root (created by
+    /// [`owning_local`](Handle::owning_local)); never for a
+    /// [`SyncResourceHandle`].
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, SyncResourceHandle, System};
+    /// assert!(ResourceHandle::owning_local(System).is_local());
+    /// assert!(!ResourceHandle::from(SyncResourceHandle::owning(System)).is_local());
+    /// ```
+    #[inline]
+    pub fn is_local(&self) -> bool {
+        K::MAY_BE_LOCAL && self.repr.is_local()
+    }
+
+    /// Whether both handles (of any kinds) refer to the same resource.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// let a = ResourceHandle::owning_local(System);
+    /// let b = a.clone();
+    /// assert!(a.same_resource(&b));
+    /// assert!(!a.same_resource(&ResourceHandle::default()));
+    /// ```
+    #[inline]
+    pub fn same_resource<K2: Kind>(&self, other: &Handle<K2>) -> bool {
+        self.repr.same(&other.repr)
+    }
+
+    /// Converts into a thread-safe handle if the resource is thread-safe
+    /// (keeping the count); gives the handle back if it is a local root.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// assert!(ResourceHandle::default().into_sync().is_ok());
+    /// assert!(ResourceHandle::owning_local(System).into_sync().is_err());
+    /// ```
+    #[inline]
+    pub fn into_sync(self) -> Result<SyncResourceHandle, Self> {
+        if self.is_local() {
+            Err(self)
+        } else {
+            // SAFETY: not a local root.
+            Ok(unsafe { self.into_kind() })
+        }
+    }
+}
+
+impl<K: Direct> Handle<K> {
     /// The process-wide default resource, [`Recycling`](super::Recycling).
     ///
     /// ```
     /// use coframe::frame::ResourceHandle;
     /// assert!(ResourceHandle::default_resource().is_default());
     /// ```
+    ///
+    /// ```
+    /// use coframe::frame::SyncResourceHandle;
+    /// assert!(SyncResourceHandle::default_resource().is_default());
+    /// ```
     #[inline]
     pub fn default_resource() -> Self {
-        Self::from_repr(HandleRepr::default_repr())
-    }
-
-    /// Moves `alloc` into a local (non-thread-safe) root and returns the
-    /// first handle to it.
-    ///
-    /// Allocation happens only on this thread (the handle is `!Send`);
-    /// frames freed on other threads are queued and given back to `alloc`
-    /// on this thread's next allocation through the root, or when the root
-    /// is dropped. `alloc` is dropped exactly once, after the last frame
-    /// allocated through the root is freed and the last handle is dropped.
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, System};
-    /// use std::alloc::Layout;
-    /// let h = ResourceHandle::owning_local(System);
-    /// assert!(h.is_local());
-    /// let l = Layout::new::<u64>();
-    /// let p = h.allocate(l).unwrap();
-    /// // SAFETY: allocated just above with `l`.
-    /// unsafe { h.deallocate(p, l) };
-    /// ```
-    pub fn owning_local<A: MemoryResource + Send + 'static>(alloc: A) -> Self {
-        Self::from_repr(new_root(alloc, thread_token()))
+        // SAFETY: the default is unrooted (no count) and thread-safe.
+        unsafe { Self::from_repr(HandleRepr::default_repr()) }
     }
 
     /// Allocates through the resource.
@@ -463,172 +690,62 @@ impl ResourceHandle {
     /// ```
     #[inline]
     pub unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: a `ResourceHandle` is `!Send`, so for a local root we are
-        // on the owner thread; the block belongs to this resource by the
-        // caller's contract.
+        // SAFETY: a `Direct` handle is on a thread allowed to use its
+        // resource (`ThisThread` is `!Send`, so a local root's owner;
+        // `AnyThread` resources are `Sync`); the block belongs to this
+        // resource by the caller's contract.
         unsafe { self.repr.deallocate_here(ptr, layout) }
     }
 
-    /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, System};
-    /// assert!(ResourceHandle::default().is_default());
-    /// assert!(!ResourceHandle::owning_local(System).is_default());
-    /// ```
+    /// Gives the handle and its count to a frame (the `Frame` kind).
     #[inline]
-    pub fn is_default(&self) -> bool {
-        self.repr.is_default()
-    }
-
-    /// Whether this refers to a local-only root (created by
-    /// [`owning_local`](Self::owning_local)).
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, SyncResourceHandle, System};
-    /// assert!(ResourceHandle::owning_local(System).is_local());
-    /// assert!(!ResourceHandle::from(SyncResourceHandle::owning(System)).is_local());
-    /// ```
-    #[inline]
-    pub fn is_local(&self) -> bool {
-        self.repr.is_local()
-    }
-
-    /// Whether both handles refer to the same resource.
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, System};
-    /// let a = ResourceHandle::owning_local(System);
-    /// let b = a.clone();
-    /// assert!(a.same_resource(&b));
-    /// assert!(!a.same_resource(&ResourceHandle::default()));
-    /// ```
-    #[inline]
-    pub fn same_resource(&self, other: &Self) -> bool {
-        self.repr.same(&other.repr)
-    }
-
-    /// Converts into a thread-safe handle if the resource is thread-safe.
-    ///
-    /// ```
-    /// use coframe::frame::{ResourceHandle, System};
-    /// assert!(ResourceHandle::default().into_sync().is_ok());
-    /// assert!(ResourceHandle::owning_local(System).into_sync().is_err());
-    /// ```
-    pub fn into_sync(self) -> Result<SyncResourceHandle, ResourceHandle> {
-        if self.is_local() {
-            Err(self)
-        } else {
-            let repr = self.repr;
-            std::mem::forget(self);
-            Ok(SyncResourceHandle { repr })
-        }
-    }
-
-    /// Gives up the handle's count into the crate-internal raw form.
-    #[inline]
-    #[allow(dead_code)] // used by task cells
     pub(crate) fn into_raw(self) -> RawHandle {
-        let repr = self.repr;
-        std::mem::forget(self);
-        RawHandle { repr }
+        // SAFETY: any resource fits a `Frame` handle.
+        unsafe { self.into_kind() }
     }
+}
 
-    /// Takes back a count given up by [`into_raw`](Self::into_raw).
+impl Handle<ThisThread> {
+    /// A counted copy of the current resource slot (the default
+    /// [`Recycling`](super::Recycling) when the slot is unset).
     ///
-    /// # Safety
+    /// ```
+    /// use coframe::frame::{set_current, ResourceHandle, System, SyncResourceHandle};
+    /// let sys: ResourceHandle = SyncResourceHandle::owning(System).into();
+    /// let _g = set_current(&sys);
+    /// assert!(ResourceHandle::current().same_resource(&sys));
+    /// ```
+    #[inline]
+    pub fn current() -> Self {
+        super::current::current()
+    }
+
+    /// Moves `alloc` into a local (non-thread-safe) root and returns the
+    /// first handle to it.
     ///
-    /// If `raw` is local, the caller is on its owner thread.
-    #[inline]
-    #[allow(dead_code)] // used by task cells
-    pub(crate) unsafe fn from_raw(raw: RawHandle) -> Self {
-        let repr = raw.repr;
-        std::mem::forget(raw);
-        Self::from_repr(repr)
+    /// Allocation happens only on this thread (the handle is `!Send`);
+    /// frames freed on other threads are queued and given back to `alloc`
+    /// on this thread's next allocation through the root, or when the root
+    /// is dropped. `alloc` is dropped exactly once, after the last frame
+    /// allocated through the root is freed and the last handle is dropped.
+    ///
+    /// ```
+    /// use coframe::frame::{ResourceHandle, System};
+    /// use std::alloc::Layout;
+    /// let h = ResourceHandle::owning_local(System);
+    /// assert!(h.is_local());
+    /// let l = Layout::new::<u64>();
+    /// let p = h.allocate(l).unwrap();
+    /// // SAFETY: allocated just above with `l`.
+    /// unsafe { h.deallocate(p, l) };
+    /// ```
+    pub fn owning_local<A: MemoryResource + Send + 'static>(alloc: A) -> Self {
+        // SAFETY: the root's first count; this thread is its owner.
+        unsafe { Self::from_repr(new_root(alloc, thread_token())) }
     }
 }
 
-impl Clone for ResourceHandle {
-    #[inline]
-    fn clone(&self) -> Self {
-        Self::from_repr(self.repr.acquire())
-    }
-}
-
-impl Drop for ResourceHandle {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: the handle owns one count.
-        unsafe { self.repr.release() }
-    }
-}
-
-impl Default for ResourceHandle {
-    /// The process-wide [`Recycling`](super::Recycling).
-    #[inline]
-    fn default() -> Self {
-        Self::default_resource()
-    }
-}
-
-impl fmt::Debug for ResourceHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResourceHandle")
-            .field("resource", &self.repr.res.as_ptr())
-            .field("default", &self.is_default())
-            .field("local", &self.is_local())
-            .finish()
-    }
-}
-
-impl MemoryResource for ResourceHandle {
-    #[inline]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        ResourceHandle::allocate(self, layout)
-    }
-    #[inline]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded contract.
-        unsafe { ResourceHandle::deallocate(self, ptr, layout) }
-    }
-}
-
-/// A counted, `Send + Sync` reference to a thread-safe frame resource.
-///
-/// It can only ever refer to a resource that is `Sync` (the default, a
-/// `'static` `Sync` resource, or a root made by [`owning`](Self::owning)),
-/// so it may reach thread pools (rule 4). It dereferences to
-/// [`ResourceHandle`], so everything that takes `&ResourceHandle` (such as
-/// [`safe_resume_with`](super::safe_resume_with)) takes it too.
-///
-/// ```
-/// use coframe::frame::{SyncResourceHandle, System};
-/// use std::alloc::Layout;
-/// let h = SyncResourceHandle::owning(System);
-/// let h2 = h.clone();
-/// std::thread::spawn(move || {
-///     let l = Layout::new::<[u64; 4]>();
-///     let p = h2.allocate(l).unwrap();
-///     // SAFETY: allocated just above with `l`.
-///     unsafe { h2.deallocate(p, l) };
-/// })
-/// .join()
-/// .unwrap();
-/// ```
-#[repr(transparent)]
-pub struct SyncResourceHandle {
-    repr: HandleRepr,
-}
-
-// SAFETY: a `SyncResourceHandle` only refers to resources that are
-// `Send + Sync` (default, `from_static` with `R: Sync`, `owning` with
-// `A: Send + Sync`) and its count is atomic.
-unsafe impl Send for SyncResourceHandle {}
-// SAFETY: as above; `&SyncResourceHandle` only allows allocate/deallocate
-// through a `Sync` resource and atomic count increments.
-unsafe impl Sync for SyncResourceHandle {}
-
-impl SyncResourceHandle {
+impl Handle<AnyThread> {
     /// The slot's resource if it is thread-safe, else the default
     /// [`Recycling`](super::Recycling) (rule 4: a task on a pool that
     /// spawns while the slot holds a local-only resource falls back to the
@@ -643,19 +760,6 @@ impl SyncResourceHandle {
     #[inline]
     pub fn current() -> Self {
         ResourceHandle::current().into_sync().unwrap_or_default()
-    }
-
-    /// The process-wide default, [`Recycling`](super::Recycling).
-    ///
-    /// ```
-    /// use coframe::frame::SyncResourceHandle;
-    /// assert!(SyncResourceHandle::default_resource().is_default());
-    /// ```
-    #[inline]
-    pub fn default_resource() -> Self {
-        SyncResourceHandle {
-            repr: HandleRepr::default_repr(),
-        }
     }
 
     /// Moves a thread-safe allocator into a refcounted root and returns the
@@ -683,9 +787,8 @@ impl SyncResourceHandle {
     /// let _ = coframe::frame::SyncResourceHandle::owning(Bump(bumpalo::Bump::new()));
     /// ```
     pub fn owning<A: MemoryResource + Send + Sync + 'static>(alloc: A) -> Self {
-        SyncResourceHandle {
-            repr: new_root(alloc, 0),
-        }
+        // SAFETY: the root's first count; a thread-safe root (`A: Sync`).
+        unsafe { Self::from_repr(new_root(alloc, 0)) }
     }
 
     /// A handle to a `'static` thread-safe resource (no count, no root).
@@ -698,167 +801,19 @@ impl SyncResourceHandle {
     /// ```
     pub fn from_static<R: MemoryResource + Sync>(resource: &'static R) -> Self {
         let r: &'static dyn MemoryResource = resource;
-        SyncResourceHandle {
-            repr: HandleRepr {
+        // SAFETY: unrooted (no count), `'static` and `Sync`.
+        unsafe {
+            Self::from_repr(HandleRepr {
                 res: NonNull::from(r),
                 root: None,
-            },
-        }
-    }
-
-    /// Gives up the handle's count into the crate-internal raw form.
-    #[inline]
-    #[allow(dead_code)] // used by task cells
-    pub(crate) fn into_raw(self) -> RawHandle {
-        let repr = self.repr;
-        std::mem::forget(self);
-        RawHandle { repr }
-    }
-
-    /// Takes back a count given up by [`into_raw`](Self::into_raw).
-    ///
-    /// # Safety
-    ///
-    /// `raw` must not be local (it came from a `SyncResourceHandle`).
-    #[inline]
-    #[allow(dead_code)] // used by task cells
-    pub(crate) unsafe fn from_raw(raw: RawHandle) -> Self {
-        let repr = raw.repr;
-        std::mem::forget(raw);
-        SyncResourceHandle { repr }
-    }
-}
-
-impl std::ops::Deref for SyncResourceHandle {
-    type Target = ResourceHandle;
-    #[inline]
-    fn deref(&self) -> &ResourceHandle {
-        // SAFETY: both are `repr(transparent)` over `HandleRepr` (the
-        // `PhantomData` is zero-sized); a `&ResourceHandle` to a thread-safe
-        // resource is sound on any thread.
-        unsafe { &*(self as *const SyncResourceHandle as *const ResourceHandle) }
-    }
-}
-
-impl Clone for SyncResourceHandle {
-    #[inline]
-    fn clone(&self) -> Self {
-        SyncResourceHandle {
-            repr: self.repr.acquire(),
+            })
         }
     }
 }
 
-impl Drop for SyncResourceHandle {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: the handle owns one count.
-        unsafe { self.repr.release() }
-    }
-}
-
-impl Default for SyncResourceHandle {
-    /// The process-wide [`Recycling`](super::Recycling).
-    #[inline]
-    fn default() -> Self {
-        Self::default_resource()
-    }
-}
-
-impl From<SyncResourceHandle> for ResourceHandle {
-    #[inline]
-    fn from(h: SyncResourceHandle) -> Self {
-        let repr = h.repr;
-        std::mem::forget(h);
-        ResourceHandle::from_repr(repr)
-    }
-}
-
-impl fmt::Debug for SyncResourceHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SyncResourceHandle")
-            .field("resource", &self.repr.res.as_ptr())
-            .field("default", &self.is_default())
-            .finish()
-    }
-}
-
-impl MemoryResource for SyncResourceHandle {
-    #[inline]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        self.repr.allocate(layout)
-    }
-    #[inline]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded contract (thread-safe resource).
-        unsafe { self.repr.deallocate_here(ptr, layout) }
-    }
-}
-
-/// Crate-internal raw handle for frames shared with `Send` wakers (task
-/// cells): owns one count, moves only, and may be freed from any thread.
-///
-/// `deallocate` and drop are safe on any thread even for local roots: a
-/// foreign-thread free is queued on the root (see the module docs).
-/// Allocation through a local raw handle must happen on the owner thread.
-#[repr(transparent)]
-pub(crate) struct RawHandle {
-    repr: HandleRepr,
-}
-
-// SAFETY: deallocation through a local root from a foreign thread only
-// touches the root's mutex-protected queue and atomic count; thread-safe
-// resources are `Sync`. Allocation is `unsafe` (owner thread only).
-unsafe impl Send for RawHandle {}
-// SAFETY: as above; `&RawHandle` exposes the same thread-checked operations.
-unsafe impl Sync for RawHandle {}
-
-#[allow(dead_code)] // parts are used only by task cells
-impl RawHandle {
-    /// Whether the resource is a local-only root.
-    #[inline]
-    pub(crate) fn is_local(&self) -> bool {
-        self.repr.is_local()
-    }
-
-    /// Whether the resource is the default `Recycling`.
-    #[inline]
-    pub(crate) fn is_default(&self) -> bool {
-        self.repr.is_default()
-    }
-
-    /// Whether both refer to the same resource.
-    #[inline]
-    pub(crate) fn same_resource(&self, other: &ResourceHandle) -> bool {
-        self.repr.same(&other.repr)
-    }
-
-    /// Borrows as a `ResourceHandle` (to allocate, clone, or install as
-    /// current with `safe_resume_with`).
-    ///
-    /// # Safety
-    ///
-    /// If the handle is local, the caller is on the owner thread and the
-    /// borrow (and anything cloned from it) stays there.
-    #[inline]
-    pub(crate) unsafe fn as_local(&self) -> &ResourceHandle {
-        // SAFETY: same `repr(transparent)` layout; thread rule by contract.
-        unsafe { &*(self as *const RawHandle as *const ResourceHandle) }
-    }
-
-    /// Borrows as a `SyncResourceHandle` if the resource is thread-safe.
-    #[inline]
-    pub(crate) fn as_sync(&self) -> Option<&SyncResourceHandle> {
-        if self.is_local() {
-            None
-        } else {
-            // SAFETY: same `repr(transparent)` layout; the resource is
-            // thread-safe.
-            Some(unsafe { &*(self as *const RawHandle as *const SyncResourceHandle) })
-        }
-    }
-
-    /// Returns a block to the resource, from any thread.
+impl Handle<Frame> {
+    /// Returns a block to the resource, from any thread: off the owner
+    /// thread of a local root, the block is queued on the root.
     ///
     /// # Safety
     ///
@@ -881,21 +836,62 @@ impl RawHandle {
     }
 }
 
-impl Drop for RawHandle {
+impl From<Handle<AnyThread>> for Handle<ThisThread> {
+    /// Any resource may back a `ThisThread` handle; the count moves.
+    #[inline]
+    fn from(h: Handle<AnyThread>) -> Self {
+        // SAFETY: a thread-safe resource fits any kind.
+        unsafe { h.into_kind() }
+    }
+}
+
+impl<K: Direct> Clone for Handle<K> {
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: a new count of a resource that already fits `K`.
+        unsafe { Self::from_repr(self.repr.acquire()) }
+    }
+}
+
+impl<K: Kind> Drop for Handle<K> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: the raw handle owns one count; the root's destruction is
-        // sound on any thread (`A: Send`, exclusive access at count zero).
+        // SAFETY: the handle owns one count (for a `Frame` handle on a
+        // foreign thread too: the root's destruction is sound on any thread,
+        // `A: Send`, exclusive access at count zero).
         unsafe { self.repr.release() }
     }
 }
 
-impl fmt::Debug for RawHandle {
+impl<K: Direct> Default for Handle<K> {
+    /// The process-wide [`Recycling`](super::Recycling).
+    #[inline]
+    fn default() -> Self {
+        Self::default_resource()
+    }
+}
+
+impl<K: Kind> fmt::Debug for Handle<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawHandle")
-            .field("resource", &self.repr.res.as_ptr())
-            .field("local", &self.is_local())
-            .finish()
+        let mut d = f.debug_struct(K::NAME);
+        d.field("resource", &self.repr.res.as_ptr())
+            .field("default", &self.is_default());
+        if K::MAY_BE_LOCAL {
+            d.field("local", &self.is_local());
+        }
+        d.finish()
+    }
+}
+
+impl<K: Direct> MemoryResource for Handle<K> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        Handle::<K>::allocate(self, layout)
+    }
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { Handle::<K>::deallocate(self, ptr, layout) }
     }
 }
 
@@ -927,9 +923,8 @@ mod tests {
         // SAFETY: allocated just above.
         unsafe { h.deallocate(q, l) };
         let raw = h.into_raw();
-        assert!(raw.is_local() && raw.as_sync().is_none());
-        // SAFETY: same thread as the owner.
-        let back = unsafe { ResourceHandle::from_raw(raw) };
+        assert!(raw.is_local());
+        let back = raw.into_sync().unwrap_err();
         assert!(back.is_local());
     }
 
@@ -937,16 +932,32 @@ mod tests {
     fn sync_raw_roundtrip() {
         let h = SyncResourceHandle::owning(System);
         let raw = h.clone().into_raw();
-        assert!(raw.as_sync().is_some());
+        assert!(!raw.is_local());
         assert!(raw.same_resource(&h));
-        // SAFETY: from a SyncResourceHandle.
-        let back = unsafe { SyncResourceHandle::from_raw(raw) };
+        let back = raw.into_sync().unwrap();
         assert!(back.same_resource(&h));
         let raw = ResourceHandle::default().into_raw();
         assert!(raw.is_default());
-        // SAFETY: not local.
-        let l = unsafe { raw.as_local() };
-        assert!(l.is_default());
+        assert!(raw.into_sync().unwrap().is_default());
+    }
+
+    #[test]
+    fn conversions_keep_the_count() {
+        let h = SyncResourceHandle::owning(System);
+        let count = || {
+            // SAFETY: root alive (we hold `h`).
+            unsafe { h.repr.root.unwrap().as_ref() }
+                .count
+                .load(Ordering::Relaxed)
+        };
+        let local: ResourceHandle = h.clone().into();
+        assert_eq!(count(), 2);
+        let raw = local.into_raw();
+        assert_eq!(count(), 2);
+        let shared = raw.into_sync().unwrap();
+        assert_eq!(count(), 2);
+        drop(shared);
+        assert_eq!(count(), 1);
     }
 }
 

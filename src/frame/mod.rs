@@ -16,10 +16,14 @@
 //!
 //! What lives where:
 //! - `resource.rs`: [`MemoryResource`], [`AllocError`], [`System`];
-//! - `handle.rs`: [`ResourceHandle`] (`!Send`), [`SyncResourceHandle`]
-//!   (`Send + Sync`), the crate-internal `RawHandle` task cells keep, and the
-//!   owner roots (`SyncResourceHandle::owning`, `ResourceHandle::owning_local`);
-//! - `current.rs`: the slot, [`current`], [`set_current`], [`safe_resume`],
+//! - `handle.rs`: the one handle type [`Handle<K>`](Handle) and its kinds:
+//!   [`ResourceHandle`] (kind [`ThisThread`], `!Send`),
+//!   [`SyncResourceHandle`] (kind [`AnyThread`], `Send + Sync`) and the
+//!   crate-internal `RawHandle` (kind `Frame`) that task cells and boxes
+//!   keep; conversions between kinds move the handle; the owner roots
+//!   (`SyncResourceHandle::owning`, `ResourceHandle::owning_local`);
+//! - `current.rs`: the slot (a handle's raw value and whether the slot owns
+//!   its count), [`current`], [`set_current`], [`safe_resume`],
 //!   [`safe_resume_with`];
 //! - `recycling.rs`: [`Recycling`], the default (classes, batches and their
 //!   measurements are in its module docs), [`RecyclingStats`];
@@ -41,10 +45,12 @@ pub use api2::Allocator2;
 pub use counting::{Counting, CountingStats};
 pub use current::{current, safe_resume, safe_resume_with, set_current, CurrentGuard};
 #[allow(unused_imports)] // consumed by executor batch loops
-pub(crate) use current::{load_slot, replace_current_uncounted, Slot as FrameSlot};
+pub(crate) use current::{
+    load_slot, replace_current_uncounted, safe_resume_with_unchecked, Slot as FrameSlot,
+};
 pub use frame_box::FrameBox;
 #[allow(unused_imports)] // consumed by task cells
 pub(crate) use handle::RawHandle;
-pub use handle::{ResourceHandle, SyncResourceHandle};
+pub use handle::{AnyThread, Direct, Handle, Kind, ResourceHandle, SyncResourceHandle, ThisThread};
 pub use recycling::{Recycling, RecyclingStats};
 pub use resource::{AllocError, MemoryResource, System};

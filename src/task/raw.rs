@@ -41,7 +41,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, RawWaker, Waker};
 
 use crate::frame::{
-    replace_current_uncounted, safe_resume_with, AllocError, RawHandle, ResourceHandle,
+    replace_current_uncounted, safe_resume_with_unchecked, AllocError, RawHandle, ResourceHandle,
 };
 
 /// Type-erased operations on a cell, monomorphised per future type.
@@ -282,9 +282,7 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
     let cell = h.cast::<Cell<F>>().as_ptr();
     // SAFETY: the cell is live.
     let header = unsafe { &(*cell).header };
-    // SAFETY: as in `poll`: we are on the task's executor thread.
-    let resource = unsafe { header.resource.as_local() };
-    safe_resume_with(resource, || {
+    let cancel = || {
         // SAFETY: RUNNING gives exclusive access to the stage.
         unsafe {
             (*cell).stage.with_mut(|stage| {
@@ -292,7 +290,10 @@ unsafe fn drop_future<F: Future>(h: NonNull<Header>) {
                 finish(stage, Err(Failure::cancelled()))
             })
         }
-    })
+    };
+    // SAFETY: as in `run`: we are on the task's executor thread, the owner
+    // thread of a local resource.
+    unsafe { safe_resume_with_unchecked(&*header.resource, cancel) }
 }
 
 /// # Safety
@@ -418,20 +419,20 @@ pub(crate) unsafe fn run(h: NonNull<Header>, batched: bool) -> bool {
         }
         return false;
     }
-    // SAFETY: tasks are polled on their executor's thread; a local-only
-    // resource only ever backs tasks of a `LocalExecutor` (spawns on
-    // multi-threaded executors take `SyncResourceHandle::current()`), whose
-    // thread is the root's owner thread.
-    let resource = unsafe { hd.resource.as_local() };
+    let resource = &*hd.resource;
     // SAFETY: we hold RUNNING; the resource is made current first. In the
     // batched case the cell (hence `resource`) is alive for the whole poll
-    // and the caller's enclosing `safe_resume` restores the slot.
+    // and the caller's enclosing `safe_resume` restores the slot. Tasks are
+    // polled on their executor's thread; a local-only resource only ever
+    // backs tasks of a `LocalExecutor` (spawns on multi-threaded executors
+    // take `SyncResourceHandle::current()`), whose thread is the root's
+    // owner thread: the resource may be used here.
     let done = unsafe {
         if batched {
             replace_current_uncounted(resource);
             (hd.vtable.poll)(h)
         } else {
-            safe_resume_with(resource, || (hd.vtable.poll)(h))
+            safe_resume_with_unchecked(resource, || (hd.vtable.poll)(h))
         }
     };
     if done {
