@@ -25,7 +25,7 @@ use super::EnterGuard;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
 use crate::task::{
-    cancel_now, Count, Credits, Header, JoinHandle, LocalTasks, Runnable, SchedRef, Schedule,
+    cancel_now, Credits, Header, JoinHandle, LocalTasks, Runnable, SchedRef, Schedule,
 };
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
@@ -277,7 +277,7 @@ impl Inner {
 // SAFETY: `Inner` lives in an `Arc`; tasks are run, and runnables dropped,
 // only on the owner thread (module invariants; remote wakes only queue);
 // `bind` links every task on the live list or cancels it, completion
-// unlinks it; `count` says `owner_here` only inside the owner's loop, on
+// unlinks it; `owner_here` holds only inside the owner's loop, on
 // its thread, while the executor (its own reference) is alive.
 unsafe impl Schedule for Inner {
     fn task_panicked(&self) {
@@ -327,16 +327,18 @@ unsafe impl Schedule for Inner {
         crate::executor::pinning::Pinning::Thread(self)
     }
 
+    // Spawns onto a local executor happen on its owner thread; a reference
+    // dropped inside this executor's loop (the usual case: a JoinHandle
+    // dropped by a task) goes back as a credit, the running executor
+    // holding its own.
     #[inline(always)]
-    fn count(&self) -> Count<'_> {
-        // Spawns onto a local executor happen on its owner thread; a
-        // reference dropped inside this executor's loop (the usual case: a
-        // JoinHandle dropped by a task) goes back as a credit, the running
-        // executor holding its own.
-        Count::Credits {
-            credits: &self.credits,
-            owner_here: self.on_owner_running(),
-        }
+    fn credits(&self) -> Option<&Credits> {
+        Some(&self.credits)
+    }
+
+    #[inline(always)]
+    fn owner_here(&self) -> bool {
+        self.on_owner_running()
     }
 }
 

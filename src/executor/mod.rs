@@ -49,7 +49,7 @@
 //!   then queue it), `release` (completion, on the thread that ran it:
 //!   unlink it), `is_local`, `pinning` (how it keeps a stackful task on
 //!   one thread: `executor/pinning.rs`); every cell holds a `task::SchedRef` to it (one
-//!   `Arc` strong count unless `count` says otherwise);
+//!   `Arc` strong count unless `credits` says otherwise);
 //! - implement `sealed::Executor` (return that state as `&dyn Schedule`) and
 //!   [`Executor`] with `Affinity = Shared` for anything that may run a task on
 //!   more than one thread: [`SpawnableOn`] then demands `Send` futures and

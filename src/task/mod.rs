@@ -49,7 +49,7 @@
 //! spawners): made from an `Arc` the spawner hands over (adopting its
 //! strong count), from a borrow, or by `Clone`; its `Drop` frees the
 //! scheduler with the last one. How it counts is the scheduler's to say
-//! (`Schedule::count`): one `Arc` strong count each, or the local
+//! (`Schedule::credits`): one `Arc` strong count each, or the local
 //! executor's credits, which its owner thread spends and takes back
 //! without atomics (`sched_ref.rs`). `Schedule` is an `unsafe trait`: the
 //! task layer trusts its implementors to keep runnables on the threads
@@ -122,7 +122,7 @@ pub use yield_now::{yield_now, YieldNow};
 pub(crate) use list::{LocalTasks, ShardedTasks, SharedTasks};
 pub(crate) use raw::{cancel_now, Header, SpawnError};
 pub(crate) use runnable::Schedule;
-pub(crate) use sched_ref::{Count, Credits, SchedRef};
+pub(crate) use sched_ref::{Credits, SchedRef};
 
 use crate::frame::{AllocError, ResourceHandle};
 use std::convert::Infallible;

@@ -8,7 +8,7 @@
 //! dropping it without running cancels the task on the spot (shutdown).
 
 use super::raw::{self, Header};
-use super::sched_ref::Count;
+use super::sched_ref::Credits;
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -130,8 +130,9 @@ impl fmt::Debug for Runnable {
 /// - a task passed to `bind` is registered so that shutdown cancels it
 ///   (or it is cancelled at once), and `release` unregisters it (a live
 ///   list never names a freed cell);
-/// - [`count`](Self::count) says `owner_here` only on the thread that owns
-///   the credits, while the owner's own reference is held.
+/// - [`owner_here`](Self::owner_here) holds only on the thread that owns
+///   the [`credits`](Self::credits), while the owner's own reference is
+///   held.
 pub unsafe trait Schedule: Send + Sync + 'static {
     /// Queues a woken task. Called from any thread (wakers are `Send`).
     /// Implementations that can no longer run tasks (shut down) must
@@ -139,11 +140,24 @@ pub unsafe trait Schedule: Send + Sync + 'static {
     /// then cancelled by the shutdown's pass over live tasks.
     fn schedule(&self, runnable: Runnable);
 
-    /// How references to this scheduler are counted; called by
-    /// `SchedRef` only. Default: each is one strong count of its `Arc`.
+    /// How references to this scheduler are counted (`SchedRef` only
+    /// asks): `None`, each is one strong count of its `Arc` (the default);
+    /// `Some`, the scheduler counts them in its [`Credits`] (the local
+    /// executor). One word, returned in a register: it is asked on every
+    /// spawn and every free.
     #[inline(always)]
-    fn count(&self) -> Count<'_> {
-        Count::Arc
+    fn credits(&self) -> Option<&Credits> {
+        None
+    }
+
+    /// For a scheduler with [`credits`](Self::credits): whether the calling
+    /// thread owns them and the owner holds its own reference until the
+    /// call returns (the local executor: its loop runs on this thread), so
+    /// a reference may be given back as a credit. Asked only when a
+    /// reference is dropped or cloned. Default: no.
+    #[inline(always)]
+    fn owner_here(&self) -> bool {
+        false
     }
 
     /// Registers a newly spawned task and queues its first runnable.

@@ -3,13 +3,13 @@
 //! executor's own, its wakers' and spawners').
 //!
 //! Every scheduler lives in a `std::sync::Arc`. How a reference is counted
-//! is the scheduler's to say ([`Schedule::count`]), and `SchedRef` alone
+//! is the scheduler's to say ([`Schedule::credits`]), and `SchedRef` alone
 //! asks it:
 //!
-//! - [`Count::Arc`] (every scheduler but the local executor's): a
-//!   reference *is* one strong count of that `Arc`. Taking one from an
-//!   `Arc` the caller hands over adopts its count (no atomic).
-//! - [`Count::Credits`] (the `LocalExecutor`'s): the scheduler counts its
+//! - no credits (every scheduler but the local executor's): a reference
+//!   *is* one strong count of that `Arc`. Taking one from an `Arc` the
+//!   caller hands over adopts its count (no atomic).
+//! - [`Credits`] (the `LocalExecutor`'s): the scheduler counts its
 //!   references in its [`Credits`], and all of them together hold *one*
 //!   strong count of the `Arc`, dropped with the last reference. On the
 //!   owner thread references are spent from and given back to a stock of
@@ -23,7 +23,11 @@
 //! shared strong count exists. The spare credits (a `Cell`) are touched only
 //! on the owner thread: when spending from a borrow or an `Arc` (the
 //! constructors' contract: a credits-counted scheduler is borrowed only on
-//! its owner thread) and where `Count::Credits::owner_here` says so.
+//! its owner thread) and where [`Schedule::owner_here`] says so.
+//!
+//! Cost: spawning asks `credits()` (one virtual call, its answer in a
+//! register); freeing asks `credits()` and, for the local executor,
+//! `owner_here()` (a thread-local compare).
 
 use super::runnable::Schedule;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -37,25 +41,6 @@ use std::sync::Arc;
 /// References a [`Credits`] owner takes in one atomic operation and then
 /// hands out without atomics.
 pub(crate) const CREDIT_BATCH: usize = 1024;
-
-/// How [`SchedRef`]s count a scheduler ([`Schedule::count`]).
-/// Crate-internal (not exported), as `Schedule` is.
-pub enum Count<'a> {
-    /// Each reference is one strong count of the `Arc` the scheduler lives
-    /// in.
-    Arc,
-    /// The scheduler counts its references in `credits`; together they
-    /// hold one strong count of its `Arc`.
-    Credits {
-        /// The count.
-        credits: &'a Credits,
-        /// The calling thread is the one that owns `credits` and the owner
-        /// holds its own reference until the call returns (the local
-        /// executor: its loop is running on this thread), so a reference may
-        /// be spent or given back as a credit.
-        owner_here: bool,
-    },
-}
 
 /// The reference count of a scheduler that counts its references itself
 /// (see the module docs). Crate-internal (not exported).
@@ -142,14 +127,14 @@ pub(crate) struct SchedRef<S: ?Sized + Schedule = dyn Schedule> {
 }
 
 // SAFETY: schedulers are `Send + Sync`; the count is atomic, or spent and
-// given back only on its owner thread (`Count::Credits`).
+// given back only on its owner thread (`Schedule::owner_here`).
 unsafe impl<S: ?Sized + Schedule> Send for SchedRef<S> {}
 // SAFETY: as above.
 unsafe impl<S: ?Sized + Schedule> Sync for SchedRef<S> {}
 
 impl<S: ?Sized + Schedule> SchedRef<S> {
     /// A reference made of `arc`: its strong count is adopted as the
-    /// reference (`Count::Arc`) or, for a credits-counted scheduler, a
+    /// reference (no credits) or, for a credits-counted scheduler, a
     /// credit is spent and `arc` is dropped (or kept as the shared strong
     /// count if there was no reference).
     ///
@@ -161,7 +146,7 @@ impl<S: ?Sized + Schedule> SchedRef<S> {
         // SAFETY: `Arc::into_raw` is non-null, and alive through `arc`'s
         // count.
         let (ptr, sched) = unsafe { (NonNull::new_unchecked(ptr as *mut S), &*ptr) };
-        if let Count::Credits { credits, .. } = sched.count() {
+        if let Some(credits) = sched.credits() {
             // SAFETY: owner thread (contract).
             if !unsafe { credits.acquire(true) } {
                 // SAFETY: the count `arc` held; a reference holds another.
@@ -178,12 +163,12 @@ impl<S: ?Sized + Schedule> SchedRef<S> {
     /// `S` counts with credits, the calling thread owns them.
     #[inline(always)]
     pub(crate) unsafe fn from_ref(sched: &S) -> Self {
-        match sched.count() {
+        match sched.credits() {
             // SAFETY: `sched` lives in an `Arc` whose count is held.
-            Count::Arc => unsafe { Arc::increment_strong_count(sched) },
+            None => unsafe { Arc::increment_strong_count(sched) },
             // SAFETY: owner thread (contract); with no reference before,
             // the new one holds the shared strong count.
-            Count::Credits { credits, .. } => unsafe {
+            Some(credits) => unsafe {
                 if credits.acquire(true) {
                     Arc::increment_strong_count(sched)
                 }
@@ -223,17 +208,14 @@ impl<S: ?Sized + Schedule> Deref for SchedRef<S> {
 impl<S: ?Sized + Schedule> Clone for SchedRef<S> {
     #[inline]
     fn clone(&self) -> Self {
-        match (**self).count() {
+        match (**self).credits() {
             // SAFETY: the scheduler lives in an `Arc`; this reference is one
             // of its strong counts.
-            Count::Arc => unsafe { Arc::increment_strong_count(self.ptr.as_ptr()) },
-            Count::Credits {
-                credits,
-                owner_here,
-            } => {
+            None => unsafe { Arc::increment_strong_count(self.ptr.as_ptr()) },
+            Some(credits) => {
                 // SAFETY: spends only on the owner thread (`owner_here`);
                 // `self` is a reference, so there was one before.
-                let first = unsafe { credits.acquire(owner_here) };
+                let first = unsafe { credits.acquire((**self).owner_here()) };
                 debug_assert!(!first);
             }
         }
@@ -244,19 +226,14 @@ impl<S: ?Sized + Schedule> Clone for SchedRef<S> {
 impl<S: ?Sized + Schedule> Drop for SchedRef<S> {
     #[inline]
     fn drop(&mut self) {
-        let last = match (**self).count() {
-            Count::Arc => true,
-            Count::Credits {
-                credits,
-                owner_here,
-            } => {
-                // SAFETY: gives back as a credit only on the owner thread
-                // while the owner's own reference is held (`owner_here`).
-                unsafe { credits.release(owner_here) }
-            }
+        let last = match (**self).credits() {
+            None => true,
+            // SAFETY: gives back as a credit only on the owner thread
+            // while the owner's own reference is held (`owner_here`).
+            Some(credits) => unsafe { credits.release((**self).owner_here()) },
         };
         if last {
-            // SAFETY: the strong count this reference was (`Count::Arc`), or
+            // SAFETY: the strong count this reference was (no credits), or
             // the shared one, which the last reference drops.
             unsafe { drop(Arc::from_raw(self.ptr.as_ptr())) }
         }
@@ -319,11 +296,11 @@ mod tests {
         fn pinning(self: Arc<Self>) -> crate::executor::pinning::Pinning {
             crate::executor::pinning::Pinning::Thread(self)
         }
-        fn count(&self) -> Count<'_> {
-            Count::Credits {
-                credits: &self.credits,
-                owner_here: self.here.load(Ordering::Relaxed),
-            }
+        fn credits(&self) -> Option<&Credits> {
+            Some(&self.credits)
+        }
+        fn owner_here(&self) -> bool {
+            self.here.load(Ordering::Relaxed)
         }
     }
 
