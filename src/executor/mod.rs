@@ -438,6 +438,12 @@ where
     let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn called outside a task: no executor is running on this thread")
     });
+    if let Some(inner) = running_local(sched) {
+        // SAFETY: the local executor running here runs the task on this
+        // thread; the future and its output are Send anyway.
+        return unsafe { crate::task::try_spawn_ref(future, inner, ResourceHandle::current()) }
+            .unwrap_or_else(|e| refused(e));
+    }
     // SAFETY: the running executor outlives this call.
     let sched = unsafe { sched.as_ref() };
     let resource = if sched.is_local() {
@@ -447,6 +453,19 @@ where
     };
     // SAFETY: the future and its output are Send.
     unsafe { crate::task::try_spawn_ref(future, sched, resource) }.unwrap_or_else(|e| refused(e))
+}
+
+/// The `LocalExecutor` whose loop runs on this thread, if `sched` is its
+/// scheduler: spawns then count and bind on it directly (a credit and a
+/// queue push, no virtual call), as its own `spawn` does.
+#[inline(always)]
+fn running_local<'a>(sched: NonNull<dyn Schedule>) -> Option<&'a local::Inner> {
+    let running = local::running();
+    // SAFETY: a non-null `running()` is the state of the LocalExecutor
+    // running on this thread, alive while it runs (beyond the caller's
+    // spawn, made from one of its tasks).
+    (!running.is_null() && std::ptr::eq(running.cast::<u8>(), sched.as_ptr().cast::<u8>()))
+        .then(|| unsafe { &*running })
 }
 
 /// Runs the blocking closure `f` on a blocking thread of the executor
@@ -582,6 +601,12 @@ where
     let sched = current_scheduler_ref().unwrap_or_else(|| {
         panic!("coframe::spawn_local called outside a task: no executor is running on this thread")
     });
+    if let Some(inner) = running_local(sched) {
+        // SAFETY: the local executor running here runs the task on this
+        // thread.
+        return unsafe { crate::task::try_spawn_ref(future, inner, ResourceHandle::current()) }
+            .unwrap_or_else(|e| refused(e));
+    }
     // SAFETY: the running executor outlives this call.
     let sched = unsafe { sched.as_ref() };
     assert!(

@@ -100,9 +100,12 @@ impl Slot {
     /// Gives up the slot's count if it owns one.
     #[inline]
     pub(crate) fn release(self) {
-        if let (Count::Owned, Some(r)) = (self.count, self.value) {
-            // SAFETY: an owned slot value owns one count.
-            unsafe { r.release() }
+        // The count first: one compare on the common path (borrowed).
+        if matches!(self.count, Count::Owned) {
+            if let Some(r) = self.value {
+                // SAFETY: an owned slot value owns one count.
+                unsafe { r.release() }
+            }
         }
     }
 

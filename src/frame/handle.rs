@@ -195,6 +195,23 @@ fn new_root<A: MemoryResource + Send + 'static>(alloc: A, owner: u64) -> HandleR
 }
 
 impl HandleRepr {
+    /// `*p`, read one word at a time (never as one wider load).
+    #[inline(always)]
+    fn read_words(p: &HandleRepr) -> HandleRepr {
+        use std::mem::{size_of, MaybeUninit};
+        const WORDS: usize = size_of::<HandleRepr>() / size_of::<usize>();
+        const _: () = assert!(WORDS * size_of::<usize>() == size_of::<HandleRepr>());
+        let src = (p as *const HandleRepr).cast::<MaybeUninit<usize>>();
+        let mut words = [MaybeUninit::<usize>::uninit(); WORDS];
+        for (i, w) in words.iter_mut().enumerate() {
+            // SAFETY: inside `*p`, word-aligned (it holds pointers);
+            // volatile, so one load per word.
+            *w = unsafe { std::ptr::read_volatile(src.add(i)) };
+        }
+        // SAFETY: the very bytes of a valid `HandleRepr`.
+        unsafe { std::mem::transmute::<[MaybeUninit<usize>; WORDS], HandleRepr>(words) }
+    }
+
     /// The process-wide default (`Recycling`), unrooted.
     #[inline]
     fn default_repr() -> Self {
@@ -574,8 +591,13 @@ impl<K: Kind> Handle<K> {
     #[inline]
     unsafe fn into_kind<K2: Kind>(self) -> Handle<K2> {
         let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so its count moves; fit by contract.
-        unsafe { Handle::from_repr(this.repr) }
+        // SAFETY: `this` is never dropped, so its count moves; fit by
+        // contract. Read a word at a time: a handle just made from the slot
+        // (`current()`) was stored a word at a time, and the 16-byte copy
+        // the compiler makes of the fat pointer otherwise cannot be
+        // forwarded from those stores (perf, `local_spawn_join`: the stall
+        // on every spawn's cell header write).
+        unsafe { Handle::from_repr(HandleRepr::read_words(&this.repr)) }
     }
 
     /// Whether this is the process-wide default ([`Recycling`](super::Recycling)).

@@ -170,16 +170,18 @@ pub(crate) unsafe fn try_spawn_unchecked_with<F: Future, E>(
 
 /// Like [`try_spawn_unchecked`] with a borrowed scheduler: the cell takes
 /// a new reference ([`SchedRef::from_ref`]: on the local executor a credit,
-/// no atomic).
+/// no atomic). Generic over the scheduler's type, so a caller that knows it
+/// (the local executor's own spawns) counts and binds without a virtual
+/// call; `&dyn Schedule` works too.
 ///
 /// # Safety
 ///
 /// As [`try_spawn_unchecked`], and `scheduler` lives in an `Arc` with a
 /// strong count held for the call.
 #[inline(always)]
-pub(crate) unsafe fn try_spawn_ref<F: Future>(
+pub(crate) unsafe fn try_spawn_ref<F: Future, S: ErasedSched + ?Sized>(
     future: F,
-    scheduler: &dyn Schedule,
+    scheduler: &S,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, AllocError> {
     // SAFETY: forwarded contract.
@@ -193,13 +195,41 @@ pub(crate) unsafe fn try_spawn_ref<F: Future>(
 ///
 /// As [`try_spawn_ref`].
 #[inline(always)]
-pub(crate) unsafe fn try_spawn_ref_with<F: Future, E>(
+pub(crate) unsafe fn try_spawn_ref_with<F: Future, E, S: ErasedSched + ?Sized>(
     init: impl FnOnce() -> Result<F, E>,
-    scheduler: &dyn Schedule,
+    scheduler: &S,
     resource: ResourceHandle,
 ) -> Result<JoinHandle<F::Output>, SpawnError<E>> {
+    // SAFETY: forwarded contract (the reference is a new count on
+    // `scheduler`, so the cell may be bound through the borrow).
+    let sched = S::erase(unsafe { SchedRef::from_ref(scheduler) });
     // SAFETY: forwarded contract.
-    unsafe { spawn_with(init, SchedRef::from_ref(scheduler), resource) }
+    let ptr = unsafe { raw::allocate(init, sched, resource) }?;
+    // SAFETY: a fresh cell: its HANDLE bit and reference go to the handle.
+    let handle = unsafe { JoinHandle::from_raw(ptr) };
+    scheduler.bind(Runnable::from_raw(ptr));
+    Ok(handle)
+}
+
+/// A scheduler type whose [`SchedRef`] can be made a `SchedRef<dyn
+/// Schedule>` (every sized scheduler, and `dyn Schedule` itself).
+pub(crate) trait ErasedSched: Schedule {
+    /// The same reference, type-erased.
+    fn erase(r: SchedRef<Self>) -> SchedRef;
+}
+
+impl<S: Schedule> ErasedSched for S {
+    #[inline(always)]
+    fn erase(r: SchedRef<S>) -> SchedRef {
+        r.into_dyn()
+    }
+}
+
+impl ErasedSched for dyn Schedule {
+    #[inline(always)]
+    fn erase(r: SchedRef) -> SchedRef {
+        r
+    }
 }
 
 /// Allocates a task whose cell holds `scheduler`, builds its future with
