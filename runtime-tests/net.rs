@@ -946,102 +946,303 @@ fn faulty_peers_get_clear_errors_and_others_are_unaffected() {
     });
 }
 
-/// 2,000 concurrent connections on a 2-worker pool, served by async tasks
-/// and then by stackful tasks (all open at once: a barrier holds every
-/// client mid-protocol); then the pool shuts down: every socket is
-/// closed (the descriptor count is back to its baseline), no frame of the
-/// counting allocator and no stack is left. In a child process (exact
-/// counts).
-#[test]
-fn two_thousand_connections_on_the_pool_then_nothing_left() {
-    alone_in_a_child(
-        "net::two_thousand_connections_on_the_pool_then_nothing_left",
-        || {
-            raise_fd_limit();
-            const N: usize = 2000;
-            // `block_on` (and a pool's `block_on` from this thread) keeps
-            // one event loop per thread for its next calls: make it part
-            // of the baseline.
-            coframe::block_on(async {});
-            let before = open_fds();
-            let frames = Arc::new(coframe::frame::Counting::new(coframe::frame::Recycling));
-            let stacks =
-                coframe::context::PooledStack::new(coframe::stackful::DEFAULT_STACK_SIZE).unwrap();
-            {
-                let pool = ThreadPool::builder()
-                    .worker_threads(2)
-                    .stack_allocator(stacks.clone())
-                    .build()
-                    .unwrap();
-                for stackful in [false, true] {
-                    let root = coframe::run_async(
-                        &pool,
-                        frames.clone(),
-                        timeout_after(60, async move {
-                            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-                            let addr = listener.local_addr().unwrap();
-                            let server = coframe::spawn(async move {
-                                let mut handlers = Vec::new();
-                                for _ in 0..N {
-                                    let (s, _) = listener.accept().await.unwrap();
-                                    handlers.push(if stackful {
-                                        coframe::spawn_stackful(move || {
-                                            echo::serve_blocking(
-                                                Blocking::new(&s),
-                                                Blocking::new(&s),
-                                            )
-                                            .unwrap()
-                                        })
-                                    } else {
-                                        coframe::spawn(async move {
-                                            echo::serve_async(&s).await.unwrap()
-                                        })
-                                    });
-                                }
-                                let mut total = 0;
-                                for h in handlers {
-                                    total += h.await.unwrap();
-                                }
-                                total
-                            });
-                            let barrier = Barrier::new(N);
-                            let connecting = Connecting::new();
-                            let clients: Vec<_> = (0..N)
-                                .map(|c| {
-                                    let barrier = barrier.clone();
-                                    let connecting = connecting.clone();
-                                    coframe::spawn(async move {
-                                        let permit = connecting.acquire().await;
-                                        let s = TcpStream::connect(addr).await.unwrap();
-                                        let m = message(c, 0);
-                                        s.write_all(&m).await.unwrap();
-                                        let mut got = vec![0; m.len()];
-                                        (&s).read_exact(&mut got).await.unwrap();
-                                        assert_eq!(got, m);
-                                        drop(permit);
-                                        barrier.wait().await;
-                                        s.shutdown(Shutdown::Write).unwrap();
-                                        assert_eq!(s.read(&mut [0; 8]).await.unwrap(), 0);
-                                        m.len() as u64
-                                    })
-                                })
-                                .collect();
-                            let mut sent = 0;
-                            for c in clients {
-                                sent += c.await.unwrap();
-                            }
-                            assert_eq!(server.await.unwrap(), sent);
-                        }),
-                    );
-                    pool.block_on(root).unwrap();
-                }
-                assert!(open_fds() > before, "the pool's event loop is open");
-            }
-            assert_eq!(open_fds(), before, "a descriptor was left open");
-            assert_eq!(frames.live_frames(), 0, "a frame was left");
-            assert_eq!(stacks.live(), 0, "a stack was left");
-        },
+/// Connections of the 10,000-connection test.
+const MANY: usize = 10_000;
+/// Descriptors a process of that test needs: one per connection, plus the
+/// runtime's, the harness's and the pipes between the two processes.
+const MANY_FDS: libc::rlim_t = MANY as libc::rlim_t + 500;
+
+/// Raises this process's soft descriptor limit to the hard one and checks
+/// that it allows `need` descriptors; fails naming the limit if not (the
+/// test does not shrink itself to fit).
+fn require_fd_limit(need: libc::rlim_t) {
+    raise_fd_limit();
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit on a local struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
+    assert!(
+        l.rlim_cur >= need,
+        "this test needs {need} descriptors per process ({MANY} connections and the \
+         runtime's own), but RLIMIT_NOFILE allows {} (hard limit {}): raise the hard \
+         limit (`ulimit -Hn`, needs CAP_SYS_RESOURCE) to run it",
+        l.rlim_cur,
+        l.rlim_max
     );
+}
+
+/// A connection handler of the 10,000-connection test, async: echoes
+/// until EOF; `live` counts it from its first read to its end.
+async fn echo_counted_async(s: TcpStream, live: Arc<AtomicUsize>) -> u64 {
+    let mut buf = [0u8; 256];
+    let mut n = s.read(&mut buf).await.unwrap();
+    assert!(n > 0, "a client closed before its first message");
+    live.fetch_add(1, Ordering::SeqCst);
+    let mut total = 0;
+    while n > 0 {
+        s.write_all(&buf[..n]).await.unwrap();
+        total += n as u64;
+        n = s.read(&mut buf).await.unwrap();
+    }
+    live.fetch_sub(1, Ordering::SeqCst);
+    total
+}
+
+/// The same as blocking-style code on a stackful task (`Blocking` panics
+/// anywhere else).
+fn echo_counted_blocking(s: TcpStream, live: Arc<AtomicUsize>) -> u64 {
+    let mut io = Blocking::new(&s);
+    let mut buf = [0u8; 256];
+    let mut n = io.read(&mut buf).unwrap();
+    assert!(n > 0, "a client closed before its first message");
+    live.fetch_add(1, Ordering::SeqCst);
+    let mut total = 0;
+    while n > 0 {
+        io.write_all(&buf[..n]).unwrap();
+        total += n as u64;
+        n = io.read(&mut buf).unwrap();
+    }
+    live.fetch_sub(1, Ordering::SeqCst);
+    total
+}
+
+/// The client process of the 10,000-connection test (on a LocalExecutor):
+/// opens [`MANY`] connections to `addr`, each sending a message and
+/// reading its echo; once every connection has had its echo (all open at
+/// once, each server handler mid-protocol) prints `held N` and waits for
+/// the server's `go` on stdin; then each sends a second message, reads its
+/// echo, closes its write side and reads EOF. Prints `sent BYTES`.
+fn many_clients(addr: std::net::SocketAddr) {
+    require_fd_limit(MANY_FDS);
+    let (go_tx, go) = async_channel::bounded::<()>(1);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = io::stdin().read_line(&mut line);
+        if line.trim() != "go" {
+            eprintln!("clients: expected `go` from the server, got {line:?}");
+            std::process::exit(1);
+        }
+        drop(go_tx); // closes the channel: every client goes on
+    });
+    let report = |line: String| {
+        let mut out = io::stdout().lock();
+        writeln!(out, "helper: {line}").unwrap();
+        out.flush().unwrap();
+    };
+    let ex = LocalExecutor::new();
+    let sent = ex
+        .run_until(ex.spawn(timeout_after(60, async move {
+            let held = Arc::new(AtomicUsize::new(0));
+            let connecting = Connecting::new();
+            let clients: Vec<_> = (0..MANY)
+                .map(|c| {
+                    let (held, connecting, go) = (held.clone(), connecting.clone(), go.clone());
+                    coframe::spawn(async move {
+                        let mut permit = Some(connecting.acquire().await);
+                        let s = TcpStream::connect(addr).await.unwrap();
+                        let mut sent = 0;
+                        for round in 0..2 {
+                            let m = message(c, round);
+                            s.write_all(&m).await.unwrap();
+                            let mut got = vec![0; m.len()];
+                            (&s).read_exact(&mut got).await.unwrap();
+                            assert_eq!(got, m, "client {c} round {round}: wrong echo");
+                            sent += m.len() as u64;
+                            if round == 0 {
+                                permit.take();
+                                if held.fetch_add(1, Ordering::SeqCst) + 1 == MANY {
+                                    report(format!("held {MANY}"));
+                                }
+                                assert!(go.recv().await.is_err());
+                            }
+                        }
+                        s.shutdown(Shutdown::Write).unwrap();
+                        assert_eq!(s.read(&mut [0; 8]).await.unwrap(), 0, "EOF after echo");
+                        sent
+                    })
+                })
+                .collect();
+            let mut sent = 0;
+            for c in clients {
+                sent += c.await.unwrap();
+            }
+            sent
+        })))
+        .unwrap();
+    report(format!("sent {sent}"));
+}
+
+/// The client process as the server sees it: its stdout read line by line
+/// on the event loop, killed if dropped before it exited.
+struct ClientProcess {
+    child: std::process::Child,
+    out: coframe::io::Async<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl ClientProcess {
+    fn start(test: &str, addr: std::net::SocketAddr) -> ClientProcess {
+        let mut child = crate::util::helper_process(test, &format!("clients {addr}"));
+        let out = std::os::fd::OwnedFd::from(child.stdout.take().unwrap());
+        ClientProcess {
+            child,
+            out: coframe::io::Async::new(std::fs::File::from(out)).unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next report of the process (what follows `helper: ` on a line;
+    /// the harness's own lines are skipped), or `None` at EOF.
+    async fn report(&mut self) -> Option<String> {
+        loop {
+            while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8(self.buf.drain(..=i).collect()).unwrap();
+                // The harness's `test NAME ... ` may precede a report on
+                // its line.
+                if let Some(at) = line.find("helper: ") {
+                    return Some(line[at + "helper: ".len()..].trim_end().to_string());
+                }
+            }
+            let mut chunk = [0u8; 512];
+            let n = self
+                .out
+                .read_with(|mut f| f.read(&mut chunk))
+                .await
+                .unwrap();
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next report, which must start with `what`: the rest of it.
+    async fn expect(&mut self, what: &str) -> String {
+        match self.report().await {
+            Some(r) if r.starts_with(what) => r[what.len()..].trim().to_string(),
+            Some(r) => panic!("the client process reported {r:?}, expected {what:?}"),
+            None => panic!(
+                "the client process ended before reporting {what:?} ({}; its stderr is above)",
+                self.child.wait().unwrap()
+            ),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.child.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Waits for the process to end (its stdout's EOF, then its status)
+    /// and checks it succeeded.
+    async fn finish(mut self) {
+        if let Some(r) = self.report().await {
+            panic!("the client process reported {r:?} after its total");
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the client process failed: {status}");
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// 10,000 concurrent connections on a 2-worker pool, served by async tasks
+/// and then by stackful tasks: every connection open at once, each handler
+/// between its first read and its end (the server's count of live handlers
+/// is 10,000 while the clients wait for its `go`; 10,000 stacks are in use
+/// in the stackful round, none in the async one), every byte echoed. Then
+/// the pool shuts down: every socket is closed (the descriptor count is
+/// back to its baseline), no frame of the counting allocator and no stack
+/// is left. The server is alone in a child process (exact counts); the
+/// clients are another process started by it (both ends in one process
+/// would need 20,000 descriptors), holding every connection open until
+/// the server has checked its count. Each process needs 10,500
+/// descriptors and fails naming its limit if it cannot have them.
+#[test]
+fn ten_thousand_connections_on_the_pool_then_nothing_left() {
+    const TEST: &str = "net::ten_thousand_connections_on_the_pool_then_nothing_left";
+    if let Some(role) = crate::util::helper_role() {
+        let addr = role.strip_prefix("clients ").expect("the clients role");
+        return many_clients(addr.parse().unwrap());
+    }
+    alone_in_a_child(TEST, || {
+        require_fd_limit(MANY_FDS);
+        // `block_on` (and a pool's `block_on` from this thread) keeps one
+        // event loop per thread for its next calls: make it part of the
+        // baseline.
+        coframe::block_on(async {});
+        let before = open_fds();
+        let frames = Arc::new(coframe::frame::Counting::new(coframe::frame::Recycling));
+        let stacks =
+            coframe::context::PooledStack::new(coframe::stackful::DEFAULT_STACK_SIZE).unwrap();
+        {
+            let pool = ThreadPool::builder()
+                .worker_threads(2)
+                .stack_allocator(stacks.clone())
+                .build()
+                .unwrap();
+            for stackful in [false, true] {
+                let stacks = stacks.clone();
+                let root = coframe::run_async(
+                    &pool,
+                    frames.clone(),
+                    timeout_after(60, async move {
+                        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                        let addr = listener.local_addr().unwrap();
+                        let live = Arc::new(AtomicUsize::new(0));
+                        let l2 = live.clone();
+                        let server = coframe::spawn(async move {
+                            let mut handlers = Vec::with_capacity(MANY);
+                            for _ in 0..MANY {
+                                let (s, _) = listener.accept().await.unwrap();
+                                let live = l2.clone();
+                                handlers.push(if stackful {
+                                    coframe::spawn_stackful(move || echo_counted_blocking(s, live))
+                                } else {
+                                    coframe::spawn(echo_counted_async(s, live))
+                                });
+                            }
+                            let mut total = 0;
+                            for h in handlers {
+                                total += h.await.unwrap();
+                            }
+                            total
+                        });
+                        let mut clients = ClientProcess::start(TEST, addr);
+                        assert_eq!(clients.expect("held").await, MANY.to_string());
+                        assert_eq!(
+                            live.load(Ordering::SeqCst),
+                            MANY,
+                            "every handler is mid-protocol at once"
+                        );
+                        if stackful {
+                            assert!(stacks.live() >= MANY, "a stack per handler");
+                        } else {
+                            assert_eq!(stacks.live(), 0, "async handlers have no stack");
+                        }
+                        clients.send("go");
+                        let sent: u64 = clients.expect("sent").await.parse().unwrap();
+                        assert_eq!(server.await.unwrap(), sent, "every byte echoed");
+                        assert_eq!(live.load(Ordering::SeqCst), 0);
+                        clients.finish().await;
+                    }),
+                );
+                pool.block_on(root).unwrap();
+            }
+            assert!(open_fds() > before, "the pool's event loop is open");
+        }
+        assert_eq!(frames.live_frames(), 0, "a frame was left");
+        assert_eq!(stacks.live(), 0, "a stack was left");
+        assert_eq!(open_fds(), before, "a descriptor was left open");
+    });
 }
 
 /// `fut`, or a panic after `secs` seconds (a test that would hang fails

@@ -50,6 +50,33 @@ pub fn alone_in_a_child(test: &str, body: impl FnOnce()) {
     );
 }
 
+/// The role a test gave this process when it started it with
+/// [`helper_process`], if it did.
+#[allow(dead_code)] // as above
+pub fn helper_role() -> Option<String> {
+    std::env::var(HELPER_ENV).ok()
+}
+
+const HELPER_ENV: &str = "COFRAME_TEST_HELPER";
+
+/// Starts this test binary again, filtered to `test`, as a helper process
+/// of the test running here: `test` finds `role` in [`helper_role`] (and
+/// must look before anything else, [`alone_in_a_child`] included). Its
+/// stdin and stdout are pipes to the caller (stdout also carries the test
+/// harness's own lines); its stderr is the caller's.
+#[allow(dead_code)] // as above
+pub fn helper_process(test: &str, role: &str) -> std::process::Child {
+    use std::process::Stdio;
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(HELPER_ENV, role)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the helper process {role:?}: {e}"))
+}
+
 /// The process's open descriptors.
 #[allow(dead_code)] // as above
 pub fn open_fds() -> usize {
