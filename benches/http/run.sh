@@ -33,17 +33,8 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
 fi
 bin=target/release/examples
 
-# server_cmd NAME: the command line of one server.
-server_cmd() {
-  case $1 in
-    coframe-local-async)    echo "$bin/http_hello --mode async --executor local --addr $ADDR" ;;
-    coframe-local-stackful) echo "$bin/http_hello --mode stackful --executor local --addr $ADDR" ;;
-    coframe-pool-async)     echo "$bin/http_hello --mode async --executor pool --workers 2 --addr $ADDR" ;;
-    coframe-pool-stackful)  echo "$bin/http_hello --mode stackful --executor pool --workers 2 --addr $ADDR" ;;
-    tokio-current)          echo "$bin/tokio_hello --flavor current --addr $ADDR" ;;
-    tokio-multi)            echo "$bin/tokio_hello --flavor multi --workers 2 --addr $ADDR" ;;
-  esac
-}
+# shellcheck source=benches/http/servers.sh
+source benches/http/servers.sh
 
 # to_us VALUE: wrk's latency (e.g. 512.00us, 1.23ms, 2.00s) in microseconds.
 to_us() {

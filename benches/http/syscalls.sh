@@ -27,17 +27,8 @@ if [ -z "${BIN:-}" ]; then
 fi
 bin=${BIN:-target/release/examples}
 
-server_cmd() {
-  case $1 in
-    coframe-local-async)    echo "$bin/http_hello --mode async --executor local --addr $ADDR" ;;
-    coframe-local-stackful) echo "$bin/http_hello --mode stackful --executor local --addr $ADDR" ;;
-    coframe-pool-async)     echo "$bin/http_hello --mode async --executor pool --workers 2 --addr $ADDR" ;;
-    coframe-pool-stackful)  echo "$bin/http_hello --mode stackful --executor pool --workers 2 --addr $ADDR" ;;
-    tokio-current)          echo "$bin/tokio_hello --flavor current --addr $ADDR" ;;
-    tokio-multi)            echo "$bin/tokio_hello --flavor multi --workers 2 --addr $ADDR" ;;
-    *) echo "unknown server $1" >&2; exit 2 ;;
-  esac
-}
+# shellcheck source=benches/http/servers.sh
+source benches/http/servers.sh
 
 out=$(mktemp -d)
 echo "machine: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
