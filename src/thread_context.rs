@@ -101,15 +101,17 @@ use crate::reactor::LoopState;
 use crate::task::Schedule;
 use std::cell::Cell;
 use std::ptr;
-use std::sync::Arc;
+use std::ptr::NonNull;
 use std::task::Waker;
 
 /// The per-thread runtime context. See the module docs for who owns each
 /// field.
 pub(crate) struct ThreadContext {
-    /// The scheduler of the executor running on this thread (borrowed from
-    /// the executor, which outlives the entry that set it).
-    pub(crate) scheduler: Cell<*const Arc<dyn Schedule>>,
+    /// The scheduler of the executor running on this thread: the value
+    /// inside its `Arc` (borrowed from the executor, which outlives the
+    /// entry that set it). The value itself rather than the `Arc`, so a
+    /// spawn reaches it with one load, not three dependent ones.
+    pub(crate) scheduler: Cell<Option<NonNull<dyn Schedule>>>,
     /// The `LocalExecutor` whose loop runs on this thread.
     pub(crate) local: Cell<*const LocalInner>,
     /// The core of the pool worker running on this thread.
@@ -137,7 +139,7 @@ pub(crate) struct ThreadContext {
 impl ThreadContext {
     const fn new() -> Self {
         ThreadContext {
-            scheduler: Cell::new(ptr::null()),
+            scheduler: Cell::new(None),
             local: Cell::new(ptr::null()),
             worker: Cell::new(ptr::null()),
             strand: Cell::new(ptr::null()),
@@ -347,7 +349,7 @@ pub(crate) struct Resuming<'a> {
 /// by entering an executor (whose `Saved` puts it back when it returns).
 #[derive(Clone, Copy)]
 struct ExecutorFields {
-    scheduler: *const Arc<dyn Schedule>,
+    scheduler: Option<NonNull<dyn Schedule>>,
     local: *const LocalInner,
     worker: *const Core,
     strand: *const StrandState,

@@ -277,7 +277,7 @@ impl Inner {
 // SAFETY: `Inner` lives in an `Arc`; tasks are run, and runnables dropped,
 // only on the owner thread (module invariants; remote wakes only queue);
 // `bind` links every task on the live list or cancels it, completion
-// unlinks it; `owner_here` holds only inside the owner's loop, on
+// unlinks it; `credits_here` says "owner here" only inside the owner's loop, on
 // its thread, while the executor (its own reference) is alive.
 unsafe impl Schedule for Inner {
     fn task_panicked(&self) {
@@ -337,8 +337,8 @@ unsafe impl Schedule for Inner {
     }
 
     #[inline(always)]
-    fn owner_here(&self) -> bool {
-        self.on_owner_running()
+    fn credits_here(&self) -> Option<(&Credits, bool)> {
+        Some((&self.credits, self.on_owner_running()))
     }
 }
 

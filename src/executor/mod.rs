@@ -373,7 +373,8 @@ impl EnterGuard {
     #[inline(always)]
     pub(crate) unsafe fn new(sched: &Arc<dyn Schedule>) -> Self {
         let saved = crate::thread_context::Saved::new();
-        crate::thread_context::with(|cx| cx.scheduler.set(sched));
+        let sched: &dyn Schedule = &**sched;
+        crate::thread_context::with(|cx| cx.scheduler.set(Some(NonNull::from(sched))));
         Self { _saved: saved }
     }
 
@@ -391,19 +392,22 @@ impl EnterGuard {
 /// which its executor outlives).
 #[inline]
 pub(crate) fn current_scheduler_ref() -> Option<NonNull<dyn Schedule>> {
-    let p = crate::thread_context::with(|cx| cx.scheduler.get());
-    // SAFETY: the pointer is set only by an `EnterGuard` whose executor is
-    // still alive (the guard is dropped before it).
-    (!p.is_null()).then(|| NonNull::from(unsafe { &**p }))
+    crate::thread_context::with(|cx| cx.scheduler.get())
 }
 
 /// A counted (`Arc`) copy of the current scheduler, if an executor is
 /// running here.
 #[inline]
 pub(crate) fn current_scheduler() -> Option<Arc<dyn Schedule>> {
-    let p = crate::thread_context::with(|cx| cx.scheduler.get());
-    // SAFETY: as above.
-    (!p.is_null()).then(|| unsafe { (*p).clone() })
+    let p = current_scheduler_ref()?;
+    // SAFETY: the pointer is set only by an `EnterGuard` from an
+    // `Arc<dyn Schedule>` whose executor is still alive (the guard is
+    // dropped before it): it is that `Arc`'s value, so a new strong count
+    // on it makes an `Arc` of its own.
+    Some(unsafe {
+        Arc::increment_strong_count(p.as_ptr());
+        Arc::from_raw(p.as_ptr())
+    })
 }
 
 #[cold]

@@ -54,7 +54,7 @@
 //! without atomics (`sched_ref.rs`). `Schedule` is an `unsafe trait`: the
 //! task layer trusts its implementors to keep runnables on the threads
 //! allowed to poll and drop their futures (`is_local`), to register and
-//! release every task, and to report `owner_here` truthfully.
+//! release every task, and to report `credits_here` truthfully.
 //!
 //! **The future** (stage `Running`) is accessed only by whoever set
 //! `RUNNING`: `Runnable::run` (CAS `SCHEDULED -> RUNNING`), or the

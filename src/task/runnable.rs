@@ -130,9 +130,9 @@ impl fmt::Debug for Runnable {
 /// - a task passed to `bind` is registered so that shutdown cancels it
 ///   (or it is cancelled at once), and `release` unregisters it (a live
 ///   list never names a freed cell);
-/// - [`owner_here`](Self::owner_here) holds only on the thread that owns
-///   the [`credits`](Self::credits), while the owner's own reference is
-///   held.
+/// - [`credits_here`](Self::credits_here) names the same [`Credits`] as
+///   [`credits`](Self::credits), and says "owner here" only on the thread
+///   that owns them, while the owner's own reference is held.
 pub unsafe trait Schedule: Send + Sync + 'static {
     /// Queues a woken task. Called from any thread (wakers are `Send`).
     /// Implementations that can no longer run tasks (shut down) must
@@ -150,14 +150,15 @@ pub unsafe trait Schedule: Send + Sync + 'static {
         None
     }
 
-    /// For a scheduler with [`credits`](Self::credits): whether the calling
+    /// [`credits`](Self::credits), and with them whether the calling
     /// thread owns them and the owner holds its own reference until the
     /// call returns (the local executor: its loop runs on this thread), so
-    /// a reference may be given back as a credit. Asked only when a
-    /// reference is dropped or cloned. Default: no.
+    /// a reference may be given back as a credit. Asked when a reference is
+    /// dropped or cloned: one call, its answer in a register pair. Default:
+    /// the credits, never the owner.
     #[inline(always)]
-    fn owner_here(&self) -> bool {
-        false
+    fn credits_here(&self) -> Option<(&Credits, bool)> {
+        self.credits().map(|c| (c, false))
     }
 
     /// Registers a newly spawned task and queues its first runnable.

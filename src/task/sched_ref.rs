@@ -23,11 +23,12 @@
 //! shared strong count exists. The spare credits (a `Cell`) are touched only
 //! on the owner thread: when spending from a borrow or an `Arc` (the
 //! constructors' contract: a credits-counted scheduler is borrowed only on
-//! its owner thread) and where [`Schedule::owner_here`] says so.
+//! its owner thread) and where [`Schedule::credits_here`] says so.
 //!
 //! Cost: spawning asks `credits()` (one virtual call, its answer in a
-//! register); freeing asks `credits()` and, for the local executor,
-//! `owner_here()` (a thread-local compare).
+//! register); freeing and cloning ask `credits_here()` (one virtual call,
+//! its answer in a register pair; for the local executor a thread-local
+//! compare).
 
 use super::runnable::Schedule;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -127,7 +128,7 @@ pub(crate) struct SchedRef<S: ?Sized + Schedule = dyn Schedule> {
 }
 
 // SAFETY: schedulers are `Send + Sync`; the count is atomic, or spent and
-// given back only on its owner thread (`Schedule::owner_here`).
+// given back only on its owner thread (`Schedule::credits_here`).
 unsafe impl<S: ?Sized + Schedule> Send for SchedRef<S> {}
 // SAFETY: as above.
 unsafe impl<S: ?Sized + Schedule> Sync for SchedRef<S> {}
@@ -208,14 +209,14 @@ impl<S: ?Sized + Schedule> Deref for SchedRef<S> {
 impl<S: ?Sized + Schedule> Clone for SchedRef<S> {
     #[inline]
     fn clone(&self) -> Self {
-        match (**self).credits() {
+        match (**self).credits_here() {
             // SAFETY: the scheduler lives in an `Arc`; this reference is one
             // of its strong counts.
             None => unsafe { Arc::increment_strong_count(self.ptr.as_ptr()) },
-            Some(credits) => {
-                // SAFETY: spends only on the owner thread (`owner_here`);
+            Some((credits, owner_here)) => {
+                // SAFETY: spends only on the owner thread (`credits_here`);
                 // `self` is a reference, so there was one before.
-                let first = unsafe { credits.acquire((**self).owner_here()) };
+                let first = unsafe { credits.acquire(owner_here) };
                 debug_assert!(!first);
             }
         }
@@ -226,11 +227,11 @@ impl<S: ?Sized + Schedule> Clone for SchedRef<S> {
 impl<S: ?Sized + Schedule> Drop for SchedRef<S> {
     #[inline]
     fn drop(&mut self) {
-        let last = match (**self).credits() {
+        let last = match (**self).credits_here() {
             None => true,
             // SAFETY: gives back as a credit only on the owner thread
-            // while the owner's own reference is held (`owner_here`).
-            Some(credits) => unsafe { credits.release((**self).owner_here()) },
+            // while the owner's own reference is held (`credits_here`).
+            Some((credits, owner_here)) => unsafe { credits.release(owner_here) },
         };
         if last {
             // SAFETY: the strong count this reference was (no credits), or
@@ -280,7 +281,7 @@ mod tests {
         here: AtomicBool,
     }
 
-    // SAFETY: lives in an `Arc`; runs nothing; `owner_here` is set only by
+    // SAFETY: lives in an `Arc`; runs nothing; `here` is set only by
     // these single-threaded tests, while they hold another reference.
     unsafe impl Schedule for Owned {
         fn schedule(&self, r: Runnable) {
@@ -299,8 +300,8 @@ mod tests {
         fn credits(&self) -> Option<&Credits> {
             Some(&self.credits)
         }
-        fn owner_here(&self) -> bool {
-            self.here.load(Ordering::Relaxed)
+        fn credits_here(&self) -> Option<(&Credits, bool)> {
+            Some((&self.credits, self.here.load(Ordering::Relaxed)))
         }
     }
 
