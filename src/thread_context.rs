@@ -13,8 +13,7 @@
 //! | `strand`     | a strand's drain               | the strand whose drain runs here          |
 //! | `frame`      | `frame::current`               | the current frame resource (rule 3)       |
 //! | `reactor`    | `reactor::enter` (executors)   | the event loop `io` and `time` work with  |
-//! | `yielder`, `waker` | `Stackful::poll`         | what `stackful::wait` suspends and wakes  |
-//! | `resume`     | `Stackful::poll`               | the stackful resume in progress ([`Resume`]) |
+//! | `resume`     | `Stackful::poll`               | the stackful resume in progress ([`Resume`]): what `stackful::wait` suspends and wakes |
 //! | `epoch`      | every write of the ambient part | "has the context changed since ..."      |
 //!
 //! Each layer reads and writes only its own fields, through its own
@@ -64,11 +63,12 @@
 //! resume with no entry has nothing to put back, and one with an entry
 //! finds the fields to put back in its record.
 //!
-//! The stackful slot (`yielder`, `waker`, `resume`) is not ambient: it
-//! names the stackful task being polled, the waker of that poll and the
-//! resume's record, so it belongs to `Stackful::poll`, which sets it for
+//! The stackful slot (`resume`) is not ambient: it names the record of
+//! the resume in progress, which holds the stackful task's yielder and the
+//! waker of its poll, so it belongs to `Stackful::poll`, which sets it for
 //! the resume and restores the previous value afterwards (stackful tasks
-//! may nest).
+//! may nest). One word: saving and restoring it is one load and two stores
+//! per resume.
 //!
 //! # Frame slot ownership
 //!
@@ -123,12 +123,8 @@ pub(crate) struct ThreadContext {
     /// The event loop current here (`reactor/current.rs`): the shared
     /// state of a handle that outlives the guard that set it.
     pub(crate) reactor: Cell<*const LoopState>,
-    /// The yielder of the stackful task being polled (null outside one).
-    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
-    /// The waker of that poll.
-    pub(crate) waker: Cell<*const Waker>,
-    /// The record of that resume (null outside one), in the frame of the
-    /// `Stackful::poll` that resumed the task.
+    /// The record of the stackful resume in progress (null outside one),
+    /// in the frame of the `Stackful::poll` that resumed the task.
     resume: Cell<*const Resume>,
     /// Bumped by every write to the ambient part (see
     /// [`bump`](ThreadContext::bump)): a stackful task whose suspension
@@ -145,11 +141,25 @@ impl ThreadContext {
             strand: Cell::new(ptr::null()),
             frame: Cell::new(FrameSlot::EMPTY),
             reactor: Cell::new(ptr::null()),
-            yielder: Cell::new(ptr::null()),
-            waker: Cell::new(ptr::null()),
             resume: Cell::new(ptr::null()),
             epoch: Cell::new(0),
         }
+    }
+
+    /// The yielder of the stackful task being polled here and the waker of
+    /// that poll; null outside a stackful task (the yielder may be a marker
+    /// the stackful layer defines, the waker then null).
+    #[inline(always)]
+    pub(crate) fn stackful(&self) -> (*const Yielder<(), ()>, *const Waker) {
+        let r = self.resume.get();
+        if r.is_null() {
+            return (ptr::null(), ptr::null());
+        }
+        // SAFETY: a non-null `resume` is the record of the resume in
+        // progress on this thread, in the frame of the `Stackful::poll`
+        // below us, which outlives everything the task runs.
+        let r = unsafe { &*r };
+        (r.yielder, r.waker)
     }
 
     /// Records that the ambient part changed (a frame-slot write, an
@@ -295,10 +305,15 @@ fn note_executor(t: &ThreadContext, resume: *const Resume) {
 }
 
 /// A stackful resume in progress, as the context's `resume` field names
-/// it: the executor's fields if the task entered an executor. Lives in the
-/// frame of the `Stackful::poll` (or cancelling drop) that resumes the
-/// task, for the whole resume.
+/// it: the task's yielder, the waker of its poll, and the executor's
+/// fields if the task entered an executor. Lives in the frame of the
+/// `Stackful::poll` (or cancelling drop) that resumes the task, for the
+/// whole resume.
 pub(crate) struct Resume {
+    /// What `stackful::wait` suspends (or the stackful layer's marker).
+    yielder: *const Yielder<(), ()>,
+    /// The waker of the poll (null with a marker).
+    waker: *const Waker,
     /// The executor's fields as the resume found them, noted by the first
     /// executor entry during the resume (or by [`Resuming::new`] when it
     /// puts the task's own context back); `None` while nothing changed
@@ -307,10 +322,13 @@ pub(crate) struct Resume {
 }
 
 impl Resume {
-    /// The record of a resume that has changed nothing yet.
+    /// The record of a resume of the task suspending through `yielder`,
+    /// polled with `waker`, that has changed nothing yet.
     #[inline(always)]
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(yielder: *const Yielder<(), ()>, waker: *const Waker) -> Self {
         Resume {
+            yielder,
+            waker,
             executor: Cell::new(None),
         }
     }
@@ -337,8 +355,6 @@ pub(crate) struct Resuming<'a> {
     cx: *const ThreadContext,
     resume: &'a Resume,
     prev: *const Resume,
-    yielder: *const Yielder<(), ()>,
-    waker: *const Waker,
     /// `epoch` when the resume began, before the task's own context (if it
     /// kept one) was put back: so a task that had one always keeps it
     /// again when it suspends.
@@ -401,30 +417,21 @@ fn release_kept(own: Ambient) {
 }
 
 impl<'a> Resuming<'a> {
-    /// Makes `yielder`, `waker` and `resume` the stackful slot and puts the
-    /// task's own context back (if it kept one), noting the executor's
-    /// fields first.
+    /// Makes `resume` the stackful slot and puts the task's own context
+    /// back (if it kept one), noting the executor's fields first.
     #[inline(always)]
-    pub(crate) fn new(
-        yielder: *const Yielder<(), ()>,
-        waker: *const Waker,
-        resume: &'a Resume,
-        own: &mut TaskContext,
-    ) -> Self {
+    pub(crate) fn new(resume: &'a Resume, own: &mut TaskContext) -> Self {
         let cx = get();
         // SAFETY: this thread's record, used at once.
         let t = unsafe { &*cx };
         let epoch = t.epoch.get();
-        if let Some(own) = own.0.take() {
-            resume.executor.set(Some(ExecutorFields::of(t)));
-            own_back(t, *own);
+        if own.0.is_some() {
+            own_back(t, resume, own);
         }
         Resuming {
             cx,
             resume,
             prev: t.resume.replace(resume),
-            yielder: t.yielder.replace(yielder),
-            waker: t.waker.replace(waker),
             epoch,
         }
     }
@@ -443,14 +450,18 @@ impl<'a> Resuming<'a> {
     }
 }
 
-/// Puts a suspended task's own context back (rare: see [`Resuming`]).
+/// Puts a suspended task's own context back (rare: see [`Resuming`]),
+/// noting the executor's fields in `resume` first.
 #[cold]
 #[inline(never)]
-fn own_back(t: &ThreadContext, own: Ambient) {
-    // The live frame value is overwritten, not released: the executor
-    // keeps its own (its batch's `safe_resume` restores the slot), and the
-    // task's count moves back to the slot.
-    t.put_ambient_over(own);
+fn own_back(t: &ThreadContext, resume: &Resume, own: &mut TaskContext) {
+    if let Some(own) = own.0.take() {
+        resume.executor.set(Some(ExecutorFields::of(t)));
+        // The live frame value is overwritten, not released: the executor
+        // keeps its own (its batch's `safe_resume` restores the slot), and
+        // the task's count moves back to the slot.
+        t.put_ambient_over(*own);
+    }
 }
 
 impl Drop for Resuming<'_> {
@@ -465,8 +476,6 @@ impl Drop for Resuming<'_> {
         // too (see the type's docs); it lives as long as the thread.
         let t = unsafe { &*self.cx };
         t.resume.set(self.prev);
-        t.yielder.set(self.yielder);
-        t.waker.set(self.waker);
         if t.epoch.get() != self.epoch {
             // No executor entry during the resume: the fields are still the
             // executor's (only an entry writes them).

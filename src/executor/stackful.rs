@@ -234,9 +234,8 @@ impl<R> Stackful<R> {
     fn cancel(&mut self) {
         // Destructors on the unwinding stack find the cancellation marker
         // in the stackful slot: `wait` there must not suspend.
-        let resume = crate::thread_context::Resume::new();
-        let _resuming =
-            crate::thread_context::Resuming::new(CANCELLING, ptr::null(), &resume, &mut self.own);
+        let resume = crate::thread_context::Resume::new(CANCELLING, ptr::null());
+        let _resuming = crate::thread_context::Resuming::new(&resume, &mut self.own);
         // SAFETY: dropped once, here (`drop` calls this instead).
         unsafe { ManuallyDrop::drop(&mut self.co) }
     }
@@ -271,13 +270,8 @@ impl<R> Future for Stackful<R> {
         // unwinds, whatever the task entered meanwhile (rule 11). The
         // yielder lives at the top of the coroutine's stack (a fixed
         // address); the waker outlives the resume.
-        let resume = crate::thread_context::Resume::new();
-        let resuming = crate::thread_context::Resuming::new(
-            this.co.yielder(),
-            cx.waker(),
-            &resume,
-            &mut this.own,
-        );
+        let resume = crate::thread_context::Resume::new(this.co.yielder(), cx.waker());
+        let resuming = crate::thread_context::Resuming::new(&resume, &mut this.own);
         match this.co.resume(()) {
             CoroutineResult::Yield(()) => {
                 resuming.suspended(&mut this.own);
@@ -374,7 +368,7 @@ pub fn try_wait<F: IntoFuture>(future: F) -> Result<F::Output, Cancelled> {
 fn wait_in_task<F: Future>(mut future: Pin<&mut F>) -> Result<F::Output, Cancelled> {
     loop {
         // Looked up afresh after every suspension (rule 7).
-        let (yielder, waker) = crate::thread_context::with(|cx| (cx.yielder.get(), cx.waker.get()));
+        let (yielder, waker) = crate::thread_context::with(|cx| cx.stackful());
         if yielder.is_null() || ptr::eq(yielder, CANCELLING) {
             return wait_without_suspending(yielder, future);
         }
@@ -491,7 +485,7 @@ pub fn sleep(duration: std::time::Duration) {
 /// assert!(ex.run_until(h).unwrap());
 /// ```
 pub fn in_stackful_task() -> bool {
-    let y = crate::thread_context::with(|cx| cx.yielder.get());
+    let y = crate::thread_context::with(|cx| cx.stackful().0);
     !y.is_null() && !ptr::eq(y, CANCELLING)
 }
 
