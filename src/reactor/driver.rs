@@ -283,8 +283,9 @@ impl Driver {
     /// nearest timer, unless [`Handle::unpark`] interrupts it (then it
     /// returns early, handling what is ready). `Some(Duration::ZERO)` never
     /// blocks and is cheap when nothing is ready: no lock is taken unless a
-    /// timer may be due, and no system call is made while no source is
-    /// registered. A signal interrupting the wait (`EINTR`) ends the turn
+    /// timer may be due, no system call is made while no source is
+    /// registered, and with no source and no timer armed the clock is not
+    /// even read. A signal interrupting the wait (`EINTR`) ends the turn
     /// early like an unpark.
     ///
     /// # Panics
@@ -300,6 +301,11 @@ impl Driver {
         } = self;
         let shared = &*handle.shared;
         let blocking = max_wait != Some(Duration::ZERO);
+        if !blocking && shared.sources.load(Ordering::Relaxed) == 0 && shared.timers.idle() {
+            // A busy executor's check with nothing registered and no timer
+            // armed: no system call, not even a clock read.
+            return 0;
+        }
         let timeout = if blocking {
             let (t, delta) = shared.timers.prepare_block(Instant::now(), wakers);
             // SAFETY: the timers' delta on our own state, on which the

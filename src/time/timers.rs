@@ -577,6 +577,17 @@ impl Timers {
         }
     }
 
+    /// Whether no timer is armed and, in home mode, nothing is posted: a
+    /// turn that does not block has nothing to fire and need not read the
+    /// clock. A timer armed on another thread meanwhile may be missed by
+    /// that turn, never fired early: it is fired by a later turn (and an
+    /// arm that must shorten a blocked turn unparks the driver).
+    #[inline]
+    pub(crate) fn idle(&self) -> bool {
+        self.next_wake.load(Ordering::Relaxed) == u64::MAX
+            && (self.home == 0 || !self.mail.load(Ordering::Relaxed))
+    }
+
     /// Fires every timer due at `now` (after applying posted operations in
     /// home mode), pushing their wakers on `fired`; returns how many fired
     /// and the liveness delta. Takes no lock when none can be due.
