@@ -65,19 +65,28 @@ pub(crate) struct Placement<Rec, F, S> {
     pub(crate) frames: usize,
 }
 
+/// The coloured top of `stack`: where [`place`] puts the record (right
+/// below it), and where a stack cache may keep its own words while the
+/// stack is unused (the `DefaultStacks` cache does).
+#[inline(always)]
+pub(crate) fn coloured_top(stack: &Stack) -> usize {
+    let top = stack.top().as_ptr() as usize;
+    top - colour(top)
+}
+
 /// Hints the CPU to fetch, for writing, the two cache lines below the
-/// coloured top of `stack`, where [`place`] will put the record (called
-/// for an allocator's *next* stack, so the misses overlap with the current
-/// task's work). Two lines, not more: the frames below are written first by
-/// the new stack's own code, late enough; prefetching eight lines, or none,
-/// measured slower per stackful spawn (README, Design measurements).
-#[inline]
-pub(crate) fn prefetch_top(stack: &Stack) {
+/// coloured top `at` of a stack, where [`place`] will put the record
+/// (called for an allocator's *next* stack, so the misses overlap with the
+/// current task's work). Two lines, not more: the frames below are written
+/// first by the new stack's own code, late enough; prefetching eight lines,
+/// or none, measured slower per stackful spawn (README, Design
+/// measurements).
+#[inline(always)]
+pub(crate) fn prefetch_top(at: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        let top = stack.top().as_ptr() as usize;
-        let at = (top - colour(top)) as *const i8;
+        let at = at as *const i8;
         // SAFETY: prefetching is a hint; it never faults, whatever the
         // address (wrapping_sub: no provenance or bounds are claimed).
         unsafe {
@@ -86,7 +95,7 @@ pub(crate) fn prefetch_top(stack: &Stack) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = stack;
+    let _ = at;
 }
 
 /// Takes a stack from `alloc` and lays out a record `Rec` and an
@@ -97,8 +106,7 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
     alloc: &S,
 ) -> Result<(Stack, Placement<Rec, F, S>), StackError> {
     let stack = alloc.allocate()?;
-    let top = stack.top().as_ptr() as usize;
-    let top = top - colour(top);
+    let top = coloured_top(&stack);
     let rec =
         (top - std::mem::size_of::<Rec>()) & !(std::mem::align_of::<Rec>().max(STACK_ALIGN) - 1);
     let extra = extra_below::<Rec, F, S>(rec as *mut Rec) as usize;

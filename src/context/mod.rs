@@ -32,7 +32,7 @@ pub mod stack;
 mod unwind;
 pub(crate) mod valgrind;
 
-pub(crate) use control::prefetch_top;
+pub(crate) use control::{coloured_top, prefetch_top};
 pub use coroutine::{Coroutine, CoroutineResult, Generator, Yielder};
 pub use fiber::Fiber;
 pub use raw::Switch;

@@ -114,7 +114,10 @@ pub(crate) struct DefaultStacks;
 /// Stacks each thread keeps for itself (see [`DefaultStacks`]).
 const THREAD_CACHE: usize = 64;
 
-struct ThreadStacks(std::cell::RefCell<Vec<crate::context::Stack>>);
+/// This thread's cache. No borrow flag: the cache is only touched by
+/// `DefaultStacks`' two functions, which call nothing that can reach it
+/// again (the shared pool's batch functions touch only the pool).
+struct ThreadStacks(std::cell::UnsafeCell<Vec<crate::context::Stack>>);
 
 impl Drop for ThreadStacks {
     fn drop(&mut self) {
@@ -127,22 +130,17 @@ impl Drop for ThreadStacks {
 
 thread_local! {
     static THREAD_STACKS: ThreadStacks =
-        const { ThreadStacks(std::cell::RefCell::new(Vec::new())) };
+        const { ThreadStacks(std::cell::UnsafeCell::new(Vec::new())) };
 }
 
-/// This thread's stack cache, or null while the thread exits. Never
-/// inlined (rule 7): the address is computed here, on whatever stack
-/// calls, and used at once by the caller, with no switch in between.
-///
-/// Only the address crosses the call: returning a `Stack` (or taking one)
-/// by value from a non-inlined function went through a memory slot written
-/// with one access width and read with another, a store-forwarding stall on
-/// every spawn and finish (seen with perf).
-#[inline(never)]
-fn thread_stacks() -> *const ThreadStacks {
+/// This thread's stack cache, or null while the thread exits. Inlined:
+/// the address may be kept across a stack switch in the caller, which is
+/// sound because no stack changes threads (rule 7).
+#[inline(always)]
+fn thread_stacks() -> *mut Vec<crate::context::Stack> {
     THREAD_STACKS
-        .try_with(|c| c as *const ThreadStacks)
-        .unwrap_or(ptr::null())
+        .try_with(|c| c.0.get())
+        .unwrap_or(ptr::null_mut())
 }
 
 // SAFETY: stacks come from the default pool (directly or via the cache of
@@ -150,58 +148,64 @@ fn thread_stacks() -> *const ThreadStacks {
 unsafe impl StackAllocator for DefaultStacks {
     /// Takes a cached stack, refilling the cache with a batch from the
     /// shared pool when it is empty; the shared pool directly if the cache
-    /// is unusable (thread exiting).
+    /// is gone (thread exiting).
     #[inline]
     fn allocate(&self) -> Result<crate::context::Stack, StackError> {
         let cache = thread_stacks();
-        if !cache.is_null() {
-            // SAFETY: this thread's cache, alive until the thread's TLS
-            // destructors run (it was reachable just now, and nothing here
-            // can run them); no stack switch happens while it is used.
-            if let Ok(mut v) = unsafe { &*cache }.0.try_borrow_mut() {
-                if v.is_empty() {
-                    default_stacks().take_batch(THREAD_CACHE / 2, &mut v)?;
-                }
-                if let Some(stack) = v.pop() {
-                    if let Some(next) = v.last() {
-                        crate::context::prefetch_top(next);
-                    }
-                    return Ok(stack);
-                }
-            }
+        if cache.is_null() {
+            return default_stacks().allocate();
         }
-        default_stacks().allocate()
+        // SAFETY: this thread's cache, alive until the thread's TLS
+        // destructors run (it was reachable just now, and nothing here can
+        // run them); not borrowed elsewhere (see `ThreadStacks`).
+        let v = unsafe { &mut *cache };
+        match v.pop() {
+            Some(stack) => {
+                if let Some(next) = v.last() {
+                    crate::context::prefetch_top(crate::context::coloured_top(next));
+                }
+                Ok(stack)
+            }
+            None => refill(v),
+        }
     }
 
     /// Caches a stack, first giving the oldest half of the cache back to the
     /// shared pool if it is full (the stacks returned last, their top lines
     /// still cached, stay for the next spawns); the shared pool directly if
-    /// the cache is unusable.
+    /// the cache is gone.
     #[inline]
     unsafe fn deallocate(&self, stack: crate::context::Stack) {
-        // `stack` is passed in memory the caller just wrote word by word:
-        // it is moved out a word at a time right where it is stored, not
-        // with the 16-byte loads a plain move uses, which would wait for
-        // those stores to retire (perf: over half of this function on
-        // spawning and joining stackful tasks).
-        let stack = ManuallyDrop::new(stack);
         let cache = thread_stacks();
-        if !cache.is_null() {
-            // SAFETY: as in `allocate`.
-            if let Ok(mut v) = unsafe { &*cache }.0.try_borrow_mut() {
-                if v.len() >= THREAD_CACHE {
-                    // SAFETY: cached stacks came from the default pool, unused.
-                    unsafe { default_stacks().give_batch(v.drain(..THREAD_CACHE / 2)) };
-                }
-                // SAFETY: a move out of `stack`, which is not used again.
-                v.push(unsafe { crate::context::Stack::read_words(&*stack) });
-                return;
-            }
+        if cache.is_null() {
+            // SAFETY: forwarded contract: the stack is from the default pool.
+            return unsafe { default_stacks().deallocate(stack) };
         }
-        let stack = ManuallyDrop::into_inner(stack);
-        // SAFETY: forwarded contract: the stack is from the default pool.
-        unsafe { default_stacks().deallocate(stack) }
+        // SAFETY: as in `allocate`.
+        let v = unsafe { &mut *cache };
+        if v.len() >= THREAD_CACHE {
+            give_back_half(v);
+        }
+        v.push(stack);
     }
+}
+
+/// Refills an empty cache with up to half a cache of stacks from the
+/// shared pool (one lock) and takes one.
+#[cold]
+#[inline(never)]
+fn refill(v: &mut Vec<crate::context::Stack>) -> Result<crate::context::Stack, StackError> {
+    default_stacks().take_batch(THREAD_CACHE / 2, v)?;
+    Ok(v.pop().expect("take_batch hands over at least one stack"))
+}
+
+/// Gives the oldest half of a full cache back to the shared pool (one
+/// lock).
+#[cold]
+#[inline(never)]
+fn give_back_half(v: &mut Vec<crate::context::Stack>) {
+    // SAFETY: cached stacks came from the default pool, unused.
+    unsafe { default_stacks().give_batch(v.drain(..THREAD_CACHE / 2)) };
 }
 
 /// The future of a stackful task: polling it resumes its coroutine.
