@@ -562,6 +562,71 @@ fn waiting_in_a_destructor_during_cancellation_returns_at_once() {
     assert!(log.iter().all(|l| *l == expected[0]), "{log:?}");
 }
 
+/// The limit of 6 (ARCHITECTURE.md, "User code cannot break the
+/// runtime"): a destructor that panics while a cancelled stackful task's
+/// stack is unwound is a panic escaping a destructor during unwinding,
+/// which the compiled code itself turns into an abort with Rust's message
+/// (no `catch_unwind` anywhere can intercept it: the drop's unwind edge
+/// leads to a trap, not to a landing pad). What coframe owes is that the
+/// abort is that one, with that message, and happens only then: the same
+/// destructor in an async task is a `JoinError`, and in a stackful task
+/// that is not cancelled it is a `JoinError` too. In a child process.
+#[test]
+fn a_panicking_destructor_in_a_cancelled_stackful_task_is_rusts_abort() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("a destructor that panics");
+        }
+    }
+    if std::env::var("COFRAME_CHILD_SCENARIO").as_deref() == Ok("stackful-drop-panic") {
+        let ex = LocalExecutor::new();
+        let h = ex.spawn_stackful(|| {
+            let _b = Bomb;
+            coframe::stackful::wait(std::future::pending::<()>())
+        });
+        ex.run_until_stalled();
+        h.abort();
+        let _ = ex.run_until(h);
+        eprintln!("not reached: the cancellation returned");
+        return;
+    }
+    // Not cancelled: the destructor runs as the task's closure returns or
+    // panics, and its panic is the task's.
+    let ex = LocalExecutor::new();
+    let h = ex.spawn_stackful(|| {
+        let _b = Bomb;
+        coframe::stackful::wait(async { 1 })
+    });
+    assert!(ex.run_until(h).unwrap_err().is_panic());
+    let h = ex.spawn(async {
+        let _b = Bomb;
+        std::future::pending::<()>().await
+    });
+    ex.run_until_stalled();
+    h.abort();
+    assert!(ex.run_until(h).unwrap_err().is_panic());
+    // Cancelled while suspended: Rust's abort, with its message.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "panic_safety::a_panicking_destructor_in_a_cancelled_stackful_task_is_rusts_abort",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("COFRAME_CHILD_SCENARIO", "stackful-drop-panic")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+    assert!(stderr.contains("a destructor that panics"), "{stderr}");
+    assert!(
+        stderr.contains("panic in a destructor during cleanup"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not reached"), "{stderr}");
+}
+
 /// A frame resource a stackful task makes current stays current across
 /// its suspensions (the task's context goes with it), and the executor's
 /// other tasks never see it.

@@ -101,7 +101,10 @@
 //! exactly once (`list.rs` argues it; binds after the close cancel their
 //! task at once). Panics in `poll` and in
 //! the future's destructor are caught (`catch_unwind`) and become
-//! a panic [`JoinError`].
+//! a panic [`JoinError`]; the one exception is a destructor on the stack of
+//! a suspended stackful task that panics while the task's cancellation
+//! unwinds that stack, which Rust itself turns into an abort
+//! (ARCHITECTURE.md, "User code cannot break the runtime").
 
 mod join;
 mod list;
