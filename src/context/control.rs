@@ -65,9 +65,8 @@ pub(crate) struct Placement<Rec, F, S> {
     pub(crate) frames: usize,
 }
 
-/// The coloured top of `stack`: where [`place`] puts the record (right
-/// below it), and where a stack cache may keep its own words while the
-/// stack is unused (the `DefaultStacks` cache does).
+/// The coloured top of `stack`: [`place`] puts the record right below it
+/// (and [`prefetch_top`] takes it).
 #[inline(always)]
 pub(crate) fn coloured_top(stack: &Stack) -> usize {
     let top = stack.top().as_ptr() as usize;
