@@ -376,8 +376,8 @@
  * are not interchangeable either: a compact block is resumed only by a
  * compact function. A fresh compact context lands in its own trampoline,
  * coframe_compact_start, with the registers of the fcontext one (RSP =
- * aligned top, RBX = fn, RBP = 0, RAX:RDX = transfer_t), whose CFI ends
- * unwinding the same way.
+ * aligned top, RBX = fn, RBP = 0, RAX:RDX = transfer_t), whose CFI
+ * describes the resumer as its caller (see "Backtraces" below).
  *
  * Register contract of the eight switches: RBX, RBP, RSP and (full) the FP
  * control state are preserved; RAX:RDX = transfer_t{from, data}; every
@@ -595,13 +595,45 @@ SYM(make_fcontext):
  * the return-stack predictor); a `call` here would leave an entry that no
  * `ret` ever pops and make that last `ret`, and the resumer's returns
  * after it, mispredict. The pushed address lies in this FDE.
+ *
+ * Backtraces. The fcontext trampoline is an outermost frame (RIP
+ * undefined): a fiber has no fixed caller. A compact context is a
+ * coroutine's, which always runs on behalf of the resumer suspended in its
+ * last switch, so the compact trampoline (`link` = 1) describes that
+ * resumer as its caller and unwinders walk on into the resumer's stack, as
+ * corosensei's trampoline does. The link is the word at the trampoline's
+ * RSP (the aligned top; its owner keeps it, make_compact never writes at
+ * or above sp): the address of the resumer's compact block, or 0.
+ *
+ *   link != 0:  CFA = link + 0x18 (the resumer's RSP once its switch
+ *               returns), RIP = [CFA - 8], RBP = [CFA - 16], RBX = [CFA - 24]
+ *               (the block's resume address, RBP and RBX);
+ *   link == 0:  CFA = RSP + 8, so RIP = [CFA - 8] = the link itself, 0:
+ *               the walk ends, as at an outermost frame.
+ *
+ * As a DWARF expression (DW_CFA_def_cfa_expression, 15 bytes):
+ *   DW_OP_breg7 0, DW_OP_deref        the link
+ *   DW_OP_dup, DW_OP_bra +6           non-zero: to the last op
+ *   DW_OP_drop, DW_OP_breg7 8         zero: RSP + 8,
+ *   DW_OP_skip +2                     and done
+ *   DW_OP_plus_uconst 0x18            link + 0x18
+ * coframe's Coroutine keeps the link in its record's first word, the
+ * parent field, written before any code runs on the stack (null while the
+ * coroutine is fresh).
  */
-.macro START name, entry, call
+.macro START name, entry, call, link
         .type   \name, @function
         .p2align 4
 \name:
         .cfi_startproc
+.if \link
+        .cfi_escape 0x0f, 0x0f, 0x77, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x77, 0x08, 0x2f, 0x02, 0x00, 0x23, 0x18
+        .cfi_offset %rip, -8            /* the resumer's frame: see above    */
+        .cfi_offset %rbp, -16
+        .cfi_offset %rbx, -24
+.else
         .cfi_undefined %rip             /* outermost frame: unwinders stop   */
+.endif
         nop                             /* keeps entry - 1 inside this FDE   */
 \entry:
         ENDBR                           /* reached indirectly                */
@@ -625,8 +657,8 @@ SYM(make_fcontext):
         .size   \name, .-\name
 .endm
 
-        START   coframe_fcontext_start, .Lcoframe_start_entry, 1
-        START   coframe_compact_start, .Lcoframe_compact_entry, 0
+        START   coframe_fcontext_start, .Lcoframe_start_entry, 1, 0
+        START   coframe_compact_start, .Lcoframe_compact_entry, 0, 1
 
 #if defined(__CET__) && (__CET__ & 1)
 /* GNU property note, as gcc emits it for -fcf-protection=branch:

@@ -860,15 +860,59 @@ fn backtrace_from_here() -> String {
     std::hint::black_box(format!("{}", std::backtrace::Backtrace::force_capture()))
 }
 
+/// A resumer frame that inlining cannot remove: it resumes `co` and
+/// returns what it yielded.
+#[inline(never)]
+fn resumer_of_the_coroutine(co: &mut Coroutine<(), String, ()>) -> String {
+    std::hint::black_box(co.resume(()).as_yield().unwrap())
+}
+
+/// A backtrace inside a coroutine walks through the base of its stack into
+/// the frames of the code that resumed it, on every resume (the resumer's
+/// block changes each time), and the walk still ends cleanly.
 #[test]
-fn backtrace_inside_a_coroutine_does_not_crash() {
+fn backtrace_inside_a_coroutine_continues_into_its_resumer() {
     let mut co = Coroutine::<(), String, ()>::new(|y, ()| {
         y.suspend(backtrace_from_here());
+        y.suspend(backtrace_from_here());
     });
-    let text = co.resume(()).as_yield().unwrap();
-    // The walk found our frame and ended at the stack's own base.
-    assert!(text.contains("backtrace_from_here"), "{text}");
-    assert!(text.contains("coframe_compact_start"), "{text}");
+    for _ in 0..2 {
+        let text = resumer_of_the_coroutine(&mut co);
+        let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
+        // Our frame, the stack's base, then the resumer and this test.
+        assert!(
+            at("backtrace_from_here") < at("coframe_compact_start"),
+            "{text}"
+        );
+        assert!(
+            at("coframe_compact_start") < at("resumer_of_the_coroutine"),
+            "{text}"
+        );
+        let test = text.rfind("continues_into_its_resumer").unwrap();
+        assert!(at("resumer_of_the_coroutine") < test, "{text}");
+    }
+    assert!(co.resume(()).as_return().is_some());
+}
+
+/// A backtrace inside a stackful task (what a panic there prints) reaches
+/// the executor's frames that polled the task.
+#[test]
+fn a_backtrace_in_a_stackful_task_reaches_the_executor() {
+    let ex = coframe::LocalExecutor::new();
+    let h = ex.spawn_stackful(|| {
+        coframe::stackful::wait(async {});
+        backtrace_from_here()
+    });
+    let text = ex.run_until(h).unwrap();
+    let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
+    assert!(
+        at("backtrace_from_here") < at("coframe_compact_start"),
+        "{text}"
+    );
+    assert!(
+        at("coframe_compact_start") < at("LocalExecutor::run_until"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -574,6 +574,31 @@ static int canaries_intact(const unsigned char *from, const unsigned char *to) {
     return 1;
 }
 
+/* The compact trampoline's CFI link (see "Backtraces" in the .S files):
+ * the word at a fresh context's aligned top names the block of the
+ * context's resumer, or is 0, which ends a walk at the trampoline. Every
+ * compact context here starts with 0 (make_ctx); probe_body writes its
+ * resumer's block there, as coframe's Coroutine does, so that walks from
+ * it go on into the resumer's stack. */
+#define LINKS (V->compact)
+static uintptr_t *link_word(fcontext_t fresh) {
+    return (uintptr_t *)((unsigned char *)fresh + V->block_bytes);
+}
+static fcontext_t make_ctx(void *sp, size_t size, void (*fn)(transfer_t)) {
+    fcontext_t ctx = V->make(sp, size, fn);
+    if (LINKS)
+        *link_word(ctx) = 0;
+    return ctx;
+}
+/* canaries_intact over [from, to) but for the link word at `link`. */
+static int canaries_but_link(const unsigned char *from, const unsigned char *to,
+                             const void *link) {
+    const unsigned char *l = link;
+    if (!LINKS || l + sizeof(uintptr_t) <= from || l >= to)
+        return canaries_intact(from, to);
+    return canaries_intact(from, l) && canaries_intact(l + sizeof(uintptr_t), to);
+}
+
 /* ---------------------------------------------------------------------- */
 /* 1. Ping-pong with data both ways                                       */
 /* ---------------------------------------------------------------------- */
@@ -591,7 +616,7 @@ static void pingpong_body(transfer_t t) {
 
 static void test_pingpong(void) {
     struct stack s = new_stack(0);
-    fcontext_t ctx = V->make(s.top, STACK_SIZE - 64, pingpong_body);
+    fcontext_t ctx = make_ctx(s.top, STACK_SIZE - 64, pingpong_body);
     int bad = 0, misaligned = 0;
     pingpong_misaligned = 0;
     for (uintptr_t i = 0; i < PINGPONG_ROUNDS; i++) {
@@ -623,12 +648,14 @@ static uintptr_t trampoline; /* resume address of a fresh block */
 static fcontext_t probe_from;
 static void *probe_data;
 static int probe_aligned_local, probe_snprintf_ok;
-static int bt_frames, bt_end_of_stack, bt_last_in_trampoline;
+static int bt_frames, bt_end_of_stack, bt_last_in_trampoline, bt_beyond_trampoline;
+static uintptr_t *probe_link; /* the fresh probe context's link word */
 static int fp_chain_ok;
 
 struct bt_state {
     int frames;
     uintptr_t last_ip;
+    int after_trampoline; /* frames after the trampoline's (0: none seen) */
 };
 static _Unwind_Reason_Code bt_cb(struct _Unwind_Context *ctx, void *arg) {
     struct bt_state *st = arg;
@@ -638,6 +665,8 @@ static _Unwind_Reason_Code bt_cb(struct _Unwind_Context *ctx, void *arg) {
     if (ip == 0)
         return _URC_NO_REASON;
     st->frames++;
+    if (st->after_trampoline > 0 || (ip >= trampoline && ip < trampoline + 64))
+        st->after_trampoline++;
     st->last_ip = ip;
     return st->frames > 64 ? _URC_NORMAL_STOP : _URC_NO_REASON;
 }
@@ -645,11 +674,12 @@ static _Unwind_Reason_Code bt_cb(struct _Unwind_Context *ctx, void *arg) {
 __attribute__((noinline)) void gdb_probe_here(void) { __asm__ volatile(""); }
 
 __attribute__((noinline)) static void take_backtrace(void) {
-    struct bt_state st = {0, 0};
+    struct bt_state st = {0, 0, 0};
     _Unwind_Reason_Code rc = _Unwind_Backtrace(bt_cb, &st);
     bt_frames = st.frames;
     bt_end_of_stack = rc == _URC_END_OF_STACK;
     bt_last_in_trampoline = st.last_ip >= trampoline && st.last_ip < trampoline + 64;
+    bt_beyond_trampoline = st.after_trampoline - 1;
 
     /* Frame-pointer walk (built with -fno-omit-frame-pointer): every frame
      * record on this stack, ending in a zero frame pointer whose record's
@@ -670,6 +700,8 @@ __attribute__((noinline)) static void take_backtrace(void) {
 }
 
 void probe_body(transfer_t t) {
+    if (LINKS)
+        *probe_link = (uintptr_t)t.fctx; /* the resumer, for the CFI */
     probe_from = t.fctx;
     probe_data = t.data;
     _Alignas(16) volatile unsigned char simd[16];
@@ -689,12 +721,14 @@ void probe_body(transfer_t t) {
 static void test_fresh(unsigned misalign, int by_start) {
     probe_stack = new_stack(misalign);
     struct stack *s = &probe_stack;
-    fcontext_t ctx = V->make(s->top, STACK_SIZE - 64, entry_probe);
+    fcontext_t ctx = make_ctx(s->top, STACK_SIZE - 64, entry_probe);
+    probe_link = link_word(ctx);
     uintptr_t aligned_top = (uintptr_t)s->top & ~(uintptr_t)15;
     CHECK((uintptr_t)ctx == aligned_top - V->block_bytes,
           "make returned %p, expected aligned top %#lx - %#x", ctx,
           (unsigned long)aligned_top, V->block_bytes);
-    CHECK(canaries_intact(s->top, s->base + STACK_SIZE), "make wrote at or above sp");
+    CHECK(canaries_but_link(s->top, s->base + STACK_SIZE, probe_link),
+          "make wrote at or above sp");
     CHECK(canaries_intact(s->base, (unsigned char *)aligned_top - V->make_bytes),
           "make wrote more than %#x bytes below the aligned sp", V->make_bytes);
     /* The fresh block has no FP control state of its own (a full first
@@ -724,10 +758,18 @@ static void test_fresh(unsigned misalign, int by_start) {
     CHECK(probe_aligned_local, "16-byte aligned local is misaligned");
     CHECK(probe_snprintf_ok, "snprintf(\"%%f\") on the fiber stack failed");
     CHECK(bt_end_of_stack, "_Unwind_Backtrace did not end with END_OF_STACK");
-    CHECK(bt_last_in_trampoline, "last unwound frame is not the trampoline");
-    CHECK(bt_frames >= 3 && bt_frames <= 8, "unexpected frame count %d", bt_frames);
+    if (LINKS) {
+        /* On through the trampoline into the resumer's frames: at least
+         * the switch's caller, test_fresh and main. */
+        CHECK(bt_beyond_trampoline >= 3,
+              "backtrace stopped %d frames after the trampoline (linked to the resumer)",
+              bt_beyond_trampoline);
+    } else {
+        CHECK(bt_last_in_trampoline, "last unwound frame is not the trampoline");
+        CHECK(bt_frames >= 3 && bt_frames <= 8, "unexpected frame count %d", bt_frames);
+    }
     CHECK(fp_chain_ok, "frame-pointer chain does not end at the trampoline");
-    CHECK(canaries_intact(s->top, s->base + STACK_SIZE),
+    CHECK(canaries_but_link(s->top, s->base + STACK_SIZE, probe_link),
           "running the context wrote at or above sp");
     free(s->base);
 }
@@ -746,7 +788,7 @@ static int ontop_bt_end_of_stack, ontop_bt_frames, ontop_bt_last_in_trampoline;
 /* A backtrace from inside an ontop function walks the *target's* stack:
  * fn's return address is the target's resume point. */
 __attribute__((noinline)) static void ontop_backtrace(void) {
-    struct bt_state st = {0, 0};
+    struct bt_state st = {0, 0, 0};
     ontop_bt_end_of_stack = _Unwind_Backtrace(bt_cb, &st) == _URC_END_OF_STACK;
     ontop_bt_frames = st.frames;
     ontop_bt_last_in_trampoline = st.last_ip >= trampoline && st.last_ip < trampoline + 64;
@@ -785,7 +827,7 @@ static void fresh_ontop_body(transfer_t t) {
 static void test_ontop(void) {
     /* onto a suspended context */
     ontop_stack = new_stack(0);
-    fcontext_t ctx = V->make(ontop_stack.top, STACK_SIZE, ontop_body);
+    fcontext_t ctx = make_ctx(ontop_stack.top, STACK_SIZE, ontop_body);
     trampoline = ((uintptr_t *)ctx)[V->resume_slot];
     transfer_t t = V->jump(ctx, 0);
     CHECK(t.data == (void *)1, "body answered %p", t.data);
@@ -815,7 +857,7 @@ static void test_ontop(void) {
 
     /* onto a fresh context: the entry function gets the fn's result */
     ontop_stack = new_stack(8);
-    ctx = V->make(ontop_stack.top, STACK_SIZE, fresh_ontop_body);
+    ctx = make_ctx(ontop_stack.top, STACK_SIZE, fresh_ontop_body);
     trampoline = ((uintptr_t *)ctx)[V->resume_slot];
     ontop_calls = 0;
     body_got_data = NULL;
@@ -853,7 +895,7 @@ static void test_regs(const struct variant *ctx_side) {
     struct stack s = new_stack(0);
     reg_ctx_variant = ctx_side;
     reg_bad_masks_ctx = 0;
-    fcontext_t ctx = V->make(s.top, STACK_SIZE, regs_body);
+    fcontext_t ctx = make_ctx(s.top, STACK_SIZE, regs_body);
     uintptr_t bad = 0;
     for (uintptr_t i = 0; i < REG_ROUNDS; i++) {
         uintptr_t seed = (uintptr_t)0x3a1c000000000000ull + (i << 8);
@@ -886,7 +928,7 @@ static void direct_regs_body(transfer_t t) {
 static void test_regs_direct(void) {
     struct stack s = new_stack(0);
     direct_bad_ctx = 0;
-    fcontext_t ctx = V->make(s.top, STACK_SIZE, direct_regs_body);
+    fcontext_t ctx = make_ctx(s.top, STACK_SIZE, direct_regs_body);
     uintptr_t bad = 0;
     for (uintptr_t i = 0; i < REG_ROUNDS; i++) {
         uintptr_t seed = (uintptr_t)0x5c0f000000000000ull + (i << 8);
@@ -920,7 +962,7 @@ static void footprint_body(transfer_t t) {
 static void test_footprint(void) {
     struct stack s = new_stack(0);
     uint64_t control = read_fp_control();
-    fcontext_t ctx = V->make(s.top, STACK_SIZE, footprint_body);
+    fcontext_t ctx = make_ctx(s.top, STACK_SIZE, footprint_body);
     transfer_t t = V->jump(ctx, (void *)1);
     ctx = t.fctx;
     CHECK(t.data == (void *)2 && on_stack(&s, ctx), "footprint context answered %p, %p",
@@ -1040,7 +1082,7 @@ static void test_fenv(int by_start) {
     /* A fresh context has no FP control state of its own: with every
      * variant it starts in the mode of whoever first resumes it, not its
      * creator's (as a called closure would). */
-    fcontext_t ctx = V->make(s.top, STACK_SIZE, fenv_body);
+    fcontext_t ctx = make_ctx(s.top, STACK_SIZE, fenv_body);
     fesetround(FE_UPWARD);
     uint64_t upward_control = read_fp_control();
     CHECK(upward_control != main_control, "fesetround(FE_UPWARD) had no effect");

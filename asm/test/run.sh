@@ -79,8 +79,11 @@ readelf -SW "$out/switch-x86_64-cet.o" | grep -q '\.note\.GNU-stack' ||
 readelf -lW "$out/harness-x86_64-cet" | grep GNU_STACK | grep -q ' RW ' ||
     fail "the x86_64 harness asks for an executable stack"
 
-# --- gdb: a backtrace on a fresh stack ends at the trampoline ----------------
-# (fcontext and compact contexts each start in their own trampoline)
+# --- gdb: a backtrace on a fresh stack --------------------------------------
+# An fcontext (fiber) stack's trampoline is the outermost frame. A compact
+# (coroutine) stack's trampoline links to the resumer (the .S file's
+# "Backtraces"): bt shows both stacks, the context's frames, the
+# trampoline, then the resumer's (test_fresh, main).
 if command -v gdb >/dev/null; then
     for variant in full compact-full compact-full:start; do
         start=coframe_fcontext_start
@@ -89,12 +92,19 @@ if command -v gdb >/dev/null; then
         bt="$(timeout 120 gdb -q -batch -ex 'break gdb_probe_here' -ex run -ex bt \
             -ex "frame function $start" -ex 'info frame' \
             --args "$out/harness-x86_64" gdb-probe ${variant/:/ } 2>&1)" || true
-        echo "$bt" | grep -E '^#[0-9]+ ' || true
-        last="$(echo "$bt" | grep -E '^#[0-9]+ ' | tail -n1)"
-        [[ "$last" == *"$start"* ]] ||
-            fail "gdb bt ($variant) does not end at $start"
-        echo "$bt" | grep -q 'Outermost frame' ||
-            fail "gdb does not see the trampoline as the outermost frame ($variant)"
+        frames="$(echo "$bt" | grep -E '^#[0-9]+ ' | awk '!seen[$0]++')"
+        echo "$frames"
+        if [[ "$variant" == compact-* ]]; then
+            echo "$frames" | grep -A100 "$start" | grep -q ' test_fresh ' ||
+                fail "gdb bt ($variant) does not go on from $start into the resumer"
+            [[ "$(echo "$frames" | tail -n1)" == *" main "* ]] ||
+                fail "gdb bt ($variant) does not end at main"
+        else
+            [[ "$(echo "$frames" | tail -n1)" == *"$start"* ]] ||
+                fail "gdb bt ($variant) does not end at $start"
+            echo "$bt" | grep -q 'Outermost frame' ||
+                fail "gdb does not see the trampoline as the outermost frame ($variant)"
+        fi
         if echo "$bt" | grep -qiE 'backtrace stopped|corrupt stack'; then
             fail "gdb backtrace ($variant) did not end cleanly"
         fi

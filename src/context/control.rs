@@ -6,10 +6,10 @@
 //!   top ─┬──────────────────────┐
 //!        │ colour (0..31 lines) │  unused: staggers the hot lines below
 //!        ├──────────────────────┤
-//!        │ record (Rec)         │  aligned to max(align_of, 16)
-//!        ├──────────────────────┤
 //!        │ Extra<F, S>          │  the closure and the stack allocator
-//!        ├──────────────────────┤  <- sp for make_fcontext, 16-aligned
+//!        ├──────────────────────┤
+//!        │ record (Rec)         │  aligned to max(align_of, 16)
+//!        ├──────────────────────┤  <- sp for make_fcontext: the record
 //!        │ at least MIN_FRAMES  │
 //!        ⋮  for the code        ⋮
 //!  limit └──────────────────────┘
@@ -98,42 +98,51 @@ pub(crate) fn prefetch_top(at: usize) {
 }
 
 /// Takes a stack from `alloc` and lays out a record `Rec` and an
-/// `Extra<F, S>` at its top. Gives the stack back and fails if fewer than
-/// `MIN_FRAMES` bytes would be left to run on.
+/// `Extra<F, S>` at its top, the record lowest: the initial stack pointer
+/// is the record's address, so the word at the base of a coroutine's stack
+/// is the record's first field (the compact trampoline's CFI reads the
+/// resumer's block there: `asm/x86_64_sysv_elf.S`, "Backtraces"). Gives
+/// the stack back and fails if fewer than `MIN_FRAMES` bytes would be left
+/// to run on.
 #[inline(always)]
 pub(crate) fn place<Rec, F, S: StackAllocator>(
     alloc: &S,
 ) -> Result<(Stack, Placement<Rec, F, S>), StackError> {
     let stack = alloc.allocate()?;
     let top = coloured_top(&stack);
-    let rec =
-        (top - std::mem::size_of::<Rec>()) & !(std::mem::align_of::<Rec>().max(STACK_ALIGN) - 1);
-    let extra = extra_below::<Rec, F, S>(rec as *mut Rec) as usize;
-    let sp = extra & !(STACK_ALIGN - 1);
     let limit = stack.limit() as usize;
-    if sp < limit + MIN_FRAMES {
+    let align = std::mem::align_of::<Rec>().max(STACK_ALIGN);
+    let rec = top
+        .checked_sub(std::mem::size_of::<Extra<F, S>>())
+        .and_then(|t| t.checked_sub(std::mem::size_of::<Rec>()))
+        .and_then(|t| t.checked_sub(std::mem::align_of::<Extra<F, S>>() - 1))
+        .map(|t| t & !(align - 1))
+        .filter(|&rec| rec >= limit + MIN_FRAMES);
+    let Some(rec) = rec else {
         // SAFETY: the stack came from `alloc` and nothing runs on it.
         unsafe { alloc.deallocate(stack) };
         return Err(StackError::Invalid(
             "the closure does not fit on the stack with room to run",
         ));
-    }
+    };
+    let extra = extra_above::<Rec, F, S>(rec as *mut Rec) as usize;
+    debug_assert!(extra + std::mem::size_of::<Extra<F, S>>() <= top);
     let placement = Placement {
         rec: rec as *mut Rec,
         extra: extra as *mut Extra<F, S>,
-        sp: sp as *mut u8,
-        frames: sp - limit,
+        sp: rec as *mut u8,
+        frames: rec - limit,
     };
     Ok((stack, placement))
 }
 
-/// Where [`place`] put the `Extra<F, S>` below the record at `rec`: code
+/// Where [`place`] put the `Extra<F, S>` above the record at `rec`: code
 /// that knows the types finds it without a stored pointer (an address
 /// computation, no load).
 #[inline(always)]
-pub(crate) fn extra_below<Rec, F, S>(rec: *mut Rec) -> *mut Extra<F, S> {
-    ((rec as usize - std::mem::size_of::<Extra<F, S>>())
-        & !(std::mem::align_of::<Extra<F, S>>().max(STACK_ALIGN) - 1)) as *mut Extra<F, S>
+pub(crate) fn extra_above<Rec, F, S>(rec: *mut Rec) -> *mut Extra<F, S> {
+    let align = std::mem::align_of::<Extra<F, S>>();
+    ((rec as usize + std::mem::size_of::<Rec>() + align - 1) & !(align - 1)) as *mut Extra<F, S>
 }
 
 /// Gives a stack back to its allocator, which lives in the `Extra<F, S>`

@@ -9,17 +9,31 @@
 //!
 //! ```text
 //!   top ─┬──────────────────────────────┐
+//!        │ Extra<F, S>: closure, stack  │  moved out at start / release
+//!        │ allocator                    │
+//!        ├──────────────────────────────┤
 //!        │ Record<I, Y, R>              │  yielder (parent ctx, input and
 //!        │   Yielder<I, Y>              │  yield mailboxes), return slot,
 //!        │   ret, stack, release fn     │  the stack's own description
-//!        ├──────────────────────────────┤
-//!        │ Extra<F, S>: closure, stack  │  moved out at start / release
-//!        │ allocator                    │
-//!        ├──────────────────────────────┤  <- 16-aligned sp
-//!        │ frames of `f`                │
-//!        ⋮                              ⋮
+//!        ├──────────────────────────────┤  <- 16-aligned sp = the record:
+//!        │ frames of `f`                │     its first word, the parent
+//!        ⋮                              ⋮     link, is the base's CFI link
 //!   limit└──────────────────────────────┘
 //! ```
+//!
+//! # Backtraces
+//!
+//! A backtrace taken inside a coroutine (a panic's, a debugger's) goes on
+//! into the frames of the code that resumed it, as a call would. The
+//! trampoline at the base of the stack (`asm/x86_64_sysv_elf.S`,
+//! "Backtraces") describes its caller by CFI: the resumer's compact block,
+//! whose address is the word at the trampoline's stack pointer. That word
+//! is the record's first field, the yielder's `parent` (both `repr(C)`),
+//! which holds the resumer's block whenever code runs on the coroutine's
+//! stack: `entry`, every arrival and every ontop function write it before
+//! anything else runs, and a fresh record holds null, which ends the walk.
+//! Frame-pointer walkers still stop at the base (its frame pointer is 0).
+//! Fibers have no fixed resumer: their base ends every walk.
 //!
 //! # Protocol
 //!
@@ -249,7 +263,10 @@ impl<I, Y> Yielder<I, Y> {
     /// Sanitizer bookkeeping for ontop functions, which run before
     /// `arrived`.
     #[inline(always)]
-    fn ontop_arrived(&self) {
+    fn ontop_arrived(&self, parent: *mut c_void) {
+        // The resumer's block, as `arrived` will note it: a backtrace taken
+        // in the ontop function walks into the resumer through it.
+        self.parent.set(parent);
         if sanitizer::ACTIVE {
             self.parent_bounds
                 .set(sanitizer::finish(self.fake_stack.take()));
@@ -345,7 +362,9 @@ unsafe extern "C-unwind" fn on_parent<F: FnOnce() -> T, T>(t: Transfer) -> Trans
     }
 }
 
-/// The control block at the top of a coroutine's stack.
+/// The control block at the top of a coroutine's stack. `repr(C)`, the
+/// yielder first, whose `parent` is first: the record's first word is the
+/// parent link the trampoline's CFI reads (module docs, "Backtraces").
 #[repr(C)]
 struct Record<I, Y, R> {
     yielder: Yielder<I, Y>,
@@ -353,7 +372,7 @@ struct Record<I, Y, R> {
     /// The coroutine's stack until the record ends. A kept stack
     /// ([`keep_record`]) leaves its first word holding where the kept
     /// [`OwnedStack`] is (code that knows `F` and `S` finds the `Extra`
-    /// with `control::extra_below`; `take_kept` does not): no field of its
+    /// with `control::extra_above`; `take_kept` does not): no field of its
     /// own, so the record stays 96 bytes, a line and a half, and with the
     /// first frames below it the hot part of a suspended task's stack
     /// spans one line fewer (README, Design measurements).
@@ -386,7 +405,7 @@ unsafe fn release_record<I, Y, R, F, S: StackAllocator>(rec: *mut u8) -> usize {
     // memory they live in is handed back.
     unsafe {
         let stack = Stack::read_words(ptr::addr_of!((*rec).stack).cast());
-        let extra = control::extra_below::<_, F, S>(rec);
+        let extra = control::extra_above::<_, F, S>(rec);
         sanitizer::destroy((*rec).own_bounds);
         control::release::<F, S>(extra.cast(), stack);
     }
@@ -406,7 +425,7 @@ unsafe fn keep_record<I, Y, R, F>(rec: *mut u8) -> usize {
     // `OwnedStack` inside it and at least as large; its closure is gone.
     unsafe {
         let stack = ManuallyDrop::take(&mut (*rec).stack);
-        let extra = control::extra_below::<_, F, OwnedStack>(rec);
+        let extra = control::extra_above::<_, F, OwnedStack>(rec);
         sanitizer::destroy((*rec).own_bounds);
         let owned = ManuallyDrop::take(&mut (*extra).alloc);
         owned.deallocate(stack);
@@ -438,7 +457,7 @@ fn kept_slot<I, Y, R>(rec: *mut Record<I, Y, R>) -> *mut *mut OwnedStack {
 /// `rec` is a `Record<I, Y, R>` with an `Extra<F, S>` whose closure was
 /// never taken.
 unsafe fn drop_closure<I, Y, R, F, S>(rec: *mut u8) {
-    let extra = control::extra_below::<Record<I, Y, R>, F, S>(rec.cast());
+    let extra = control::extra_above::<Record<I, Y, R>, F, S>(rec.cast());
     // SAFETY: per the contract.
     unsafe { control::drop_f::<F, S>(extra.cast()) }
 }
@@ -585,10 +604,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             });
             // Field by field, in place, rather than through a temporary
             // record copied as a whole (which also copied the uninitialised
-            // mailboxes). Left unwritten: the mailboxes, `ret`,
-            // `ontop_panic` and `parent` (`entry` writes it first), which
-            // are written before they are read.
+            // mailboxes). Left unwritten: the mailboxes, `ret` and
+            // `ontop_panic`, which are written before they are read.
             let y = ptr::addr_of_mut!((*rec).yielder);
+            // No resumer yet: the trampoline's CFI ends a walk at a null
+            // link (`entry` writes the first resumer's block here).
+            ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*y).switch).write(switch);
             ptr::addr_of_mut!((*y).switch_finished).write(Cell::new(false));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
@@ -996,7 +1017,7 @@ unsafe extern "C-unwind" fn ontop_input<I, Y, G: FnOnce() -> I>(t: Transfer) -> 
     unsafe {
         let msg = &mut *(t.data as *mut OntopMsg<I, Y, G>);
         let y = &*msg.yielder;
-        y.ontop_arrived();
+        y.ontop_arrived(t.ctx);
         let g = ManuallyDrop::take(&mut msg.g);
         match panic::catch_unwind(AssertUnwindSafe(g)) {
             Ok(input) => {
@@ -1029,7 +1050,7 @@ unsafe extern "C-unwind" fn unwind_ontop<I, Y, R>(t: Transfer) -> Transfer {
     unsafe {
         (*(t.data as *const Record<I, Y, R>))
             .yielder
-            .ontop_arrived()
+            .ontop_arrived(t.ctx)
     };
     Transfer {
         ctx: t.ctx,
@@ -1073,7 +1094,7 @@ where
         ptr::addr_of_mut!((*rec).yielder.parent).write(Cell::new(t.ctx));
         let y = &(*rec).yielder;
         y.parent_bounds.set(sanitizer::finish(ptr::null_mut()));
-        let extra = control::extra_below::<_, F, S>(rec);
+        let extra = control::extra_above::<_, F, S>(rec);
         let f = ManuallyDrop::take(&mut (*extra).f);
         let result = panic::catch_unwind(AssertUnwindSafe(move || {
             let input = (*y.input.get()).assume_init_read();
