@@ -483,21 +483,15 @@ SYM(make_fcontext):
  *
  * Backtraces (`link` = 1, the compact trampoline; see "Backtraces" in the
  * x86_64 file): the word at the trampoline's SP is the address of the
- * resumer's compact block, or 0. Its CFI describes that resumer as the
- * caller:
+ * resumer's compact block, or of a block of zeros. Its CFI describes that
+ * resumer as the caller:
  *
- *   link != 0:  CFA = link + 0x20 (the resumer's SP once its switch
- *               returns), X30 = [CFA - 0x10], X29 = [CFA - 0x18],
- *               X19 = [CFA - 0x20] (the block's resume address, FP, X19);
- *   link == 0:  CFA = SP + 0x10, so X30 = [CFA - 0x10] = the link, 0: the
- *               walk ends.
+ *   CFA = link + 0x20 (the resumer's SP once its switch returns),
+ *   X30 = [CFA - 0x10], X29 = [CFA - 0x18], X19 = [CFA - 0x20] (the block's
+ *   resume address, FP and X19); a zero block gives X30 = 0: the walk ends.
  *
- * As a DWARF expression (DW_CFA_def_cfa_expression, 15 bytes):
- *   DW_OP_breg31 0, DW_OP_deref       the link
- *   DW_OP_dup, DW_OP_bra +6           non-zero: to the last op
- *   DW_OP_drop, DW_OP_breg31 0x10     zero: SP + 0x10,
- *   DW_OP_skip +2                     and done
- *   DW_OP_plus_uconst 0x20            link + 0x20
+ * As a DWARF expression (DW_CFA_def_cfa_expression, 5 bytes):
+ *   DW_OP_breg31 0, DW_OP_deref, DW_OP_plus_uconst 0x20
  * The resumer's saved X30 is unsigned (the switches do not sign it), as
  * the rules' default return-address sign state says.
  */
@@ -507,7 +501,7 @@ SYM(make_fcontext):
 \name:
         .cfi_startproc
 .if \link
-        .cfi_escape 0x0f, 0x0f, 0x8f, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x8f, 0x10, 0x2f, 0x02, 0x00, 0x23, 0x20
+        .cfi_escape 0x0f, 0x05, 0x8f, 0x00, 0x06, 0x23, 0x20
         .cfi_offset x19, -0x20          /* the resumer's frame: see above    */
         .cfi_offset x29, -0x18
         .cfi_offset x30, -0x10

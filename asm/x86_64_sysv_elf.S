@@ -603,23 +603,19 @@ SYM(make_fcontext):
  * resumer as its caller and unwinders walk on into the resumer's stack, as
  * corosensei's trampoline does. The link is the word at the trampoline's
  * RSP (the aligned top; its owner keeps it, make_compact never writes at
- * or above sp): the address of the resumer's compact block, or 0.
+ * or above sp): the address of the resumer's compact block, or of a block
+ * of zeros when there is no resumer (a fresh context):
  *
- *   link != 0:  CFA = link + 0x18 (the resumer's RSP once its switch
- *               returns), RIP = [CFA - 8], RBP = [CFA - 16], RBX = [CFA - 24]
- *               (the block's resume address, RBP and RBX);
- *   link == 0:  CFA = RSP + 8, so RIP = [CFA - 8] = the link itself, 0:
- *               the walk ends, as at an outermost frame.
+ *   CFA = link + 0x18 (the resumer's RSP once its switch returns),
+ *   RIP = [CFA - 8], RBP = [CFA - 16], RBX = [CFA - 24] (the block's resume
+ *   address, RBP and RBX); a zero block gives RIP = 0, which ends the walk.
  *
- * As a DWARF expression (DW_CFA_def_cfa_expression, 15 bytes):
- *   DW_OP_breg7 0, DW_OP_deref        the link
- *   DW_OP_dup, DW_OP_bra +6           non-zero: to the last op
- *   DW_OP_drop, DW_OP_breg7 8         zero: RSP + 8,
- *   DW_OP_skip +2                     and done
- *   DW_OP_plus_uconst 0x18            link + 0x18
- * coframe's Coroutine keeps the link in its record's first word, the
- * parent field, written before any code runs on the stack (null while the
- * coroutine is fresh).
+ * As a DWARF expression (DW_CFA_def_cfa_expression, 5 bytes):
+ *   DW_OP_breg7 0, DW_OP_deref, DW_OP_plus_uconst 0x18
+ * (no branch for a null link: valgrind's CFI reader takes no DW_OP_bra and
+ * aborts on DW_OP_dup). coframe's Coroutine keeps the link in its record's
+ * first word, the parent field, written before any code runs on the stack
+ * (its zero block while the coroutine is fresh).
  */
 .macro START name, entry, call, link
         .type   \name, @function
@@ -627,7 +623,7 @@ SYM(make_fcontext):
 \name:
         .cfi_startproc
 .if \link
-        .cfi_escape 0x0f, 0x0f, 0x77, 0x00, 0x06, 0x12, 0x28, 0x06, 0x00, 0x13, 0x77, 0x08, 0x2f, 0x02, 0x00, 0x23, 0x18
+        .cfi_escape 0x0f, 0x05, 0x77, 0x00, 0x06, 0x23, 0x18
         .cfi_offset %rip, -8            /* the resumer's frame: see above    */
         .cfi_offset %rbp, -16
         .cfi_offset %rbx, -24

@@ -576,18 +576,20 @@ static int canaries_intact(const unsigned char *from, const unsigned char *to) {
 
 /* The compact trampoline's CFI link (see "Backtraces" in the .S files):
  * the word at a fresh context's aligned top names the block of the
- * context's resumer, or is 0, which ends a walk at the trampoline. Every
- * compact context here starts with 0 (make_ctx); probe_body writes its
- * resumer's block there, as coframe's Coroutine does, so that walks from
- * it go on into the resumer's stack. */
+ * context's resumer, or a block of zeros, whose resume address 0 ends a
+ * walk at the trampoline. Every compact context here starts with the
+ * zeros (make_ctx); probe_body writes its resumer's block there, as
+ * coframe's Coroutine does, so that walks from it go on into the resumer's
+ * stack. */
 #define LINKS (V->compact)
+static const _Alignas(16) uintptr_t no_resumer[4];
 static uintptr_t *link_word(fcontext_t fresh) {
     return (uintptr_t *)((unsigned char *)fresh + V->block_bytes);
 }
 static fcontext_t make_ctx(void *sp, size_t size, void (*fn)(transfer_t)) {
     fcontext_t ctx = V->make(sp, size, fn);
     if (LINKS)
-        *link_word(ctx) = 0;
+        *link_word(ctx) = (uintptr_t)no_resumer;
     return ctx;
 }
 /* canaries_intact over [from, to) but for the link word at `link`. */

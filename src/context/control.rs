@@ -110,23 +110,18 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
 ) -> Result<(Stack, Placement<Rec, F, S>), StackError> {
     let stack = alloc.allocate()?;
     let top = coloured_top(&stack);
+    let extra =
+        top.wrapping_sub(std::mem::size_of::<Extra<F, S>>()) & !(align_above::<Rec, F, S>() - 1);
+    let rec = extra.wrapping_sub(record_span::<Rec, F, S>());
     let limit = stack.limit() as usize;
-    let align = std::mem::align_of::<Rec>().max(STACK_ALIGN);
-    let rec = top
-        .checked_sub(std::mem::size_of::<Extra<F, S>>())
-        .and_then(|t| t.checked_sub(std::mem::size_of::<Rec>()))
-        .and_then(|t| t.checked_sub(std::mem::align_of::<Extra<F, S>>() - 1))
-        .map(|t| t & !(align - 1))
-        .filter(|&rec| rec >= limit + MIN_FRAMES);
-    let Some(rec) = rec else {
+    // `rec > top`: a closure larger than the address space below the top.
+    if rec < limit + MIN_FRAMES || rec > top {
         // SAFETY: the stack came from `alloc` and nothing runs on it.
         unsafe { alloc.deallocate(stack) };
         return Err(StackError::Invalid(
             "the closure does not fit on the stack with room to run",
         ));
-    };
-    let extra = extra_above::<Rec, F, S>(rec as *mut Rec) as usize;
-    debug_assert!(extra + std::mem::size_of::<Extra<F, S>>() <= top);
+    }
     let placement = Placement {
         rec: rec as *mut Rec,
         extra: extra as *mut Extra<F, S>,
@@ -136,13 +131,34 @@ pub(crate) fn place<Rec, F, S: StackAllocator>(
     Ok((stack, placement))
 }
 
+/// The alignment of both the record and the `Extra` above it (and of the
+/// initial stack pointer, the record's address).
+#[inline(always)]
+const fn align_above<Rec, F, S>() -> usize {
+    let r = std::mem::align_of::<Rec>();
+    let e = std::mem::align_of::<Extra<F, S>>();
+    let a = if r > e { r } else { e };
+    if a > STACK_ALIGN {
+        a
+    } else {
+        STACK_ALIGN
+    }
+}
+
+/// The bytes from the record to the `Extra`: the record's size rounded up
+/// to [`align_above`].
+#[inline(always)]
+const fn record_span<Rec, F, S>() -> usize {
+    let a = align_above::<Rec, F, S>();
+    (std::mem::size_of::<Rec>() + a - 1) & !(a - 1)
+}
+
 /// Where [`place`] put the `Extra<F, S>` above the record at `rec`: code
 /// that knows the types finds it without a stored pointer (an address
 /// computation, no load).
 #[inline(always)]
 pub(crate) fn extra_above<Rec, F, S>(rec: *mut Rec) -> *mut Extra<F, S> {
-    let align = std::mem::align_of::<Extra<F, S>>();
-    ((rec as usize + std::mem::size_of::<Rec>() + align - 1) & !(align - 1)) as *mut Extra<F, S>
+    (rec as usize + record_span::<Rec, F, S>()) as *mut Extra<F, S>
 }
 
 /// Gives a stack back to its allocator, which lives in the `Extra<F, S>`

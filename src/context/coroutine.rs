@@ -31,7 +31,8 @@
 //! is the record's first field, the yielder's `parent` (both `repr(C)`),
 //! which holds the resumer's block whenever code runs on the coroutine's
 //! stack: `entry`, every arrival and every ontop function write it before
-//! anything else runs, and a fresh record holds null, which ends the walk.
+//! anything else runs, and a fresh record names a block of zeros, whose
+//! resume address 0 ends the walk.
 //! Frame-pointer walkers still stop at the base (its frame pointer is 0).
 //! Fibers have no fixed resumer: their base ends every walk.
 //!
@@ -362,6 +363,14 @@ unsafe extern "C-unwind" fn on_parent<F: FnOnce() -> T, T>(t: Transfer) -> Trans
     }
 }
 
+/// What a fresh coroutine's parent link names: a compact block of zeros,
+/// whose resume address 0 ends a backtrace at the trampoline (module docs,
+/// "Backtraces"). Never written; four words cover both architectures'
+/// blocks.
+#[repr(align(16))]
+struct ZeroBlock([usize; 4]);
+static NO_RESUMER: ZeroBlock = ZeroBlock([0; 4]);
+
 /// The control block at the top of a coroutine's stack. `repr(C)`, the
 /// yielder first, whose `parent` is first: the record's first word is the
 /// parent link the trampoline's CFI reads (module docs, "Backtraces").
@@ -607,9 +616,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // mailboxes). Left unwritten: the mailboxes, `ret` and
             // `ontop_panic`, which are written before they are read.
             let y = ptr::addr_of_mut!((*rec).yielder);
-            // No resumer yet: the trampoline's CFI ends a walk at a null
-            // link (`entry` writes the first resumer's block here).
-            ptr::addr_of_mut!((*y).parent).write(Cell::new(ptr::null_mut()));
+            // No resumer yet: a link to a block of zeros ends a walk at
+            // the trampoline (`entry` writes the first resumer's block).
+            ptr::addr_of_mut!((*y).parent).write(Cell::new(NO_RESUMER.0.as_ptr() as *mut c_void));
             ptr::addr_of_mut!((*y).switch).write(switch);
             ptr::addr_of_mut!((*y).switch_finished).write(Cell::new(false));
             ptr::addr_of_mut!((*y).parent_bounds).write(Cell::new(Bounds::UNKNOWN));
