@@ -854,17 +854,20 @@ fn aligned_simd_local_and_snprintf_on_a_fiber_stack() {
     assert!(f.resume().is_terminated());
 }
 
-/// A frame that inlining cannot remove, so the test holds in release builds.
+/// A frame that inlining cannot remove, so the test holds in release
+/// builds. The walk happens here; the symbols are resolved when the
+/// backtrace is formatted, on the resumer's stack (resolving them on a
+/// coroutine's small stack overflowed it under ThreadSanitizer).
 #[inline(never)]
-fn backtrace_from_here() -> String {
-    std::hint::black_box(format!("{}", std::backtrace::Backtrace::force_capture()))
+fn backtrace_from_here() -> std::backtrace::Backtrace {
+    std::hint::black_box(std::backtrace::Backtrace::force_capture())
 }
 
 /// A resumer frame that inlining cannot remove: it resumes `co` and
 /// returns what it yielded.
 #[inline(never)]
-fn resumer_of_the_coroutine(co: &mut Coroutine<(), String, ()>) -> String {
-    std::hint::black_box(co.resume(()).as_yield().unwrap())
+fn resumer_of_the_coroutine(co: &mut Coroutine<(), std::backtrace::Backtrace, ()>) -> String {
+    std::hint::black_box(co.resume(()).as_yield().unwrap().to_string())
 }
 
 /// A backtrace inside a coroutine walks through the base of its stack into
@@ -872,7 +875,7 @@ fn resumer_of_the_coroutine(co: &mut Coroutine<(), String, ()>) -> String {
 /// block changes each time), and the walk still ends cleanly.
 #[test]
 fn backtrace_inside_a_coroutine_continues_into_its_resumer() {
-    let mut co = Coroutine::<(), String, ()>::new(|y, ()| {
+    let mut co = Coroutine::<(), std::backtrace::Backtrace, ()>::new(|y, ()| {
         y.suspend(backtrace_from_here());
         y.suspend(backtrace_from_here());
     });
@@ -915,8 +918,11 @@ fn a_backtrace_in_a_stackful_task_reaches_the_executor() {
 
 /// Runs `ex` until `h` is done, in a frame that inlining cannot remove.
 #[inline(never)]
-fn driver_of_the_executor(ex: &coframe::LocalExecutor, h: coframe::JoinHandle<String>) -> String {
-    std::hint::black_box(ex.run_until(h).unwrap())
+fn driver_of_the_executor(
+    ex: &coframe::LocalExecutor,
+    h: coframe::JoinHandle<std::backtrace::Backtrace>,
+) -> String {
+    std::hint::black_box(ex.run_until(h).unwrap().to_string())
 }
 
 // ---------------------------------------------------------------------------
