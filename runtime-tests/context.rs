@@ -863,6 +863,19 @@ fn backtrace_from_here() -> std::backtrace::Backtrace {
     std::hint::black_box(std::backtrace::Backtrace::force_capture())
 }
 
+/// `text`, a formatted backtrace from `backtrace_from_here` on a
+/// coroutine's stack, names that frame, then the stack's base, then
+/// `resumer`: the walk went on into the resumer's stack.
+fn assert_frames_in_order(text: &str, resumer: &str) {
+    let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
+    let order = [
+        at("backtrace_from_here"),
+        at("coframe_compact_start"),
+        at(resumer),
+    ];
+    assert!(order[0] < order[1] && order[1] < order[2], "{text}");
+}
+
 /// A resumer frame that inlining cannot remove: it resumes `co` and
 /// returns what it yielded.
 #[inline(never)]
@@ -881,16 +894,8 @@ fn backtrace_inside_a_coroutine_continues_into_its_resumer() {
     });
     for _ in 0..2 {
         let text = resumer_of_the_coroutine(&mut co);
-        let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
         // Our frame, the stack's base, then the resumer.
-        assert!(
-            at("backtrace_from_here") < at("coframe_compact_start"),
-            "{text}"
-        );
-        assert!(
-            at("coframe_compact_start") < at("resumer_of_the_coroutine"),
-            "{text}"
-        );
+        assert_frames_in_order(&text, "resumer_of_the_coroutine");
     }
     assert!(co.resume(()).as_return().is_some());
 }
@@ -905,15 +910,7 @@ fn a_backtrace_in_a_stackful_task_reaches_the_executor() {
         backtrace_from_here()
     });
     let text = driver_of_the_executor(&ex, h);
-    let at = |f: &str| text.find(f).unwrap_or_else(|| panic!("no {f} in {text}"));
-    assert!(
-        at("backtrace_from_here") < at("coframe_compact_start"),
-        "{text}"
-    );
-    assert!(
-        at("coframe_compact_start") < at("driver_of_the_executor"),
-        "{text}"
-    );
+    assert_frames_in_order(&text, "driver_of_the_executor");
 }
 
 /// Runs `ex` until `h` is done, in a frame that inlining cannot remove.
