@@ -65,8 +65,8 @@ pub(crate) struct Placement<Rec, F, S> {
     pub(crate) frames: usize,
 }
 
-/// The coloured top of `stack`: [`place`] puts the record right below it
-/// (and [`prefetch_top`] takes it).
+/// The coloured top of `stack`: [`place`] lays the `Extra` and the record
+/// out below it (and [`prefetch_top`] takes it).
 #[inline(always)]
 pub(crate) fn coloured_top(stack: &Stack) -> usize {
     let top = stack.top().as_ptr() as usize;
