@@ -1500,8 +1500,13 @@ fn on_stack_runs_to_the_end_on_the_given_stack() {
     for _ in 0..3 {
         seen.push(on_stack(&stack, here));
     }
-    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:x?}");
-    assert!(seen[0].abs_diff(here()) > 64 * 1024);
+    // Under ASan's fake stacks (detect_stack_use_after_return) a local's
+    // address is not on the real stack (CI saw three different ones), so
+    // the addresses are compared only without them, as in into_stack's test.
+    if !cfg!(feature = "asan") {
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:x?}");
+        assert!(seen[0].abs_diff(here()) > 64 * 1024);
+    }
     assert!(
         stack.allocate().is_ok(),
         "the stack is back in the OwnedStack"
